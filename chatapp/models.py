@@ -1,0 +1,112 @@
+"""Database tables (SQLModel). Services read and write these; nothing above services sees them.
+
+Every string has a length (a bare ``str`` would be VARCHAR(255) on MySQL), message bodies are
+TEXT, datetimes are timezone-aware UTC, and MySQL tables are utf8mb4 so emoji round-trip.
+Alembic revisions in ``alembic/versions`` are the source of truth for the schema; keep these
+classes and the revisions in step.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+# MySQL/MariaDB BIGINT; SQLite only auto-increments "INTEGER PRIMARY KEY" (also 64-bit there).
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_unicode_ci"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Stored lower-cased: uniqueness is case-insensitive on every backend.
+    username: str = Field(max_length=32, unique=True)
+    email: str = Field(max_length=254, unique=True)
+    display_name: str = Field(max_length=50)
+    password_hash: str = Field(max_length=128)
+    avatar_ref: str | None = Field(default=None, max_length=255)
+    bio: str = Field(default="", max_length=280)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime | None = Field(default=None)
+
+
+class AuthSession(SQLModel, table=True):
+    """One row per log-in. Its id is the JWT ``jti``; revoking the row kills the token."""
+
+    __tablename__ = "auth_sessions"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    id: str = Field(primary_key=True, max_length=43)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    # NULL until the browser exchanged its one-time log-in ticket for the cookie.
+    activated_at: datetime | None = Field(default=None)
+    revoked_at: datetime | None = Field(default=None)
+    user_agent: str = Field(default="", max_length=255)
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversations"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(default="direct", max_length=10)  # "direct" | "group"
+    title: str | None = Field(default=None, max_length=100)
+    creator_id: int | None = Field(
+        default=None, foreign_key="users.id", ondelete="SET NULL"
+    )
+    # "<smaller user id>:<larger user id>" for direct conversations, NULL for groups: the
+    # unique index makes a second direct conversation between the same pair impossible.
+    direct_key: str | None = Field(default=None, max_length=43, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_message_id: int | None = Field(default=None, sa_type=BigId)
+    last_message_at: datetime | None = Field(default=None)
+
+
+class ConversationMember(SQLModel, table=True):
+    __tablename__ = "conversation_members"
+    __table_args__ = (
+        sa.Index("ix_members_user", "user_id"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    conversation_id: int = Field(
+        foreign_key="conversations.id", primary_key=True, ondelete="CASCADE"
+    )
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    role: str = Field(default="member", max_length=16)  # "owner" | "admin" | "member"
+    joined_at: datetime = Field(default_factory=utcnow)
+    last_read_message_id: int | None = Field(default=None, sa_type=BigId)
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (
+        # Idempotent sends: a retry with the same client id cannot create a second row.
+        sa.UniqueConstraint("sender_id", "client_id", name="uq_messages_sender_client"),
+        # Serves "newest N messages of conversation C with id < X" as an index range scan.
+        sa.Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(BigId, primary_key=True, autoincrement=True)
+    )
+    conversation_id: int = Field(foreign_key="conversations.id", ondelete="CASCADE")
+    sender_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    client_id: str = Field(max_length=64)
+    body: str = Field(default="", sa_type=sa.Text)
+    media_ref: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow)
+    edited_at: datetime | None = Field(default=None)
+    deleted_at: datetime | None = Field(default=None)

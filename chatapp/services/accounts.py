@@ -1,0 +1,283 @@
+"""Accounts and log-in sessions: sign up, log in, session tokens, revocation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, or_, select
+
+from chatapp import security
+from chatapp.models import AuthSession, User, utcnow
+from chatapp.services.errors import AuthFailed, FieldErrors, Throttled
+from chatapp.services.throttle import get_login_throttle
+from chatapp.settings import get_settings
+
+USERNAME_RE = re.compile(r"^[a-z0-9_.]{3,32}$")
+MIN_PASSWORD_CHARS = 8
+# A browser has this long to exchange its one-time log-in ticket for the session cookie.
+TICKET_TTL = timedelta(seconds=60)
+BAD_LOGIN = "Wrong username/email or password."
+
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_hash() -> str:
+    # Unknown users are checked against this so that they take as long as a wrong password.
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = security.hash_password(
+            "dummy-password-for-timing", rounds=get_settings().bcrypt_rounds
+        )
+    return _DUMMY_HASH
+
+
+@dataclass(frozen=True, slots=True)
+class UserOut:
+    """What the rest of the app may know about a user (never the password hash)."""
+
+    id: int
+    username: str
+    email: str
+    display_name: str
+    avatar_ref: str | None
+    bio: str
+    created_at: datetime
+    last_seen_at: datetime | None
+
+    @classmethod
+    def of(cls, u: User) -> UserOut:
+        assert u.id is not None
+        return cls(
+            id=u.id,
+            username=u.username,
+            email=u.email,
+            display_name=u.display_name,
+            avatar_ref=u.avatar_ref,
+            bio=u.bio,
+            created_at=u.created_at,
+            last_seen_at=u.last_seen_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentSession:
+    user: UserOut
+    session_id: str
+
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def validate_signup(username: str, email: str, password: str) -> tuple[str, str, dict[str, str]]:
+    """Check the shape of sign-up input. Returns normalised username, email and the errors."""
+    errors: dict[str, str] = {}
+    uname = normalize_username(username)
+    if not USERNAME_RE.fullmatch(uname):
+        errors["username"] = (
+            "Username must be 3–32 characters: letters, digits, '_' or '.'."
+        )
+    norm_email = ""
+    try:
+        norm_email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
+        if len(norm_email) > 254:
+            raise EmailNotValidError("too long")
+    except EmailNotValidError:
+        errors["email"] = "Enter a valid email address."
+    if len(password) < MIN_PASSWORD_CHARS:
+        errors["password"] = f"Password must be at least {MIN_PASSWORD_CHARS} characters."
+    elif len(password.encode()) > security.BCRYPT_MAX_BYTES:
+        errors["password"] = "Password must be at most 72 bytes (bcrypt's limit)."
+    return uname, norm_email, errors
+
+
+def sign_up(*, session: Session, username: str, email: str, password: str) -> UserOut:
+    uname, norm_email, errors = validate_signup(username, email, password)
+    if not errors.get("username") and session.exec(
+        select(User.id).where(User.username == uname)
+    ).first():
+        errors["username"] = "That username is taken."
+    if not errors.get("email") and session.exec(
+        select(User.id).where(User.email == norm_email)
+    ).first():
+        errors["email"] = "An account with this email already exists."
+    if errors:
+        raise FieldErrors(errors)
+    user = User(
+        username=uname,
+        email=norm_email,
+        display_name=uname,
+        password_hash=security.hash_password(password, rounds=get_settings().bcrypt_rounds),
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # lost a race with another sign-up
+        session.rollback()
+        raise FieldErrors({"username": "That username or email is taken."}) from exc
+    return UserOut.of(user)
+
+
+def authenticate(*, session: Session, login: str, password: str) -> UserOut:
+    """Check a username-or-email and password. Unknown user and wrong password fail alike."""
+    ident = login.strip().lower()
+    user = (
+        session.exec(select(User).where(or_(User.username == ident, User.email == ident))).first()
+        if ident
+        else None
+    )
+    throttle = get_login_throttle()
+    key = f"user:{user.id}" if user else f"login:{ident}"
+    wait = throttle.locked_for(key)
+    if wait:
+        minutes = max(1, (wait + 59) // 60)
+        raise Throttled(
+            f"Too many failed log-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+        )
+    ok = security.verify_password(password, user.password_hash if user else _dummy_hash())
+    if not (ok and user):
+        throttle.record_failure(key)
+        raise AuthFailed(BAD_LOGIN)
+    throttle.record_success(key)
+    return UserOut.of(user)
+
+
+def start_session(*, session: Session, user_id: int, user_agent: str = "") -> str:
+    """Create a pending session row; returns its one-time ticket (the row id).
+
+    The browser exchanges the ticket for the HttpOnly cookie within TICKET_TTL
+    (see :func:`activate_session`), so the long-lived token never reaches page scripts.
+    """
+    sid = security.new_session_id()
+    session.add(
+        AuthSession(
+            id=sid,
+            user_id=user_id,
+            expires_at=utcnow() + TICKET_TTL,
+            user_agent=user_agent[:255],
+        )
+    )
+    session.flush()
+    return sid
+
+
+def sign_up_and_start_session(
+    *, session: Session, username: str, email: str, password: str, user_agent: str = ""
+) -> str:
+    """Create the account and a pending session; returns the one-time log-in ticket."""
+    user = sign_up(session=session, username=username, email=email, password=password)
+    return start_session(session=session, user_id=user.id, user_agent=user_agent)
+
+
+def log_in_and_start_session(
+    *, session: Session, login: str, password: str, user_agent: str = ""
+) -> str:
+    """Check credentials and create a pending session; returns the one-time log-in ticket."""
+    user = authenticate(session=session, login=login, password=password)
+    return start_session(session=session, user_id=user.id, user_agent=user_agent)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+
+
+def activate_session(*, session: Session, ticket: str) -> IssuedToken | None:
+    """Redeem a ticket once, turning the pending row into a full session and signing its JWT."""
+    if not ticket or len(ticket) > 64:
+        return None
+    now = utcnow()
+    expires = now + timedelta(hours=get_settings().session_lifetime_hours)
+    result = session.execute(
+        update(AuthSession)
+        .where(
+            col(AuthSession.id) == ticket,
+            col(AuthSession.activated_at).is_(None),
+            col(AuthSession.revoked_at).is_(None),
+            col(AuthSession.expires_at) > now,
+        )
+        .values(activated_at=now, expires_at=expires)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    row = session.get(AuthSession, ticket)
+    assert row is not None
+    token = security.encode_session_token(
+        user_id=row.user_id, session_id=row.id, expires_at=expires, secret=get_settings().jwt_secret
+    )
+    return IssuedToken(token=token, expires_at=expires)
+
+
+def resolve_session(*, session: Session, token: str) -> CurrentSession | None:
+    """Who does this cookie sign in? Checks signature, expiry and that the row is live."""
+    try:
+        claims = security.decode_session_token(token, secret=get_settings().jwt_secret)
+    except security.TokenError:
+        return None
+    row = session.get(AuthSession, claims.session_id)
+    now = utcnow()
+    if (
+        row is None
+        or row.user_id != claims.user_id
+        or row.revoked_at is not None
+        or row.activated_at is None
+        or row.expires_at <= now
+    ):
+        return None
+    user = session.get(User, row.user_id)
+    if user is None:
+        return None
+    return CurrentSession(user=UserOut.of(user), session_id=row.id)
+
+
+def session_is_live(*, session: Session, session_id: str, user_id: int) -> bool:
+    row = session.get(AuthSession, session_id)
+    return bool(
+        row
+        and row.user_id == user_id
+        and row.revoked_at is None
+        and row.activated_at is not None
+        and row.expires_at > utcnow()
+    )
+
+
+def revoke_session(*, session: Session, session_id: str) -> None:
+    session.execute(
+        update(AuthSession)
+        .where(col(AuthSession.id) == session_id, col(AuthSession.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+def revoke_all_sessions(*, session: Session, user_id: int, keep_session_id: str | None = None) -> int:
+    """Log a user out everywhere (optionally keeping the current session). Returns how many."""
+    stmt = (
+        update(AuthSession)
+        .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
+        .values(revoked_at=utcnow())
+    )
+    if keep_session_id:
+        stmt = stmt.where(col(AuthSession.id) != keep_session_id)
+    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def get_user(*, session: Session, user_id: int) -> UserOut | None:
+    user = session.get(User, user_id)
+    return UserOut.of(user) if user else None
+
+
+def count_users(*, session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(User)).one())
+
+
+def purge_expired_sessions(*, session: Session, older_than: timedelta = timedelta(days=30)) -> None:
+    cutoff = datetime.now(UTC) - older_than
+    session.execute(
+        AuthSession.__table__.delete().where(AuthSession.__table__.c.expires_at < cutoff)  # type: ignore[attr-defined]
+    )

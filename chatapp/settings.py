@@ -1,0 +1,89 @@
+"""The one place that reads the environment.
+
+Every other module asks :func:`get_settings` for configuration. Embedded defaults (SQLite file,
+local media folder, one worker, a JWT secret generated once into a git-ignored file) make the
+app run on a fresh machine; production mode refuses to start with a weak or default secret.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_DEV_SECRET_FILE = PROJECT_ROOT / ".jwt_secret"
+MIN_SECRET_BYTES = 32
+
+
+def _dev_secret() -> str:
+    """Return the development JWT secret, generating it once into a git-ignored file."""
+    try:
+        value = _DEV_SECRET_FILE.read_text().strip()
+        if len(value) >= MIN_SECRET_BYTES:
+            return value
+    except FileNotFoundError:
+        pass
+    value = secrets.token_urlsafe(48)
+    _DEV_SECRET_FILE.write_text(value + "\n")
+    _DEV_SECRET_FILE.chmod(0o600)
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # "development" (default) or "production". Production demands a strong JWT secret and
+    # marks the session cookie Secure.
+    app_env: Literal["development", "production"] = "development"
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'chatapp.db'}"
+    jwt_secret: str = ""
+    session_lifetime_hours: int = Field(default=24 * 7, ge=1, le=24 * 365)
+    cloudinary_url: str = ""
+    redis_url: str = ""
+    media_dir: Path = PROJECT_ROOT / "media"
+    bcrypt_rounds: int = Field(default=12, ge=4, le=16)
+    # Log-in throttling: this many failures per account within the window lock it for the window.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+    session_cookie_name: str = "chatapp_session"
+
+    @field_validator("database_url")
+    @classmethod
+    def _mysql_needs_utf8mb4(cls, value: str) -> str:
+        # MySQL's "utf8" is 3-byte and loses emoji; make utf8mb4 the only option.
+        if value.startswith("mysql") and "charset=" not in value:
+            value += ("&" if "?" in value else "?") + "charset=utf8mb4"
+        return value
+
+    @model_validator(mode="after")
+    def _secret(self) -> Settings:
+        if self.app_env == "production":
+            if len(self.jwt_secret.encode()) < MIN_SECRET_BYTES or self.jwt_secret in {
+                "changeme",
+                "secret",
+            }:
+                raise ValueError(
+                    "JWT_SECRET must be set to a random value of at least "
+                    f"{MIN_SECRET_BYTES} bytes in production (APP_ENV=production)"
+                )
+        elif not self.jwt_secret:
+            self.jwt_secret = _dev_secret()
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,129 @@
+"""Who is signed in on this tab. Every protected page checks the HttpOnly cookie on load;
+every handler that acts for a user goes through :meth:`SessionState.current_user_id`."""
+
+from __future__ import annotations
+
+import json
+import time
+from http.cookies import CookieError, SimpleCookie
+
+import reflex as rx
+
+from chatapp.services import accounts
+from chatapp.settings import get_settings
+from chatapp.state.db_call import db_call
+
+# How often a long-lived tab re-checks that its session row has not been revoked.
+RECHECK_SECONDS = 30.0
+
+
+def _cookie_value(header: str, name: str) -> str:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header or "")
+    except CookieError:
+        return ""
+    morsel = jar.get(name)
+    return morsel.value if morsel else ""
+
+
+def redeem_ticket_script(ticket: str, then: str = "/") -> str:
+    """JS that trades a one-time ticket for the HttpOnly cookie, then loads `then` afresh
+    (a full page load, so the websocket reconnects carrying the new cookie)."""
+    body = json.dumps({"ticket": ticket})
+    return (
+        "fetch('/auth/session',{method:'POST',credentials:'same-origin',"
+        f"headers:{{'Content-Type':'application/json'}},body:{json.dumps(body)}}})"
+        f".then(r=>{{if(r.ok){{window.location.replace({json.dumps(then)});}}"
+        "else{window.location.reload();}})"
+    )
+
+
+LOGOUT_SCRIPT = (
+    "fetch('/auth/logout',{method:'POST',credentials:'same-origin'})"
+    ".finally(()=>window.location.replace('/login'))"
+)
+
+
+class SessionState(rx.State):
+    """Identity lives only in backend vars (leading underscore): never sent to the browser,
+    never taken from event arguments."""
+
+    _user_id: int = 0
+    _session_id: str = ""
+    _checked_at: float = 0.0
+
+    signed_in: bool = False
+    auth_checked: bool = False
+    username: str = ""
+    display_name: str = ""
+
+    def _clear(self) -> None:
+        self._user_id = 0
+        self._session_id = ""
+        self._checked_at = 0.0
+        self.signed_in = False
+        self.username = ""
+        self.display_name = ""
+
+    async def _load_from_cookie(self) -> bool:
+        token = _cookie_value(self.router.headers.cookie, get_settings().session_cookie_name)
+        current = await db_call(accounts.resolve_session, token=token) if token else None
+        if current is None:
+            self._clear()
+            return False
+        self._user_id = current.user.id
+        self._session_id = current.session_id
+        self._checked_at = time.monotonic()
+        self.signed_in = True
+        self.username = current.user.username
+        self.display_name = current.user.display_name
+        return True
+
+    async def current_user_id(self) -> int:
+        """The signed-in user's id, or 0. Re-validates the session row now and then, so a
+        revoked session (log out elsewhere, password change) stops working in open tabs too."""
+        if not self._user_id:
+            return 0
+        if time.monotonic() - self._checked_at > RECHECK_SECONDS:
+            live = await db_call(
+                accounts.session_is_live, session_id=self._session_id, user_id=self._user_id
+            )
+            if not live:
+                self._clear()
+                return 0
+            self._checked_at = time.monotonic()
+        return self._user_id
+
+    @rx.event
+    async def require_login(self):  # type: ignore[no-untyped-def]
+        """on_load of signed-in pages: check signature, expiry and revocation."""
+        ok = await self._load_from_cookie()
+        self.auth_checked = True
+        if not ok:
+            return rx.redirect("/login", replace=True)
+        return None
+
+    @rx.event
+    async def redirect_if_signed_in(self):  # type: ignore[no-untyped-def]
+        """on_load of /login and /signup."""
+        ok = await self._load_from_cookie()
+        self.auth_checked = True
+        if ok:
+            return rx.redirect("/", replace=True)
+        return None
+
+    @rx.event
+    async def log_out(self):  # type: ignore[no-untyped-def]
+        if self._session_id:
+            await db_call(accounts.revoke_session, session_id=self._session_id)
+        self._clear()
+        return rx.call_script(LOGOUT_SCRIPT)
+
+    @rx.event
+    async def log_out_everywhere(self):  # type: ignore[no-untyped-def]
+        user_id = await self.current_user_id()
+        if user_id:
+            await db_call(accounts.revoke_all_sessions, user_id=user_id)
+        self._clear()
+        return rx.call_script(LOGOUT_SCRIPT)

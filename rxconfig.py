@@ -1,0 +1,19 @@
+"""Reflex configuration. Values come from chatapp.settings, the one reader of the environment."""
+
+import reflex as rx
+
+from chatapp.settings import get_settings
+
+_settings = get_settings()
+
+config = rx.Config(
+    app_name="chatapp",
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    # Without Redis, state lives in this process's memory (faster than the default disk
+    # manager; identity is re-derived from the session cookie on every page load anyway).
+    # With REDIS_URL, Reflex keeps state in Redis so several workers/processes can serve it.
+    state_manager_mode="redis" if _settings.redis_url else "memory",
+    redis_url=_settings.redis_url or None,
+    plugins=[],
+)
