@@ -18,7 +18,18 @@ app = rx.App(
 )
 
 app.add_page(home_page, route="/", title="chatapp", on_load=SessionState.require_login)
-app.add_page(profile_page, route="/profile", title="Profile · chatapp", on_load=SessionState.require_login)
-app.add_page(settings_page, route="/settings", title="Settings · chatapp", on_load=SessionState.require_login)
-app.add_page(login_page, route="/login", title="Log in · chatapp", on_load=SessionState.redirect_if_signed_in)
-app.add_page(signup_page, route="/signup", title="Sign up · chatapp", on_load=SessionState.redirect_if_signed_in)
+app.add_page(
+    profile_page, route="/profile", title="Profile · chatapp", on_load=SessionState.require_login
+)
+app.add_page(
+    settings_page, route="/settings", title="Settings · chatapp", on_load=SessionState.require_login
+)
+app.add_page(
+    login_page, route="/login", title="Log in · chatapp", on_load=SessionState.redirect_if_signed_in
+)
+app.add_page(
+    signup_page,
+    route="/signup",
+    title="Sign up · chatapp",
+    on_load=SessionState.redirect_if_signed_in,
+)

@@ -25,7 +25,9 @@ def make_engine(url: str) -> sa.Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_recycle=1800, pool_size=10, max_overflow=20)
+    return sa.create_engine(
+        url, pool_pre_ping=True, pool_recycle=1800, pool_size=10, max_overflow=20
+    )
 
 
 @lru_cache(maxsize=1)

@@ -62,9 +62,7 @@ class Conversation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(default="direct", max_length=10)  # "direct" | "group"
     title: str | None = Field(default=None, max_length=100)
-    creator_id: int | None = Field(
-        default=None, foreign_key="users.id", ondelete="SET NULL"
-    )
+    creator_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     # "<smaller user id>:<larger user id>" for direct conversations, NULL for groups: the
     # unique index makes a second direct conversation between the same pair impossible.
     direct_key: str | None = Field(default=None, max_length=43, unique=True)

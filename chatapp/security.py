@@ -65,7 +65,9 @@ def encode_session_token(
     return jwt.encode(payload, secret, algorithm=JWT_ALGORITHM)
 
 
-def decode_session_token(token: str, *, secret: str, leeway: timedelta = timedelta(0)) -> SessionClaims:
+def decode_session_token(
+    token: str, *, secret: str, leeway: timedelta = timedelta(0)
+) -> SessionClaims:
     """Verify signature (HS256 only: ``alg: none`` and every other algorithm are refused),
     expiry and shape."""
     if not token or len(token) > 4096:

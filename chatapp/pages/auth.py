@@ -23,7 +23,9 @@ def signup_page() -> rx.Component:
                     hint="3–32 characters: letters, digits, '_' or '.'",
                     max_length=32,
                 ),
-                field("Email", "email", SignupState.email_error, type_="email", autocomplete="email"),
+                field(
+                    "Email", "email", SignupState.email_error, type_="email", autocomplete="email"
+                ),
                 field(
                     "Password",
                     "password",
@@ -44,6 +46,8 @@ def signup_page() -> rx.Component:
                 width="100%",
             ),
             on_submit=SignupState.submit,
+            # Our own messages next to each field, the same ones the server enforces.
+            no_validate=True,
             width="100%",
         ),
         rx.text(

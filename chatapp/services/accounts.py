@@ -79,9 +79,7 @@ def validate_signup(username: str, email: str, password: str) -> tuple[str, str,
     errors: dict[str, str] = {}
     uname = normalize_username(username)
     if not USERNAME_RE.fullmatch(uname):
-        errors["username"] = (
-            "Username must be 3–32 characters: letters, digits, '_' or '.'."
-        )
+        errors["username"] = "Username must be 3–32 characters: letters, digits, '_' or '.'."
     norm_email = ""
     try:
         norm_email = validate_email(email.strip(), check_deliverability=False).normalized.lower()
@@ -98,13 +96,15 @@ def validate_signup(username: str, email: str, password: str) -> tuple[str, str,
 
 def sign_up(*, session: Session, username: str, email: str, password: str) -> UserOut:
     uname, norm_email, errors = validate_signup(username, email, password)
-    if not errors.get("username") and session.exec(
-        select(User.id).where(User.username == uname)
-    ).first():
+    if (
+        not errors.get("username")
+        and session.exec(select(User.id).where(User.username == uname)).first()
+    ):
         errors["username"] = "That username is taken."
-    if not errors.get("email") and session.exec(
-        select(User.id).where(User.email == norm_email)
-    ).first():
+    if (
+        not errors.get("email")
+        and session.exec(select(User.id).where(User.email == norm_email)).first()
+    ):
         errors["email"] = "An account with this email already exists."
     if errors:
         raise FieldErrors(errors)
@@ -255,7 +255,9 @@ def revoke_session(*, session: Session, session_id: str) -> None:
     )
 
 
-def revoke_all_sessions(*, session: Session, user_id: int, keep_session_id: str | None = None) -> int:
+def revoke_all_sessions(
+    *, session: Session, user_id: int, keep_session_id: str | None = None
+) -> int:
     """Log a user out everywhere (optionally keeping the current session). Returns how many."""
     stmt = (
         update(AuthSession)

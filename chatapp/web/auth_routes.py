@@ -62,7 +62,9 @@ def logout(request: Request, body: bytes) -> Response:
             if current:
                 accounts.revoke_session(session=db, session_id=current.session_id)
     resp = JSONResponse({"ok": True})
-    resp.delete_cookie(s.session_cookie_name, path="/", httponly=True, samesite="lax", secure=s.is_production)
+    resp.delete_cookie(
+        s.session_cookie_name, path="/", httponly=True, samesite="lax", secure=s.is_production
+    )
     return _no_store(resp)
 
 

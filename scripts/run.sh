@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install what is needed and run chatapp (embedded defaults: SQLite file, local media, one worker).
+# Set DATABASE_URL / REDIS_URL / CLOUDINARY_URL / PORT to change that (see README).
+source "$(dirname "$0")/setup.sh"
+setup_venv requirements.txt
+
+PORT="${PORT:-8000}"
+python -m chatapp.db                      # apply pending migrations
+if [ -z "${REDIS_URL:-}" ]; then
+  export GRANIAN_WORKERS=1                # in-memory state needs a single worker
+else
+  export GRANIAN_WORKERS="${GRANIAN_WORKERS:-2}"
+fi
+echo
+echo "  chatapp is starting: open http://localhost:${PORT}/ when it says 'App running'"
+echo
+exec reflex run --env prod --single-port --backend-port "$PORT" --backend-host "${HOST:-0.0.0.0}"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what is needed and run the whole test suite: lint, types, unit, MariaDB service tests,
+# Redis tests and end-to-end tests in a real Chromium. Under CI=true a missing MariaDB or
+# Chromium fails the run instead of skipping.
+source "$(dirname "$0")/setup.sh"
+setup_venv requirements-dev.txt
+
+# Chromium from Debian (Playwright's own browser download is not used).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing Chromium from Debian packages..."
+  apt_install chromium || echo "could not install chromium" >&2
+fi
+
+# MariaDB/MySQL for the data-layer tests: start a local one if it is installed but stopped.
+MYSQL_HOST="${TEST_MYSQL_HOST:-127.0.0.1}" MYSQL_PORT="${TEST_MYSQL_PORT:-3306}"
+if ! (exec 3<>"/dev/tcp/$MYSQL_HOST/$MYSQL_PORT") 2>/dev/null; then
+  if [ -x /usr/sbin/mariadbd ]; then
+    as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
+    for _ in $(seq 30); do (exec 3<>"/dev/tcp/$MYSQL_HOST/$MYSQL_PORT") 2>/dev/null && break; sleep 1; done
+  fi
+fi
+# Redis for the scale-out tests.
+if ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null && command -v redis-server >/dev/null; then
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null || true
+fi
+
+echo "== ruff"
+ruff check chatapp tests bench alembic rxconfig.py
+ruff format --check chatapp tests bench alembic rxconfig.py
+echo "== mypy (services and below)"
+mypy
+echo "== pytest"
+exec python -m pytest "$@"

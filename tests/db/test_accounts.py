@@ -1,0 +1,236 @@
+"""Account services against a real MariaDB database."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlmodel import Session, select
+
+from chatapp import security
+from chatapp.models import AuthSession, User
+from chatapp.services import accounts
+from chatapp.services.errors import AuthFailed, FieldErrors, Throttled
+from chatapp.settings import get_settings
+
+PW = "correct horse"
+
+
+def _signup(db: Session, username: str = "alice", email: str | None = None) -> accounts.UserOut:
+    user = accounts.sign_up(
+        session=db, username=username, email=email or f"{username}@example.com", password=PW
+    )
+    db.commit()
+    return user
+
+
+def _login(db: Session, login: str = "alice", password: str = PW) -> str:
+    """Log in the way the browser does: ticket, then the cookie's JWT."""
+    ticket = accounts.log_in_and_start_session(session=db, login=login, password=password)
+    issued = accounts.activate_session(session=db, ticket=ticket)
+    db.commit()
+    assert issued is not None
+    return issued.token
+
+
+@pytest.mark.parametrize(
+    ("username", "email", "password", "field"),
+    [
+        ("al", "a@example.com", PW, "username"),
+        ("a" * 33, "a@example.com", PW, "username"),
+        ("bad name", "a@example.com", PW, "username"),
+        ("émile", "a@example.com", PW, "username"),
+        ("alice", "not-an-email", PW, "email"),
+        ("alice", "a@example.com", "short", "password"),
+        ("alice", "a@example.com", "ü" * 37, "password"),  # 8+ chars but 74 bytes
+    ],
+)
+def test_signup_rules(db: Session, username: str, email: str, password: str, field: str) -> None:
+    with pytest.raises(FieldErrors) as exc:
+        accounts.sign_up(session=db, username=username, email=email, password=password)
+    assert field in exc.value.errors
+    assert exc.value.errors[field]
+    db.rollback()
+    assert db.exec(select(User)).all() == []
+
+
+def test_signup_stores_normalised_user_and_hash(db: Session) -> None:
+    user = _signup(db, "Alice.B_1", "Alice@Example.COM")
+    assert user.username == "alice.b_1"
+    assert user.email == "alice@example.com"
+    row = db.get(User, user.id)
+    assert row is not None
+    assert row.password_hash.startswith("$2b$")
+    assert PW not in row.password_hash
+    assert not hasattr(user, "password_hash")
+
+
+def test_duplicates_are_case_insensitive(db: Session) -> None:
+    _signup(db, "alice", "alice@example.com")
+    with pytest.raises(FieldErrors) as exc:
+        accounts.sign_up(session=db, username="ALICE", email="other@example.com", password=PW)
+    assert "username" in exc.value.errors
+    db.rollback()
+    with pytest.raises(FieldErrors) as exc:
+        accounts.sign_up(session=db, username="bob", email="ALICE@example.com", password=PW)
+    assert "email" in exc.value.errors
+    db.rollback()
+    assert len(db.exec(select(User)).all()) == 1
+
+
+def test_login_with_username_or_email(db: Session) -> None:
+    user = _signup(db)
+    for login in ["alice", "ALICE", "alice@example.com", " Alice@Example.com "]:
+        current = accounts.resolve_session(session=db, token=_login(db, login))
+        assert current is not None
+        assert current.user.id == user.id
+
+
+def test_wrong_password_and_unknown_user_look_the_same(db: Session) -> None:
+    _signup(db)
+    with pytest.raises(AuthFailed) as wrong:
+        accounts.authenticate(session=db, login="alice", password="wrong password")
+    with pytest.raises(AuthFailed) as unknown:
+        accounts.authenticate(session=db, login="nobody", password="wrong password")
+    assert str(wrong.value) == str(unknown.value) == accounts.BAD_LOGIN
+
+
+def test_unknown_user_is_checked_against_a_dummy_hash(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same work for both: bcrypt runs once whether or not the account exists."""
+    _signup(db)
+    calls: list[str] = []
+    real = security.verify_password
+
+    def spy(password: str, password_hash: str) -> bool:
+        calls.append(password_hash)
+        return real(password, password_hash)
+
+    monkeypatch.setattr(security, "verify_password", spy)
+    for login in ["alice", "nobody"]:
+        with pytest.raises(AuthFailed):
+            accounts.authenticate(session=db, login=login, password="wrong password")
+    assert len(calls) == 2
+    assert all(h.startswith("$2b$") for h in calls)
+
+
+def test_session_needs_activation_and_ticket_is_single_use(db: Session) -> None:
+    _signup(db)
+    ticket = accounts.log_in_and_start_session(session=db, login="alice", password=PW)
+    db.commit()
+    assert accounts.activate_session(session=db, ticket="nope") is None
+    issued = accounts.activate_session(session=db, ticket=ticket)
+    db.commit()
+    assert issued is not None
+    assert accounts.activate_session(session=db, ticket=ticket) is None  # replay refused
+    row = db.get(AuthSession, ticket)
+    assert row is not None
+    assert row.activated_at is not None
+    hours = (row.expires_at - row.activated_at).total_seconds() / 3600
+    assert hours == pytest.approx(get_settings().session_lifetime_hours, abs=0.01)
+
+
+def test_logout_revokes_the_token(db: Session) -> None:
+    _signup(db)
+    token = _login(db)
+    current = accounts.resolve_session(session=db, token=token)
+    assert current is not None
+    accounts.revoke_session(session=db, session_id=current.session_id)
+    db.commit()
+    assert accounts.resolve_session(session=db, token=token) is None
+
+
+def test_log_out_of_all_devices(db: Session) -> None:
+    _signup(db)
+    _signup(db, "bob")
+    tokens = [_login(db) for _ in range(3)]
+    bob = _login(db, "bob")
+    current = accounts.resolve_session(session=db, token=tokens[0])
+    assert current is not None
+    assert accounts.revoke_all_sessions(session=db, user_id=current.user.id) == 3
+    db.commit()
+    assert all(accounts.resolve_session(session=db, token=t) is None for t in tokens)
+    assert accounts.resolve_session(session=db, token=bob) is not None
+
+
+def test_token_for_a_missing_or_foreign_session_is_refused(db: Session) -> None:
+    user = _signup(db)
+    forged = security.encode_session_token(
+        user_id=user.id,
+        session_id="does-not-exist",
+        expires_at=accounts.utcnow() + accounts.timedelta(hours=1),
+        secret=get_settings().jwt_secret,
+    )
+    assert accounts.resolve_session(session=db, token=forged) is None
+    bob = _signup(db, "bob")
+    token = _login(db)
+    sid = security.decode_session_token(token, secret=get_settings().jwt_secret).session_id
+    other = security.encode_session_token(
+        user_id=bob.id,
+        session_id=sid,
+        expires_at=accounts.utcnow() + accounts.timedelta(hours=1),
+        secret=get_settings().jwt_secret,
+    )
+    assert accounts.resolve_session(session=db, token=other) is None
+
+
+def test_throttling_after_five_failures(db: Session) -> None:
+    _signup(db)
+    for _ in range(5):
+        with pytest.raises(AuthFailed):
+            accounts.authenticate(session=db, login="alice", password="wrong password")
+    # Locked now: even the right password is refused, with a clear message.
+    with pytest.raises(Throttled) as exc:
+        accounts.authenticate(session=db, login="alice@example.com", password=PW)
+    assert "15 minutes" in str(exc.value)
+    # Another account is not affected.
+    _signup(db, "bob")
+    assert accounts.authenticate(session=db, login="bob", password=PW).username == "bob"
+
+
+def test_throttle_lock_expires() -> None:
+    from chatapp.services.throttle import LoginThrottle
+
+    t = LoginThrottle("memory://", max_failures=2, lockout_minutes=1)
+    t.record_failure("k")
+    assert t.locked_for("k") == 0
+    t.record_failure("k")
+    wait = t.locked_for("k")
+    assert 0 < wait <= 60
+
+
+def test_success_resets_the_failure_count(db: Session) -> None:
+    _signup(db)
+    for _ in range(4):
+        with pytest.raises(AuthFailed):
+            accounts.authenticate(session=db, login="alice", password="wrong password")
+    accounts.authenticate(session=db, login="alice", password=PW)
+    for _ in range(4):
+        with pytest.raises(AuthFailed):
+            accounts.authenticate(session=db, login="alice", password="wrong password")
+    assert accounts.authenticate(session=db, login="alice", password=PW)
+
+
+def test_emoji_round_trip(db: Session) -> None:
+    user = _signup(db)
+    row = db.get(User, user.id)
+    assert row is not None
+    row.display_name = "Alice 🦊🎉"
+    row.bio = "I ❤️ chat — 你好 👋🏽"
+    db.add(row)
+    db.commit()
+    db.expire_all()
+    again = db.get(User, user.id)
+    assert again is not None
+    assert again.display_name == "Alice 🦊🎉"
+    assert again.bio == "I ❤️ chat — 你好 👋🏽"
+
+
+def test_login_takes_bcrypt_time_for_unknown_users(db: Session) -> None:
+    """Coarse sanity check, not a timing assertion: both paths run bcrypt."""
+    _signup(db)
+    t0 = time.perf_counter()
+    with pytest.raises(AuthFailed):
+        accounts.authenticate(session=db, login="nobody", password="x" * 10)
+    assert time.perf_counter() - t0 > 0

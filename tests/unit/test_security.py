@@ -1,0 +1,131 @@
+"""Password hashing and session tokens."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from chatapp import security
+
+SECRET = "s" * 48
+
+
+def _token(**overrides: object) -> str:
+    return security.encode_session_token(
+        user_id=7,
+        session_id="sid-1",
+        expires_at=overrides.pop("expires_at", datetime.now(UTC) + timedelta(hours=1)),  # type: ignore[arg-type]
+        secret=str(overrides.pop("secret", SECRET)),
+    )
+
+
+def test_hash_and_verify_with_cost_12_by_default() -> None:
+    from chatapp.settings import Settings
+
+    assert Settings(bcrypt_rounds=12).bcrypt_rounds == 12
+    assert Settings.model_fields["bcrypt_rounds"].default == 12
+    h = security.hash_password("correct horse battery", rounds=12)
+    assert h.startswith("$2b$12$")
+    assert security.verify_password("correct horse battery", h)
+    assert not security.verify_password("correct horse batterx", h)
+
+
+def test_hash_is_salted() -> None:
+    assert security.hash_password("same", rounds=4) != security.hash_password("same", rounds=4)
+
+
+def test_password_over_72_bytes_is_refused_not_truncated() -> None:
+    with pytest.raises(ValueError):
+        security.hash_password("é" * 37, rounds=4)  # 74 bytes
+    h = security.hash_password("a" * 72, rounds=4)
+    assert not security.verify_password("a" * 73, h)
+
+
+def test_verify_against_garbage_hash_is_false() -> None:
+    assert not security.verify_password("x", "not-a-bcrypt-hash")
+
+
+def test_roundtrip() -> None:
+    claims = security.decode_session_token(_token(), secret=SECRET)
+    assert claims.user_id == 7
+    assert claims.session_id == "sid-1"
+    header = json.loads(base64.urlsafe_b64decode(_token().split(".")[0] + "=="))
+    assert header["alg"] == "HS256"
+
+
+def test_expired_token_is_refused() -> None:
+    old = _token(expires_at=datetime.now(UTC) - timedelta(seconds=5))
+    with pytest.raises(security.TokenError):
+        security.decode_session_token(old, secret=SECRET)
+
+
+def test_tampered_payload_is_refused() -> None:
+    head, payload, sig = _token().split(".")
+    data = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    data["sub"] = "8"
+    forged = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    with pytest.raises(security.TokenError):
+        security.decode_session_token(f"{head}.{forged}.{sig}", secret=SECRET)
+
+
+def test_wrong_secret_is_refused() -> None:
+    with pytest.raises(security.TokenError):
+        security.decode_session_token(_token(secret="x" * 48), secret=SECRET)
+
+
+def test_alg_none_is_refused() -> None:
+    payload = {
+        "sub": "7",
+        "jti": "sid-1",
+        "iat": 1,
+        "exp": int((datetime.now(UTC) + timedelta(hours=1)).timestamp()),
+        "typ": "session",
+    }
+    unsigned = jwt.encode(payload, key=None, algorithm="none")
+    with pytest.raises(security.TokenError):
+        security.decode_session_token(unsigned, secret=SECRET)
+    # A hand-made "alg: none" token with an empty signature, too.
+    head = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+    body = base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
+    with pytest.raises(security.TokenError):
+        security.decode_session_token(f"{head}.{body}.", secret=SECRET)
+
+
+def test_other_algorithms_are_refused() -> None:
+    payload = {"sub": "7", "jti": "s", "iat": 1, "exp": 2**33, "typ": "session"}
+    hs512 = jwt.encode(payload, SECRET, algorithm="HS512")
+    with pytest.raises(security.TokenError):
+        security.decode_session_token(hs512, secret=SECRET)
+
+
+def test_non_session_token_and_garbage_are_refused() -> None:
+    payload = {"sub": "7", "jti": "s", "iat": 1, "exp": 2**33, "typ": "ticket"}
+    with pytest.raises(security.TokenError):
+        security.decode_session_token(jwt.encode(payload, SECRET, "HS256"), secret=SECRET)
+    for junk in ["", "a.b.c", "x" * 5000]:
+        with pytest.raises(security.TokenError):
+            security.decode_session_token(junk, secret=SECRET)
+
+
+def test_production_refuses_weak_secret() -> None:
+    from pydantic import ValidationError
+
+    from chatapp.settings import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(app_env="production", jwt_secret="")
+    with pytest.raises(ValidationError):
+        Settings(app_env="production", jwt_secret="short")
+    ok = Settings(app_env="production", jwt_secret="k" * 40)
+    assert ok.is_production
+
+
+def test_mysql_url_gets_utf8mb4() -> None:
+    from chatapp.settings import Settings
+
+    s = Settings(database_url="mysql+pymysql://u:p@h:3306/db")
+    assert s.database_url.endswith("?charset=utf8mb4")
