@@ -15,5 +15,10 @@ config = rx.Config(
     # With REDIS_URL, Reflex keeps state in Redis so several workers/processes can serve it.
     state_manager_mode="redis" if _settings.redis_url else "memory",
     redis_url=_settings.redis_url or None,
-    plugins=[],
+    plugins=[
+        rx.plugins.RadixThemesPlugin(
+            theme=rx.theme(appearance="inherit", accent_color="indigo", radius="large")
+        )
+    ],
+    disable_plugins=[rx.plugins.SitemapPlugin],
 )

@@ -7,17 +7,20 @@ import reflex as rx
 from chatapp.pages.account import profile_page, settings_page
 from chatapp.pages.auth import login_page, signup_page
 from chatapp.pages.home import home_page
+from chatapp.state import bridge
+from chatapp.state.chat import ChatState
 from chatapp.state.session import SessionState
 from chatapp.web.auth_routes import build_routes_app
 
 app = rx.App(
-    theme=rx.theme(appearance="inherit", accent_color="indigo", radius="large"),
     stylesheets=["/styles.css"],
     api_transformer=build_routes_app(),
     head_components=[rx.el.meta(name="viewport", content="width=device-width, initial-scale=1")],
 )
 
-app.add_page(home_page, route="/", title="chatapp", on_load=SessionState.require_login)
+app.add_page(
+    home_page, route="/", title="chatapp", on_load=[SessionState.require_login, ChatState.load]
+)
 app.add_page(
     profile_page, route="/profile", title="Profile · chatapp", on_load=SessionState.require_login
 )
@@ -33,3 +36,5 @@ app.add_page(
     title="Sign up · chatapp",
     on_load=SessionState.redirect_if_signed_in,
 )
+
+bridge.install(app)

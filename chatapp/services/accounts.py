@@ -283,3 +283,9 @@ def purge_expired_sessions(*, session: Session, older_than: timedelta = timedelt
     session.execute(
         AuthSession.__table__.delete().where(AuthSession.__table__.c.expires_at < cutoff)  # type: ignore[attr-defined]
     )
+
+
+def touch_last_seen(*, session: Session, user_id: int) -> datetime:
+    now = utcnow()
+    session.execute(update(User).where(col(User.id) == user_id).values(last_seen_at=now))
+    return now

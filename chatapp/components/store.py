@@ -1,0 +1,65 @@
+"""Python handles on the browser-side chat store (chat_store.js)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+from reflex_base.utils.imports import ImportVar
+from reflex_base.vars import VarData
+from reflex_base.vars.function import FunctionVar
+
+from chatapp.state.chat import ChatState
+
+STORE_JS = rx.asset("chat_store.js", shared=True)
+_LIB = STORE_JS.importable_path
+
+
+def _imports(*names: str) -> dict[str, list[ImportVar]]:
+    return {_LIB: [ImportVar(tag=n) for n in names]}
+
+
+_store = rx.Var(
+    "chatStore",
+    _var_data=VarData(
+        hooks={"const chatStore = useChatStore();": None},
+        imports=_imports("useChatStore"),
+    ),
+).to(dict[str, Any])
+
+messages: rx.Var[list[dict[str, Any]]] = _store["msgs"].to(list[dict[str, Any]])
+conversations: rx.Var[list[dict[str, Any]]] = _store["convs"].to(list[dict[str, Any]])
+active: rx.Var[dict[str, Any]] = _store["active"].to(dict[str, Any])
+has_more: rx.Var[bool] = _store["hasMore"].to(bool)
+pill: rx.Var[bool] = _store["pill"].to(bool)
+loaded_conv: rx.Var[int] = _store["conv"].to(int)
+
+scroll_to_newest = rx.Var(
+    "(() => scrollToNewest())", _var_data=VarData(imports=_imports("scrollToNewest"))
+).to(FunctionVar)
+
+
+class FeedSink(rx.Fragment):
+    """Invisible: applies every ChatState.feed update to the store."""
+
+    def add_hooks(self) -> list[str | rx.Var]:
+        feed = ChatState.feed
+        return [
+            rx.Var(
+                f"useChatFeed({feed!s});",
+                _var_data=VarData.merge(
+                    feed._get_all_var_data(), VarData(imports=_imports("useChatFeed"))
+                ),
+            )
+        ]
+
+
+def feed_sink() -> rx.Component:
+    return FeedSink.create()
+
+
+# A fresh random id per send, made in the browser (works without a secure context too).
+NEW_CLIENT_ID = rx.Var(
+    "Array.from(crypto.getRandomValues(new Uint8Array(16)),"
+    "(b)=>b.toString(16).padStart(2,'0')).join('')"
+).to(str)

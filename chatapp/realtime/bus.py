@@ -1,0 +1,79 @@
+"""Event buses: where a published event goes. Same interface in-process and over Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+CHANNEL = "chatapp:events"
+
+
+class Bus(Protocol):
+    async def publish(self, event: dict[str, Any]) -> None: ...
+    async def run(self, handler: Handler) -> None: ...
+    async def close(self) -> None: ...
+
+
+class LocalBus:
+    """One process: publishing hands the event straight to this process's handler."""
+
+    def __init__(self) -> None:
+        self._handler: Handler | None = None
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        if self._handler is not None:
+            await self._handler(event)
+
+    async def run(self, handler: Handler) -> None:
+        self._handler = handler
+        await asyncio.Event().wait()  # until cancelled
+
+    async def close(self) -> None:
+        self._handler = None
+
+
+class RedisBus:
+    """Every process subscribes to one channel and delivers to the tabs it holds."""
+
+    def __init__(self, url: str, channel: str = CHANNEL) -> None:
+        import redis.asyncio as aioredis
+
+        self._redis = aioredis.from_url(url)
+        self._channel = channel
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        await self._redis.publish(self._channel, json.dumps(event, separators=(",", ":")))
+
+    async def run(self, handler: Handler) -> None:
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+                async for msg in pubsub.listen():
+                    if msg.get("type") != "message":
+                        continue
+                    try:
+                        event = json.loads(msg["data"])
+                    except ValueError:
+                        log.warning("dropping malformed event on %s", self._channel)
+                        continue
+                    await handler(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # connection lost: resubscribe after a pause
+                log.exception("redis bus listener failed; resubscribing")
+                await asyncio.sleep(1)
+            finally:
+                try:
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                except Exception:
+                    log.debug("pubsub close failed", exc_info=True)
+
+    async def close(self) -> None:
+        await self._redis.aclose()

@@ -1,0 +1,134 @@
+"""The per-process hub: local tabs, presence, publish/deliver."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from functools import lru_cache
+from typing import Any
+
+from chatapp.realtime.bus import Bus, LocalBus, RedisBus
+from chatapp.realtime.presence import HEARTBEAT, LocalPresence, Presence, RedisPresence
+from chatapp.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# How one event reaches one tab of this process (plugged in by the state layer).
+Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]
+# Called when presence changes: (user_id, online).
+PresenceChanged = Callable[[int, bool], Awaitable[None]]
+
+
+class Hub:
+    def __init__(self, bus: Bus, presence: Presence) -> None:
+        self.bus = bus
+        self.presence = presence
+        self._tabs: dict[int, set[str]] = defaultdict(set)  # user id -> tokens here
+        self._owner: dict[str, int] = {}  # token -> user id
+        self._deliver: Deliver | None = None
+        self._is_connected: Callable[[str], bool] = lambda _t: True
+        self._presence_changed: PresenceChanged | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.delivered = 0
+
+    def attach(
+        self,
+        deliver: Deliver,
+        is_connected: Callable[[str], bool],
+        presence_changed: PresenceChanged | None = None,
+    ) -> None:
+        self._deliver = deliver
+        self._is_connected = is_connected
+        self._presence_changed = presence_changed
+
+    # Tabs -------------------------------------------------------------------------------
+    async def tab_opened(self, user_id: int, token: str) -> None:
+        old = self._owner.get(token)
+        if old is not None and old != user_id:
+            await self.tab_closed(old, token)
+        self._tabs[user_id].add(token)
+        self._owner[token] = user_id
+        if await self.presence.tab_up(user_id, token) and self._presence_changed:
+            await self._presence_changed(user_id, True)
+
+    async def tab_closed(self, user_id: int, token: str) -> None:
+        self._tabs.get(user_id, set()).discard(token)
+        if not self._tabs.get(user_id):
+            self._tabs.pop(user_id, None)
+        self._owner.pop(token, None)
+        if await self.presence.tab_down(user_id, token) and self._presence_changed:
+            await self._presence_changed(user_id, False)
+
+    def local_tabs(self, user_id: int) -> set[str]:
+        return set(self._tabs.get(user_id, ()))
+
+    def local_tab_count(self) -> int:
+        return len(self._owner)
+
+    # Events -----------------------------------------------------------------------------
+    async def publish(self, user_ids: list[int], event: dict[str, Any]) -> None:
+        """Send `event` to every open tab of `user_ids`, in every process. Call after commit."""
+        await self.bus.publish({**event, "to": sorted(set(user_ids))})
+
+    async def _on_event(self, event: dict[str, Any]) -> None:
+        if self._deliver is None:
+            return
+        for uid in event.get("to", ()):
+            for token in self._tabs.get(uid, ()):
+                # One task per tab: a slow tab never holds up the others. Each tab's state
+                # lock is FIFO, so one tab still sees its events in publish order.
+                asyncio.create_task(self._deliver_one(token, event))  # noqa: RUF006
+
+    async def _deliver_one(self, token: str, event: dict[str, Any]) -> None:
+        assert self._deliver is not None
+        try:
+            await self._deliver(token, event)
+            self.delivered += 1
+        except Exception:
+            log.exception("delivery to a tab failed")
+
+    # Background work ----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._tasks:
+            return
+        self._tasks = [
+            asyncio.create_task(self.bus.run(self._on_event), name="chatapp-bus"),
+            asyncio.create_task(self._sweep(), name="chatapp-presence"),
+        ]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks = []
+
+    async def _sweep(self) -> None:
+        """Drop tabs whose websocket is gone; keep the others' presence fresh."""
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            try:
+                await self.sweep_once()
+            except Exception:
+                log.exception("presence sweep failed")
+
+    async def sweep_once(self) -> None:
+        for token, uid in list(self._owner.items()):
+            if not self._is_connected(token):
+                await self.tab_closed(uid, token)
+        await self.presence.refresh(dict(self._owner))
+
+
+def make_hub(redis_url: str = "") -> Hub:
+    if redis_url:
+        return Hub(RedisBus(redis_url), RedisPresence(redis_url))
+    return Hub(LocalBus(), LocalPresence())
+
+
+@lru_cache(maxsize=1)
+def get_hub() -> Hub:
+    return make_hub(get_settings().redis_url)

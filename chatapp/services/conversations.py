@@ -1,0 +1,219 @@
+"""Conversations: who talks to whom, the sidebar, search, read markers."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, case, func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, or_, select
+
+from chatapp.models import Conversation, ConversationMember, Message, User
+from chatapp.services.dto import ConversationOut, MessageOut, PersonOut
+from chatapp.services.errors import NotAllowed, ServiceError
+
+SIDEBAR_LIMIT = 50
+# Unread badges show "99+" past this; counting stops there so a huge backlog stays cheap.
+UNREAD_CAP = 100
+
+
+def direct_key(a: int, b: int) -> str:
+    lo, hi = sorted((a, b))
+    return f"{lo}:{hi}"
+
+
+def require_member(*, session: Session, user_id: int, conversation_id: int) -> ConversationMember:
+    """The membership row, or NotAllowed (same answer whether or not the conversation exists)."""
+    member = session.get(ConversationMember, (conversation_id, user_id))
+    if member is None:
+        raise NotAllowed("You are not in this conversation.")
+    return member
+
+
+def member_ids(*, session: Session, conversation_id: int) -> list[int]:
+    return list(
+        session.exec(
+            select(ConversationMember.user_id).where(
+                ConversationMember.conversation_id == conversation_id
+            )
+        ).all()
+    )
+
+
+def open_direct(*, session: Session, user_id: int, other_user_id: int) -> int:
+    """The id of the direct conversation between two users, created on first use."""
+    if user_id == other_user_id:
+        raise ServiceError("Pick someone else to talk to.")
+    if session.get(User, other_user_id) is None:
+        raise NotAllowed("That person does not exist.")
+    key = direct_key(user_id, other_user_id)
+    existing = session.exec(select(Conversation.id).where(Conversation.direct_key == key)).first()
+    if existing is not None:
+        return existing
+    conv = Conversation(kind="direct", creator_id=user_id, direct_key=key)
+    try:
+        with session.begin_nested():
+            session.add(conv)
+            session.flush()
+            assert conv.id is not None
+            session.add(ConversationMember(conversation_id=conv.id, user_id=user_id))
+            session.add(ConversationMember(conversation_id=conv.id, user_id=other_user_id))
+            session.flush()
+    except IntegrityError:
+        # Both people opened the conversation at the same moment: the other insert won.
+        found = session.exec(select(Conversation.id).where(Conversation.direct_key == key)).one()
+        assert found is not None
+        return found
+    assert conv.id is not None
+    return conv.id
+
+
+def _unread_counts(session: Session, user_id: int, conv_ids: list[int]) -> dict[int, int]:
+    if not conv_ids:
+        return {}
+    m, cm = Message, ConversationMember
+    rows = session.exec(
+        select(m.conversation_id, func.count())
+        .join(
+            cm,
+            and_(col(cm.conversation_id) == col(m.conversation_id), col(cm.user_id) == user_id),
+        )
+        .where(
+            col(m.conversation_id).in_(conv_ids),
+            col(m.id) > func.coalesce(cm.last_read_message_id, 0),
+            col(m.sender_id) != user_id,
+            col(m.deleted_at).is_(None),
+        )
+        .group_by(col(m.conversation_id))
+    ).all()
+    return {cid: min(int(n), UNREAD_CAP) for cid, n in rows}
+
+
+def list_conversations(
+    *, session: Session, user_id: int, limit: int = SIDEBAR_LIMIT, only_ids: list[int] | None = None
+) -> list[ConversationOut]:
+    """The user's conversations, most recent activity first, with previews and unread counts."""
+    stmt = (
+        select(Conversation)
+        .join(ConversationMember, col(ConversationMember.conversation_id) == col(Conversation.id))
+        .where(ConversationMember.user_id == user_id)
+    )
+    if only_ids is not None:
+        stmt = stmt.where(col(Conversation.id).in_(only_ids))
+    stmt = stmt.order_by(
+        case((col(Conversation.last_message_id).is_(None), 1), else_=0),
+        col(Conversation.last_message_id).desc(),
+        col(Conversation.id).desc(),
+    ).limit(limit)
+    convs = list(session.exec(stmt).all())
+    if not convs:
+        return []
+    ids = [c.id for c in convs if c.id is not None]
+    last_ids = [c.last_message_id for c in convs if c.last_message_id]
+    last = (
+        {m.id: m for m in session.exec(select(Message).where(col(Message.id).in_(last_ids))).all()}
+        if last_ids
+        else {}
+    )
+    # The other member of each direct conversation.
+    peers: dict[int, PersonOut] = {}
+    for cid, user in session.exec(
+        select(ConversationMember.conversation_id, User)
+        .join(User, col(User.id) == col(ConversationMember.user_id))
+        .where(col(ConversationMember.conversation_id).in_(ids), User.id != user_id)
+    ).all():
+        peers.setdefault(cid, PersonOut.of(user))
+    unread = _unread_counts(session, user_id, ids)
+    out = []
+    for c in convs:
+        assert c.id is not None
+        peer = peers.get(c.id) if c.kind == "direct" else None
+        lm = last.get(c.last_message_id) if c.last_message_id else None
+        out.append(
+            ConversationOut(
+                id=c.id,
+                kind=c.kind,
+                title=c.title or (peer.display_name if peer else "Conversation"),
+                peer=peer,
+                last_message=MessageOut.of(lm) if lm else None,
+                unread=unread.get(c.id, 0),
+            )
+        )
+    return out
+
+
+def get_conversation(*, session: Session, user_id: int, conversation_id: int) -> ConversationOut:
+    require_member(session=session, user_id=user_id, conversation_id=conversation_id)
+    rows = list_conversations(session=session, user_id=user_id, only_ids=[conversation_id])
+    if not rows:
+        raise NotAllowed("You are not in this conversation.")
+    return rows[0]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_people(
+    *, session: Session, user_id: int, query: str, limit: int = 20
+) -> list[PersonOut]:
+    """People matching a username prefix or a display-name substring (never yourself).
+    An empty query lists the newest members, so a new user has someone to talk to."""
+    q = query.strip().lower()[:50]
+    stmt = select(User).where(User.id != user_id)
+    if q:
+        pat = _like_escape(q)
+        stmt = stmt.where(
+            or_(
+                col(User.username).like(f"{pat}%", escape="\\"),
+                func.lower(col(User.display_name)).like(f"%{pat}%", escape="\\"),
+            )
+        ).order_by(col(User.username))
+    else:
+        stmt = stmt.order_by(col(User.id).desc())
+    return [PersonOut.of(u) for u in session.exec(stmt.limit(limit)).all()]
+
+
+def mark_read(
+    *, session: Session, user_id: int, conversation_id: int, up_to_id: int | None = None
+) -> int:
+    """Move the user's read marker forward (never back). Returns the new marker."""
+    require_member(session=session, user_id=user_id, conversation_id=conversation_id)
+    conv = session.get(Conversation, conversation_id)
+    assert conv is not None
+    newest = conv.last_message_id or 0
+    target = newest if up_to_id is None else min(up_to_id, newest)
+    session.execute(
+        update(ConversationMember)
+        .where(
+            col(ConversationMember.conversation_id) == conversation_id,
+            col(ConversationMember.user_id) == user_id,
+            or_(
+                col(ConversationMember.last_read_message_id).is_(None),
+                col(ConversationMember.last_read_message_id) < target,
+            ),
+        )
+        .values(last_read_message_id=target)
+    )
+    member = session.get(ConversationMember, (conversation_id, user_id))
+    session.refresh(member)
+    assert member is not None
+    return member.last_read_message_id or 0
+
+
+def get_person(*, session: Session, user_id: int) -> PersonOut | None:
+    u = session.get(User, user_id)
+    return PersonOut.of(u) if u else None
+
+
+def contact_ids(*, session: Session, user_id: int) -> list[int]:
+    """Everyone who shares a conversation with the user (who should see their presence)."""
+    mine = select(ConversationMember.conversation_id).where(ConversationMember.user_id == user_id)
+    return list(
+        session.exec(
+            select(ConversationMember.user_id)
+            .where(
+                col(ConversationMember.conversation_id).in_(mine),
+                ConversationMember.user_id != user_id,
+            )
+            .distinct()
+        ).all()
+    )

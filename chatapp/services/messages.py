@@ -1,0 +1,141 @@
+"""Messages: send (idempotent), read history (keyset pages), catch up after a reconnect."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from chatapp.models import Conversation, ConversationMember, Message
+from chatapp.services.conversations import member_ids, require_member
+from chatapp.services.dto import MessageOut, MessagePage, SendResult
+from chatapp.services.errors import ServiceError
+
+MAX_BODY_CHARS = 4000
+PAGE_SIZE = 50
+MAX_PAGE = 200
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def clean_body(body: str) -> str:
+    """Trimmed body, or ServiceError with a message for the sender (never truncated)."""
+    text = body.strip()
+    if not text:
+        raise ServiceError("Type a message first.")
+    if len(text) > MAX_BODY_CHARS:
+        raise ServiceError(
+            f"Messages can be at most {MAX_BODY_CHARS:,} characters (this one has {len(text):,})."
+        )
+    return text
+
+
+def send_message(
+    *,
+    session: Session,
+    sender_id: int,
+    conversation_id: int,
+    body: str,
+    client_id: str,
+    media_ref: str | None = None,
+) -> SendResult:
+    """Store a message once per (sender, client id); a retry returns the stored one.
+
+    The caller commits and only then publishes (publish after commit).
+    """
+    if not CLIENT_ID_RE.fullmatch(client_id or ""):
+        raise ServiceError("Invalid message id.")
+    text = body.strip() if media_ref else clean_body(body)
+    if len(text) > MAX_BODY_CHARS:
+        raise ServiceError(f"Captions can be at most {MAX_BODY_CHARS:,} characters.")
+    require_member(session=session, user_id=sender_id, conversation_id=conversation_id)
+    members = member_ids(session=session, conversation_id=conversation_id)
+
+    existing = _by_client_id(session, sender_id, client_id)
+    if existing is not None:
+        return _replay(existing, conversation_id, members)
+
+    msg = Message(
+        conversation_id=conversation_id,
+        sender_id=sender_id,
+        client_id=client_id,
+        body=text,
+        media_ref=media_ref,
+    )
+    try:
+        with session.begin_nested():
+            session.add(msg)
+            session.flush()
+    except IntegrityError:
+        # A concurrent retry of the same send won the unique (sender, client id) race.
+        again = _by_client_id(session, sender_id, client_id)
+        if again is None:
+            raise
+        return _replay(again, conversation_id, members)
+    assert msg.id is not None
+    session.execute(
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id)
+        .values(last_message_id=msg.id, last_message_at=msg.created_at)
+    )
+    # Your own message is read by you.
+    session.execute(
+        update(ConversationMember)
+        .where(
+            col(ConversationMember.conversation_id) == conversation_id,
+            col(ConversationMember.user_id) == sender_id,
+        )
+        .values(last_read_message_id=msg.id)
+    )
+    return SendResult(message=MessageOut.of(msg), created=True, member_ids=members)
+
+
+def _by_client_id(session: Session, sender_id: int, client_id: str) -> Message | None:
+    return session.exec(
+        select(Message).where(Message.sender_id == sender_id, Message.client_id == client_id)
+    ).first()
+
+
+def _replay(existing: Message, conversation_id: int, members: list[int]) -> SendResult:
+    if existing.conversation_id != conversation_id:
+        raise ServiceError("Invalid message id.")
+    return SendResult(message=MessageOut.of(existing), created=False, member_ids=members)
+
+
+def list_messages(
+    *,
+    session: Session,
+    user_id: int,
+    conversation_id: int,
+    before_id: int | None = None,
+    limit: int = PAGE_SIZE,
+) -> MessagePage:
+    """The newest `limit` messages before `before_id` (keyset on the message id, never OFFSET)."""
+    require_member(session=session, user_id=user_id, conversation_id=conversation_id)
+    limit = max(1, min(limit, MAX_PAGE))
+    stmt = select(Message).where(Message.conversation_id == conversation_id)
+    if before_id is not None:
+        stmt = stmt.where(col(Message.id) < before_id)
+    rows = list(session.exec(stmt.order_by(col(Message.id).desc()).limit(limit + 1)).all())
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    rows.reverse()
+    return MessagePage(items=[MessageOut.of(m) for m in rows], has_more=has_more)
+
+
+def messages_after(
+    *, session: Session, user_id: int, conversation_id: int, after_id: int, limit: int = MAX_PAGE
+) -> MessagePage:
+    """Messages newer than `after_id`, oldest first (catching up after a reconnect).
+    `has_more` means more than `limit` were missed: reload the newest page instead."""
+    require_member(session=session, user_id=user_id, conversation_id=conversation_id)
+    rows = list(
+        session.exec(
+            select(Message)
+            .where(Message.conversation_id == conversation_id, col(Message.id) > after_id)
+            .order_by(col(Message.id))
+            .limit(limit + 1)
+        ).all()
+    )
+    return MessagePage(items=[MessageOut.of(m) for m in rows[:limit]], has_more=len(rows) > limit)

@@ -1,0 +1,58 @@
+"""Connects the real-time hub to Reflex: how an event reaches one tab, and the hub's lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import reflex as rx
+
+from chatapp.realtime import get_hub
+from chatapp.services import accounts, conversations
+from chatapp.state.chat import ChatState
+from chatapp.state.db_call import db_call
+from chatapp.state.wire import ms
+
+log = logging.getLogger(__name__)
+
+
+def install(app: rx.App) -> None:
+    hub = get_hub()
+
+    async def deliver(token: str, event: dict[str, Any]) -> None:
+        async with app.modify_state(rx.BaseStateToken(ident=token, cls=ChatState)) as root:
+            chat = await root.get_state(ChatState)
+            mark_conv = chat.apply_event(event)
+            uid = chat._uid
+        if mark_conv and uid:
+            # The message arrived in the conversation this tab is showing: it has been read.
+            await db_call(conversations.mark_read, user_id=uid, conversation_id=mark_conv)
+            if await hub.presence.tab_count(uid) > 1:
+                await hub.publish([uid], {"type": "read", "conv": mark_conv, "origin": token})
+
+    def is_connected(token: str) -> bool:
+        ns = app.event_namespace
+        return ns is not None and token in ns.token_to_sid
+
+    async def presence_changed(user_id: int, online: bool) -> None:
+        seen = await db_call(accounts.touch_last_seen, user_id=user_id)
+        contacts = await db_call(conversations.contact_ids, user_id=user_id)
+        if contacts:
+            await hub.publish(
+                contacts,
+                {"type": "presence", "user": user_id, "online": online, "last_seen": ms(seen)},
+            )
+
+    hub.attach(deliver, is_connected, presence_changed)
+
+    @asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        hub.start()
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app.register_lifespan_task(lifespan)

@@ -1,0 +1,357 @@
+"""The chat page's state: thin handlers that authorise, call one service, and send small ops.
+
+Messages and sidebar rows live in the browser's store (components/chat_store.js). The server
+sends only what changed, as ops in ``feed``; see that file for why.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+import reflex as rx
+
+from chatapp.realtime import get_hub
+from chatapp.services import conversations, messages
+from chatapp.services.errors import ServiceError
+from chatapp.state import wire
+from chatapp.state.db_call import db_call
+from chatapp.state.session import SessionState
+
+log = logging.getLogger(__name__)
+MAX_RAW_BODY = 20_000  # anything longer is refused before it is even trimmed
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+class ChatState(rx.State):
+    feed: dict[str, Any] = {}
+    active_id: int = 0
+    people: list[dict[str, Any]] = []
+    search: str = ""
+    online_only: bool = False
+    notice: str = ""
+    loading_older: bool = False
+
+    _seq: int = 0
+    _epoch: str = ""
+    _uid: int = 0
+    _token: str = ""
+    _oldest: int = 0
+    _has_more: bool = False
+
+    # Plumbing -------------------------------------------------------------------------------
+    def _send_ops(self, ops: list[dict[str, Any]]) -> None:
+        """Replace the feed with these ops (at most once per state change: see chat_store.js)."""
+        if not self._epoch:
+            self._epoch = secrets.token_hex(6)
+        self._seq += 1
+        self.feed = {"seq": self._seq, "epoch": self._epoch, "ops": ops}
+
+    async def _user_id(self) -> int:
+        session = await self.get_state(SessionState)
+        uid = await session.current_user_id()
+        if uid != self._uid:
+            if self._uid and self._token:
+                await get_hub().tab_closed(self._uid, self._token)
+            self._uid = uid
+            self.active_id = 0
+        return uid
+
+    async def _online(self, user_ids: list[int]) -> set[int]:
+        return await get_hub().presence.online(user_ids)
+
+    # Page load / reconnect ------------------------------------------------------------------
+    @rx.event
+    async def load(self):  # type: ignore[no-untyped-def]
+        """on_load of / (also runs when a dropped connection comes back): register the tab,
+        send the sidebar and the open conversation's newest page (no gaps, no duplicates)."""
+        uid = await self._user_id()
+        if not uid:
+            return
+        self._token = self.router.session.client_token
+        await get_hub().tab_opened(uid, self._token)
+        ops = [await self._sidebar_op(uid)]
+        if self.active_id:
+            try:
+                ops += await self._open_ops(uid, self.active_id)
+            except ServiceError:
+                self.active_id = 0
+        self._send_ops(ops)
+        await self._refresh_people(uid)
+
+    async def _sidebar_op(self, uid: int) -> dict[str, Any]:
+        rows = await db_call(conversations.list_conversations, user_id=uid)
+        online = await self._online([r.peer.id for r in rows if r.peer])
+        return {"t": "convs_reset", "items": [wire.conversation(r, uid, online) for r in rows]}
+
+    async def _open_ops(self, uid: int, conv_id: int) -> list[dict[str, Any]]:
+        page = await db_call(messages.list_messages, user_id=uid, conversation_id=conv_id)
+        await db_call(conversations.mark_read, user_id=uid, conversation_id=conv_id)
+        self._oldest = page.items[0].id if page.items else 0
+        self._has_more = page.has_more
+        return [
+            {
+                "t": "msgs_reset",
+                "conv": conv_id,
+                "items": [wire.message(m, uid) for m in page.items],
+                "has_more": page.has_more,
+            },
+            {"t": "read", "conv": conv_id},
+        ]
+
+    async def _refresh_people(self, uid: int) -> None:
+        found = await db_call(conversations.search_people, user_id=uid, query=self.search)
+        online = await self._online([p.id for p in found])
+        self.people = [wire.person(p, p.id in online) for p in found]
+
+    # Sidebar ----------------------------------------------------------------------------------
+    @rx.event
+    async def set_search(self, query: str):  # type: ignore[no-untyped-def]
+        uid = await self._user_id()
+        if not uid:
+            return
+        self.search = str(query)[:50]
+        await self._refresh_people(uid)
+
+    @rx.event
+    def toggle_online_only(self, value: bool) -> None:
+        self.online_only = bool(value)
+
+    @rx.event
+    async def open_person(self, user_id: int):  # type: ignore[no-untyped-def]
+        uid = await self._user_id()
+        if not uid:
+            return rx.redirect("/login")
+        try:
+            conv_id = await db_call(
+                conversations.open_direct, user_id=uid, other_user_id=_int(user_id)
+            )
+        except ServiceError as exc:
+            self.notice = str(exc)
+            return None
+        return await self._open(uid, conv_id)
+
+    @rx.event
+    async def open_conversation(self, conversation_id: int):  # type: ignore[no-untyped-def]
+        uid = await self._user_id()
+        if not uid:
+            return rx.redirect("/login")
+        return await self._open(uid, _int(conversation_id))
+
+    async def _open(self, uid: int, conv_id: int) -> None:
+        try:
+            row = await db_call(
+                conversations.get_conversation, user_id=uid, conversation_id=conv_id
+            )
+            ops = await self._open_ops(uid, conv_id)
+        except ServiceError as exc:
+            self.notice = str(exc)
+            return
+        online = await self._online([row.peer.id] if row.peer else [])
+        item = wire.conversation(row, uid, online)
+        item["unread"] = 0
+        self.active_id = conv_id
+        self.notice = ""
+        self._send_ops([{"t": "conv", "item": item}, *ops])
+        # Clear the badge in the user's other tabs too.
+        await get_hub().publish([uid], {"type": "read", "conv": conv_id, "origin": self._token})
+
+    @rx.event
+    def close_conversation(self) -> None:
+        """The phone layout's back button."""
+        self.active_id = 0
+
+    @rx.event
+    def dismiss_notice(self) -> None:
+        self.notice = ""
+
+    # History -----------------------------------------------------------------------------------
+    @rx.event
+    async def load_older(self):  # type: ignore[no-untyped-def]
+        uid = await self._user_id()
+        if not uid or not self.active_id or not self._has_more or self.loading_older:
+            return
+        self.loading_older = True
+        yield
+        try:
+            page = await db_call(
+                messages.list_messages,
+                user_id=uid,
+                conversation_id=self.active_id,
+                before_id=self._oldest or None,
+            )
+        except ServiceError as exc:
+            self.notice = str(exc)
+            self.loading_older = False
+            return
+        if page.items:
+            self._oldest = page.items[0].id
+        self._has_more = page.has_more
+        self.loading_older = False
+        self._send_ops(
+            [
+                {
+                    "t": "msgs_older",
+                    "conv": self.active_id,
+                    "items": [wire.message(m, uid) for m in page.items],
+                    "has_more": page.has_more,
+                }
+            ]
+        )
+
+    # Sending ------------------------------------------------------------------------------------
+    @rx.event
+    async def send(self, form: dict[str, Any], client_id: str = ""):  # type: ignore[no-untyped-def]
+        body = form.get("body", "") if isinstance(form, dict) else ""
+        async for update in self._send(str(body), str(client_id), self.active_id):
+            yield update
+
+    @rx.event
+    async def resend(self, client_id: str, conversation_id: int, body: str):  # type: ignore[no-untyped-def]
+        async for update in self._send(str(body), str(client_id), _int(conversation_id)):
+            yield update
+
+    async def _send(self, body: str, cid: str, conv_id: int):  # type: ignore[no-untyped-def]
+        uid = await self._user_id()
+        if not uid:
+            yield rx.redirect("/login")
+            return
+        if not conv_id:
+            self.notice = "Open a conversation first."
+            return
+        if not body.strip():
+            return  # an empty composer (e.g. the second press of a double press)
+        try:
+            if len(body) > MAX_RAW_BODY:
+                raise ServiceError(
+                    f"Messages can be at most {messages.MAX_BODY_CHARS:,} characters."
+                )
+            text = messages.clean_body(body)
+            if not messages.CLIENT_ID_RE.fullmatch(cid):
+                raise ServiceError("Invalid message id.")
+        except ServiceError as exc:
+            self.notice = str(exc)
+            # Give the text back: refused, never silently cut.
+            yield rx.set_value("composer", body[:MAX_RAW_BODY])
+            return
+        now = int(time.time() * 1000)
+        pending = {
+            "id": 0,
+            "cid": cid,
+            "conv": conv_id,
+            "sender": uid,
+            "mine": True,
+            "body": text,
+            "at": now,
+            "status": "pending",
+        }
+        self.notice = ""
+        self._send_ops([{"t": "msg", "item": pending}])
+        yield
+        try:
+            result = await db_call(
+                messages.send_message,
+                sender_id=uid,
+                conversation_id=conv_id,
+                body=text,
+                client_id=cid,
+            )
+        except ServiceError as exc:
+            self._send_ops([{"t": "msg_failed", "cid": cid, "error": str(exc)}])
+            return
+        except Exception:
+            log.exception("send failed")
+            self._send_ops(
+                [{"t": "msg_failed", "cid": cid, "error": "Not sent. Check your connection."}]
+            )
+            return
+        # Committed: now (and only now) tell everyone.
+        msg = result.message
+        mine = wire.message(msg, uid)
+        row = {
+            "id": conv_id,
+            "last_id": msg.id,
+            "last_at": mine["at"],
+            "preview": wire.preview(msg.body, True),
+            "unread": 0,
+        }
+        self._send_ops([{"t": "msg", "item": mine}, {"t": "conv", "item": row}])
+        if result.created:
+            yield
+            session = await self.get_state(SessionState)
+            sender = {
+                "id": uid,
+                "name": session.display_name,
+                "username": session.username,
+                "initials": wire.initials(session.display_name),
+            }
+            await get_hub().publish(
+                result.member_ids,
+                {
+                    "type": "message",
+                    "origin": self._token,
+                    "message": {**mine, "mine": False},
+                    "members": result.member_ids,
+                    "sender": sender,
+                },
+            )
+
+    # Delivery (called by the bridge with this tab's state locked; no database here) ----------
+    def apply_event(self, event: dict[str, Any]) -> int:
+        """Turn a bus event into ops for this tab. Returns a conversation id to mark read."""
+        uid = self._uid
+        if not uid or event.get("origin") == self._token:
+            return 0
+        kind = event.get("type")
+        if kind == "message":
+            m = dict(event["message"])
+            m["mine"] = m["sender"] == uid
+            conv = m["conv"]
+            is_open = conv == self.active_id
+            row: dict[str, Any] = {
+                "id": conv,
+                "last_id": m["id"],
+                "last_at": m["at"],
+                "preview": wire.preview(m["body"], m["mine"]),
+            }
+            op: dict[str, Any] = {"t": "conv", "item": row}
+            if is_open or m["mine"]:
+                row["unread"] = 0 if is_open else row.get("unread", 0)
+            if not m["mine"] and not is_open:
+                op["unread_inc"] = 1
+            sender = event.get("sender")
+            if sender and not m["mine"]:
+                row.update(
+                    title=sender["name"],
+                    peer_id=sender["id"],
+                    peer_username=sender["username"],
+                    initials=sender["initials"],
+                    online=True,
+                )
+            ops = [op]
+            if is_open:
+                ops.insert(0, {"t": "msg", "item": m})
+            self._send_ops(ops)
+            return conv if is_open and not m["mine"] else 0
+        if kind == "read":
+            self._send_ops([{"t": "read", "conv": event["conv"]}])
+        elif kind == "presence":
+            self._send_ops(
+                [
+                    {
+                        "t": "presence",
+                        "user": event["user"],
+                        "online": event["online"],
+                        "last_seen": event.get("last_seen", 0),
+                    }
+                ]
+            )
+        return 0
