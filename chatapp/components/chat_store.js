@@ -120,13 +120,17 @@ function nearBottom(el) {
 
 function applyOp(op, effects) {
   switch (op.t) {
-    case "msgs_reset":
+    case "msgs_reset": {
+      // Keep this tab's unsent (pending/failed) messages of the same conversation.
+      const stored = new Set(op.items.map((m) => m.cid));
+      const unsent = op.conv === state.conv ? state.msgs.filter((m) => !m.id && !stored.has(m.cid)) : [];
       state.conv = op.conv;
-      state.msgs = annotate(op.items);
+      state.msgs = annotate([...op.items, ...unsent]);
       state.hasMore = op.has_more;
       state.pill = false;
       effects.bottom = true;
       break;
+    }
     case "msgs_older": {
       if (op.conv !== state.conv) break;
       const known = new Set(state.msgs.map((m) => m.id));

@@ -39,6 +39,8 @@ class ChatState(rx.State):
     online_only: bool = False
     notice: str = ""
     loading_older: bool = False
+    # The open conversation survives reloads and server restarts (per tab, like the token).
+    stored_conv: str = rx.SessionStorage("", name="chat_conv")
 
     _seq: int = 0
     _epoch: str = ""
@@ -63,6 +65,7 @@ class ChatState(rx.State):
                 await get_hub().tab_closed(self._uid, self._token)
             self._uid = uid
             self.active_id = 0
+            self.stored_conv = ""
         return uid
 
     async def _online(self, user_ids: list[int]) -> set[int]:
@@ -79,11 +82,14 @@ class ChatState(rx.State):
         self._token = self.router.session.client_token
         await get_hub().tab_opened(uid, self._token)
         ops = [await self._sidebar_op(uid)]
+        if not self.active_id and self.stored_conv.isdigit():
+            self.active_id = int(self.stored_conv)
         if self.active_id:
             try:
                 ops += await self._open_ops(uid, self.active_id)
             except ServiceError:
                 self.active_id = 0
+                self.stored_conv = ""
         self._send_ops(ops)
         await self._refresh_people(uid)
 
@@ -159,6 +165,7 @@ class ChatState(rx.State):
         item = wire.conversation(row, uid, online)
         item["unread"] = 0
         self.active_id = conv_id
+        self.stored_conv = str(conv_id)
         self.notice = ""
         self._send_ops([{"t": "conv", "item": item}, *ops])
         # Clear the badge in the user's other tabs too.
@@ -168,6 +175,7 @@ class ChatState(rx.State):
     def close_conversation(self) -> None:
         """The phone layout's back button."""
         self.active_id = 0
+        self.stored_conv = ""
 
     @rx.event
     def dismiss_notice(self) -> None:

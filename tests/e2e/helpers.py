@@ -41,3 +41,24 @@ def session_cookie(context: BrowserContext) -> dict:  # type: ignore[type-arg]
 def url_re(base_url: str, path: str) -> re.Pattern[str]:
     """The page at `path`, with or without the trailing slash the static build adds."""
     return re.compile("^" + re.escape(base_url + path.rstrip("/")) + "/?([?#].*)?$")
+
+
+def composer(page: Page):  # type: ignore[no-untyped-def]
+    return page.get_by_role("textbox", name="Message")
+
+
+def open_chat_with(page: Page, username: str) -> None:
+    """Search for a person and open the direct conversation with them."""
+    page.get_by_label("Search people").fill(username)
+    page.get_by_test_id("person-row").filter(has_text=f"@{username}").click()
+    expect(page.locator(".conv-header")).to_contain_text(username)
+
+
+def send(page: Page, text: str) -> None:
+    box = composer(page)
+    box.fill(text)
+    box.press("Enter")
+
+
+def bubbles(page: Page):  # type: ignore[no-untyped-def]
+    return page.get_by_test_id("message")
