@@ -61,11 +61,13 @@ class ChatState(rx.State):
         session = await self.get_state(SessionState)
         uid = await session.current_user_id()
         if uid != self._uid:
-            if self._uid and self._token:
-                await get_hub().tab_closed(self._uid, self._token)
+            if self._uid:
+                # Another account in this tab (log out, log in as someone else): forget it all.
+                if self._token:
+                    await get_hub().tab_closed(self._uid, self._token)
+                self.active_id = 0
+                self.stored_conv = ""
             self._uid = uid
-            self.active_id = 0
-            self.stored_conv = ""
         return uid
 
     async def _online(self, user_ids: list[int]) -> set[int]:

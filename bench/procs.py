@@ -1,0 +1,133 @@
+"""Server subprocesses: start, wait until they answer, stop, and measure their CPU and RSS."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = Path(__file__).resolve().parent / "out"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Usage:
+    cpu_s: float  # user + system seconds of the whole process tree
+    rss: int  # bytes, summed over the tree
+
+
+class Server:
+    """A server subprocess (its own process group) with a log file."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], port: int) -> None:
+        self.name = name
+        self.cmd = cmd
+        self.env = env
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        OUT.mkdir(exist_ok=True)
+        self.log_path = OUT / f"{name}-{port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, ready_path: str = "/ping", timeout: float = 600) -> None:
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            self.cmd,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{self.name} exited early ({self.log_path}):\n{tail}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(self.url + ready_path, timeout=2) as r:  # noqa: S310
+                    if r.status == 200:
+                        return
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not come up in {timeout}s, see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def processes(self) -> list[psutil.Process]:
+        if self.proc is None:
+            return []
+        try:
+            root = psutil.Process(self.proc.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def usage(self) -> Usage:
+        cpu, rss = 0.0, 0
+        for p in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                t = p.cpu_times()
+                cpu += t.user + t.system
+                rss += p.memory_info().rss
+        return Usage(cpu_s=cpu, rss=rss)
+
+    def worker_pids(self) -> list[int]:
+        """Python processes of the tree that serve requests (the leaves: granian workers)."""
+        procs = self.processes()
+        leaves = [p for p in procs if not p.children()]
+        return [p.pid for p in leaves if "python" in p.name().lower() or "granian" in p.name()]
+
+
+def total_usage(servers: list[Server]) -> Usage:
+    parts = [s.usage() for s in servers]
+    return Usage(cpu_s=sum(u.cpu_s for u in parts), rss=sum(u.rss for u in parts))
+
+
+def self_cpu() -> float:
+    t = psutil.Process().cpu_times()
+    return float(t.user + t.system)
+
+
+def mariadb_cpu() -> float | None:
+    """CPU seconds of the local MariaDB server (shared with other users of this machine)."""
+    for p in psutil.process_iter(["name"]):
+        if p.info["name"] in {"mariadbd", "mysqld"}:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                return float(t.user + t.system)
+    return None

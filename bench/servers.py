@@ -1,0 +1,71 @@
+"""The three targets' servers: chatapp (as the e2e tests run it) and the two relays."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.procs import VENV_BIN, Server, base_env, free_port
+
+NODE_DIR = Path(__file__).resolve().parent / "node_relay"
+
+
+def chatapp(
+    *,
+    database_url: str,
+    jwt_secret: str,
+    workers: int = 1,
+    redis_url: str = "",
+    backend_only: bool = False,
+    name: str = "chatapp",
+) -> Server:
+    """`reflex run --env prod --single-port` (or `--backend-only`, which serves the same backend
+    without rebuilding .web: used for a second process once the first one has built it)."""
+    port = free_port()
+    mode = ["--backend-only"] if backend_only else ["--single-port"]
+    cmd = [sys.executable, "-m", "reflex", "run", "--env", "prod", *mode]
+    cmd += ["--backend-port", str(port), "--backend-host", "127.0.0.1"]
+    env = base_env(
+        DATABASE_URL=database_url,
+        JWT_SECRET=jwt_secret,
+        REFLEX_USE_NPM="1",
+        REFLEX_CHECK_LATEST_VERSION="false",
+        REFLEX_TELEMETRY_ENABLED="false",
+        GRANIAN_WORKERS=str(workers),
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    else:
+        env.pop("REDIS_URL", None)
+    return Server(name, cmd, env, port)
+
+
+def python_relay(workers: int = 1) -> Server:
+    port = free_port()
+    cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    cmd += ["bench.relay_py:app"]
+    return Server("py-relay", cmd, base_env(), port)
+
+
+def ensure_node_modules() -> None:
+    """`npm ci` from the committed lockfile, once (node_modules is git-ignored)."""
+    marker = NODE_DIR / "node_modules" / ".package-lock.json"
+    lock = NODE_DIR / "package-lock.json"
+    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    subprocess.run(
+        [str(VENV_BIN / "npm"), "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=NODE_DIR,
+        env=base_env(),
+        check=True,
+    )
+
+
+def node_relay() -> Server:
+    ensure_node_modules()
+    port = free_port()
+    cmd = [str(VENV_BIN / "node"), str(NODE_DIR / "server.js"), str(port)]
+    return Server("node-relay", cmd, base_env(), port)
+

@@ -1,0 +1,801 @@
+"""Conversation and message services against a real MariaDB database."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from chatapp.models import Conversation, ConversationMember, User
+from chatapp.services import accounts
+from chatapp.services import conversations as convs
+from chatapp.services import messages as msgs
+from chatapp.services.dto import ConversationOut, MessageOut, SendResult
+from chatapp.services.errors import NotAllowed, ServiceError
+
+PW = "correct horse"
+EMOJI = "🦊👋🏽 你好 𝄞"
+
+
+# Helpers ----------------------------------------------------------------------------------
+def _user(db: Session, username: str, display_name: str | None = None) -> int:
+    user = accounts.sign_up(
+        session=db, username=username, email=f"{username}@example.com", password=PW
+    )
+    if display_name is not None:
+        row = db.get(User, user.id)
+        assert row is not None
+        row.display_name = display_name
+        db.add(row)
+    db.commit()
+    return user.id
+
+
+def _pair(db: Session) -> tuple[int, int, int]:
+    """Alice, Bob and their direct conversation."""
+    a, b = _user(db, "alice"), _user(db, "bob")
+    conv = convs.open_direct(session=db, user_id=a, other_user_id=b)
+    db.commit()
+    return a, b, conv
+
+
+def _cid() -> str:
+    return secrets.token_urlsafe(12)  # 16 chars of [A-Za-z0-9_-]
+
+
+def _send(
+    db: Session, sender: int, conv: int, body: str = "hi", cid: str | None = None
+) -> SendResult:
+    result = msgs.send_message(
+        session=db, sender_id=sender, conversation_id=conv, body=body, client_id=cid or _cid()
+    )
+    db.commit()
+    return result
+
+
+def _send_many(db: Session, sender: int, conv: int, n: int) -> list[int]:
+    ids = []
+    for i in range(n):
+        r = msgs.send_message(
+            session=db, sender_id=sender, conversation_id=conv, body=f"m{i}", client_id=_cid()
+        )
+        ids.append(r.message.id)
+    db.commit()
+    return ids
+
+
+def _count(db: Session, sql: str, **params: Any) -> int:
+    return int(db.execute(sa.text(sql), params).scalar_one())
+
+
+def _sidebar(db: Session, user_id: int) -> dict[int, ConversationOut]:
+    return {c.id: c for c in convs.list_conversations(session=db, user_id=user_id)}
+
+
+def _unread(db: Session, user_id: int, conv: int) -> int:
+    return convs.get_conversation(session=db, user_id=user_id, conversation_id=conv).unread
+
+
+def _walk(db: Session, user_id: int, conv: int, limit: int = msgs.PAGE_SIZE) -> list[list[int]]:
+    """Every page from the newest back, following before_id until has_more is False."""
+    pages: list[list[int]] = []
+    before: int | None = None
+    while True:
+        page = msgs.list_messages(
+            session=db, user_id=user_id, conversation_id=conv, before_id=before, limit=limit
+        )
+        ids = [m.id for m in page.items]
+        pages.append(ids)
+        assert len(pages) < 100, "pagination does not terminate"
+        if not page.has_more:
+            return pages
+        assert ids, "has_more with an empty page"
+        before = ids[0]
+
+
+@contextmanager
+def _capture_sql(engine: sa.Engine) -> Iterator[list[tuple[str, Any]]]:
+    seen: list[tuple[str, Any]] = []
+
+    def before(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        seen.append((statement, params))
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+
+
+# Direct conversations --------------------------------------------------------------------
+def test_open_direct_is_idempotent_and_symmetric(db: Session) -> None:
+    a, b, c = _user(db, "alice"), _user(db, "bob"), _user(db, "carol")
+    ab = convs.open_direct(session=db, user_id=a, other_user_id=b)
+    db.commit()
+    assert convs.open_direct(session=db, user_id=a, other_user_id=b) == ab
+    assert convs.open_direct(session=db, user_id=b, other_user_id=a) == ab
+    ac = convs.open_direct(session=db, user_id=c, other_user_id=a)
+    db.commit()
+    assert ac != ab
+    assert sorted(convs.member_ids(session=db, conversation_id=ab)) == sorted([a, b])
+    assert sorted(convs.member_ids(session=db, conversation_id=ac)) == sorted([a, c])
+    row = db.get(Conversation, ab)
+    assert row is not None
+    assert row.kind == "direct"
+    assert row.direct_key == f"{min(a, b)}:{max(a, b)}"
+    assert convs.direct_key(a, b) == convs.direct_key(b, a)
+
+
+def test_open_direct_twice_stores_one_conversation(db: Session) -> None:
+    a, b = _user(db, "alice"), _user(db, "bob")
+    first = convs.open_direct(session=db, user_id=a, other_user_id=b)
+    second = convs.open_direct(session=db, user_id=b, other_user_id=a)
+    db.commit()
+    assert first == second
+    assert _count(db, "SELECT COUNT(*) FROM conversations") == 1
+    assert (
+        _count(db, "SELECT COUNT(*) FROM conversation_members WHERE conversation_id=:c", c=first)
+        == 2
+    )
+
+
+def test_open_direct_refuses_yourself_and_unknown_users(db: Session) -> None:
+    a = _user(db, "alice")
+    with pytest.raises(ServiceError) as exc:
+        convs.open_direct(session=db, user_id=a, other_user_id=a)
+    assert not isinstance(exc.value, NotAllowed)
+    assert str(exc.value)
+    with pytest.raises(NotAllowed):
+        convs.open_direct(session=db, user_id=a, other_user_id=a + 10_000)
+    db.commit()
+    assert _count(db, "SELECT COUNT(*) FROM conversations") == 0
+    assert _count(db, "SELECT COUNT(*) FROM conversation_members") == 0
+
+
+def _wait_for_lock_wait(engine: sa.Engine, connection_id: int, timeout: float = 10.0) -> None:
+    """Block until that connection's transaction waits for a row lock (the racing insert)."""
+    deadline = time.monotonic() + timeout
+    with engine.connect() as c:
+        while time.monotonic() < deadline:
+            # InnoDB refreshes this table only when it was not read for 0.1 s: poll slower.
+            time.sleep(0.15)
+            state = c.execute(
+                sa.text(
+                    "SELECT trx_state FROM information_schema.INNODB_TRX "
+                    "WHERE trx_mysql_thread_id = :t"
+                ),
+                {"t": connection_id},
+            ).scalar_one_or_none()
+            c.rollback()
+            if state == "LOCK WAIT":
+                return
+    raise AssertionError("the second transaction never waited for the first one's lock")
+
+
+def _race(
+    engine: sa.Engine, first: Callable[[Session], Any], second: Callable[[Session], Any]
+) -> tuple[Any, Any]:
+    """Run `first` in one transaction, then `second` in another that blocks on its locks;
+    commit the first, and return both results (the second's exception is re-raised)."""
+    with (
+        Session(engine, expire_on_commit=False) as s1,
+        Session(engine, expire_on_commit=False) as s2,
+    ):
+        s2_connection = int(s2.execute(sa.text("SELECT CONNECTION_ID()")).scalar_one())
+        won = first(s1)
+
+        def run_second() -> Any:
+            out = second(s2)
+            s2.commit()
+            return out
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            fut = pool.submit(run_second)
+            try:
+                _wait_for_lock_wait(engine, s2_connection)
+            finally:
+                s1.commit()
+            lost = fut.result(timeout=30)
+    return won, lost
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug: open_direct's IntegrityError fallback re-reads with the transaction's REPEATABLE "
+        "READ snapshot, so it cannot see the winner's committed row and .one() raises "
+        "NoResultFound instead of returning the winner's id"
+    ),
+)
+def test_open_direct_race_between_two_transactions(db: Session, mysql_engine: sa.Engine) -> None:
+    """Both people open the conversation at the same moment: one row, both get its id."""
+    a, b = _user(db, "alice"), _user(db, "bob")
+    won, lost = _race(
+        mysql_engine,
+        lambda s: convs.open_direct(session=s, user_id=a, other_user_id=b),
+        lambda s: convs.open_direct(session=s, user_id=b, other_user_id=a),
+    )
+    assert won == lost
+    assert _count(db, "SELECT COUNT(*) FROM conversations") == 1
+
+
+def test_membership_helpers(db: Session) -> None:
+    a, b, conv = _pair(db)
+    c = _user(db, "carol")
+    member = convs.require_member(session=db, user_id=a, conversation_id=conv)
+    assert isinstance(member, ConversationMember)
+    assert (member.conversation_id, member.user_id) == (conv, a)
+    with pytest.raises(NotAllowed) as outsider:
+        convs.require_member(session=db, user_id=c, conversation_id=conv)
+    with pytest.raises(NotAllowed) as missing:
+        convs.require_member(session=db, user_id=a, conversation_id=conv + 10_000)
+    assert str(outsider.value) == str(missing.value)  # no hint whether it exists
+    assert convs.member_ids(session=db, conversation_id=conv + 10_000) == []
+
+
+# Sending ---------------------------------------------------------------------------------
+def test_send_stores_message_and_updates_markers(db: Session) -> None:
+    a, b, conv = _pair(db)
+    r = _send(db, a, conv, "hello")
+    assert r.created
+    assert sorted(r.member_ids) == sorted([a, b])
+    m = r.message
+    assert isinstance(m, MessageOut)
+    assert (m.conversation_id, m.sender_id, m.body) == (conv, a, "hello")
+    assert m.created_at.tzinfo is not None
+    db.expire_all()
+    row = db.get(Conversation, conv)
+    assert row is not None
+    assert row.last_message_id == m.id
+    assert row.last_message_at is not None
+    assert (
+        _count(
+            db,
+            "SELECT last_read_message_id FROM conversation_members WHERE conversation_id=:c AND user_id=:u",
+            c=conv,
+            u=a,
+        )
+        == m.id
+    )
+    assert (
+        db.execute(
+            sa.text(
+                "SELECT last_read_message_id FROM conversation_members WHERE conversation_id=:c AND user_id=:u"
+            ),
+            {"c": conv, "u": b},
+        ).scalar_one()
+        is None
+    )
+
+
+def test_send_is_idempotent_per_client_id(db: Session) -> None:
+    a, _b, conv = _pair(db)
+    cid = _cid()
+    first = _send(db, a, conv, "hello", cid)
+    again = _send(db, a, conv, "hello", cid)
+    changed = _send(db, a, conv, "a different body", cid)  # a retry never rewrites
+    assert first.created
+    assert not again.created
+    assert not changed.created
+    assert again.message == first.message
+    assert changed.message == first.message
+    assert sorted(again.member_ids) == sorted(first.member_ids)
+    assert _count(db, "SELECT COUNT(*) FROM messages WHERE client_id=:c", c=cid) == 1
+    assert _count(db, "SELECT COUNT(*) FROM messages") == 1
+
+
+def test_client_ids_are_unique_per_sender_not_globally(db: Session) -> None:
+    a, b, conv = _pair(db)
+    cid = _cid()
+    mine = _send(db, a, conv, "from alice", cid)
+    theirs = _send(db, b, conv, "from bob", cid)
+    assert mine.created and theirs.created
+    assert mine.message.id != theirs.message.id
+    assert _count(db, "SELECT COUNT(*) FROM messages WHERE client_id=:c", c=cid) == 2
+
+
+def test_client_id_reused_in_another_conversation_is_refused(db: Session) -> None:
+    a, _b, ab = _pair(db)
+    c = _user(db, "carol")
+    ac = convs.open_direct(session=db, user_id=a, other_user_id=c)
+    db.commit()
+    cid = _cid()
+    _send(db, a, ab, "to bob", cid)
+    with pytest.raises(ServiceError):
+        msgs.send_message(
+            session=db, sender_id=a, conversation_id=ac, body="to carol", client_id=cid
+        )
+    db.rollback()
+    assert _count(db, "SELECT COUNT(*) FROM messages") == 1
+    assert _count(db, "SELECT COUNT(*) FROM messages WHERE conversation_id=:c", c=ac) == 0
+    assert convs.get_conversation(session=db, user_id=a, conversation_id=ac).last_message is None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "bug: send_message's IntegrityError fallback re-reads with the transaction's REPEATABLE "
+        "READ snapshot, misses the concurrent retry's committed row and re-raises IntegrityError"
+    ),
+)
+def test_concurrent_retry_of_one_send_stores_one_message(
+    db: Session, mysql_engine: sa.Engine
+) -> None:
+    a, _b, conv = _pair(db)
+    cid = _cid()
+
+    def send(s: Session) -> SendResult:
+        return msgs.send_message(
+            session=s, sender_id=a, conversation_id=conv, body="hi", client_id=cid
+        )
+
+    won, lost = _race(mysql_engine, send, send)
+    assert won.created and not lost.created
+    assert lost.message.id == won.message.id
+    assert _count(db, "SELECT COUNT(*) FROM messages") == 1
+
+
+@pytest.mark.parametrize("body", ["", " ", "   \n\t  ", "\u3000"])
+def test_empty_bodies_are_refused(db: Session, body: str) -> None:
+    a, _b, conv = _pair(db)
+    with pytest.raises(ServiceError) as exc:
+        msgs.send_message(
+            session=db, sender_id=a, conversation_id=conv, body=body, client_id=_cid()
+        )
+    assert str(exc.value)
+    db.rollback()
+    assert _count(db, "SELECT COUNT(*) FROM messages") == 0
+
+
+def test_body_length_limit_is_4000_characters_after_trimming(db: Session) -> None:
+    a, _b, conv = _pair(db)
+    assert msgs.MAX_BODY_CHARS == 4000
+    ok = _send(db, a, conv, "x" * 4000)
+    assert len(ok.message.body) == 4000
+    padded = _send(db, a, conv, "  \n" + "y" * 4000 + "\n  ")
+    assert padded.message.body == "y" * 4000
+    wide = _send(db, a, conv, "🦊" * 4000)  # characters, not bytes (16,000 bytes)
+    with pytest.raises(ServiceError) as exc:
+        msgs.send_message(
+            session=db, sender_id=a, conversation_id=conv, body="z" * 4001, client_id=_cid()
+        )
+    assert "4,000" in str(exc.value)
+    db.rollback()
+    assert _count(db, "SELECT COUNT(*) FROM messages") == 3
+    assert _count(db, "SELECT MAX(CHAR_LENGTH(body)) FROM messages") == 4000
+    db.expire_all()
+    page = msgs.list_messages(session=db, user_id=a, conversation_id=conv)
+    assert [m.body for m in page.items] == ["x" * 4000, "y" * 4000, "🦊" * 4000]
+    assert page.items[-1].id == wide.message.id
+
+
+def test_clean_body_trims_and_refuses_without_truncating() -> None:
+    assert msgs.clean_body("  hello world \n") == "hello world"
+    assert msgs.clean_body(" a\n b ") == "a\n b"  # inner whitespace kept
+    assert msgs.clean_body("x" * 4000) == "x" * 4000
+    with pytest.raises(ServiceError) as exc:
+        msgs.clean_body("x" * 4001)
+    assert "4,000" in str(exc.value)
+    assert "4,001" in str(exc.value)
+    with pytest.raises(ServiceError):
+        msgs.clean_body(" \n ")
+
+
+def test_leading_and_trailing_whitespace_is_trimmed_in_storage(db: Session) -> None:
+    a, _b, conv = _pair(db)
+    r = _send(db, a, conv, "  \n hello\nworld \t\n")
+    assert r.message.body == "hello\nworld"
+    assert db.execute(sa.text("SELECT body FROM messages")).scalar_one() == "hello\nworld"
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    [
+        "",
+        "short",
+        "a" * 7,
+        "a" * 65,
+        "has space1",
+        "slash/in/it",
+        "percent%25",
+        "ünicode123",
+        "abcdefgh\n",
+        "abc'; DROP TABLE messages; --",
+    ],
+)
+def test_invalid_client_ids_are_refused(db: Session, client_id: str) -> None:
+    a, _b, conv = _pair(db)
+    with pytest.raises(ServiceError):
+        msgs.send_message(
+            session=db, sender_id=a, conversation_id=conv, body="hi", client_id=client_id
+        )
+    db.rollback()
+    assert _count(db, "SELECT COUNT(*) FROM messages") == 0
+
+
+@pytest.mark.parametrize("client_id", ["a" * 8, "Z" * 64, "abc-DEF_123", "00000000"])
+def test_valid_client_ids_are_accepted(db: Session, client_id: str) -> None:
+    a, _b, conv = _pair(db)
+    assert _send(db, a, conv, "hi", client_id).message.client_id == client_id
+
+
+def test_outsiders_can_neither_send_nor_read(db: Session) -> None:
+    a, _b, conv = _pair(db)
+    mallory = _user(db, "mallory")
+    _send(db, a, conv, "private")
+    with pytest.raises(NotAllowed):
+        msgs.send_message(
+            session=db, sender_id=mallory, conversation_id=conv, body="hi", client_id=_cid()
+        )
+    db.rollback()
+    with pytest.raises(NotAllowed):
+        msgs.list_messages(session=db, user_id=mallory, conversation_id=conv)
+    with pytest.raises(NotAllowed):
+        msgs.messages_after(session=db, user_id=mallory, conversation_id=conv, after_id=0)
+    with pytest.raises(NotAllowed):
+        convs.get_conversation(session=db, user_id=mallory, conversation_id=conv)
+    with pytest.raises(NotAllowed):
+        convs.mark_read(session=db, user_id=mallory, conversation_id=conv)
+    # A conversation that does not exist gets the same answer.
+    with pytest.raises(NotAllowed):
+        msgs.send_message(
+            session=db,
+            sender_id=mallory,
+            conversation_id=conv + 10_000,
+            body="hi",
+            client_id=_cid(),
+        )
+    with pytest.raises(NotAllowed):
+        msgs.list_messages(session=db, user_id=mallory, conversation_id=conv + 10_000)
+    db.rollback()
+    assert _count(db, "SELECT COUNT(*) FROM messages") == 1
+    assert _count(db, "SELECT COUNT(*) FROM messages WHERE sender_id=:u", u=mallory) == 0
+    assert _count(db, "SELECT COUNT(*) FROM conversation_members WHERE user_id=:u", u=mallory) == 0
+    assert convs.list_conversations(session=db, user_id=mallory) == []
+
+
+# History ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("n", [0, 1, 50, 51, 120])
+def test_pages_cover_every_message_exactly_once(db: Session, n: int) -> None:
+    a, b, conv = _pair(db)
+    # Noise in another conversation must never leak into this one's pages.
+    c = _user(db, "carol")
+    other = convs.open_direct(session=db, user_id=a, other_user_id=c)
+    _send_many(db, a, other, 3)
+    sent = _send_many(db, a, conv, n)
+    _send_many(db, c, other, 3)
+    pages = _walk(db, b, conv)
+    assert len(pages) == max(1, -(-n // msgs.PAGE_SIZE))
+    for page in pages:
+        assert page == sorted(page)  # oldest first within a page
+        assert len(page) <= msgs.PAGE_SIZE
+    assert all(len(p) == msgs.PAGE_SIZE for p in pages[:-1])
+    seen = [i for page in reversed(pages) for i in page]
+    assert seen == sent  # every id once, ascending, no gaps or overlaps
+    assert pages[0] == sent[-msgs.PAGE_SIZE :]  # first page holds the newest
+
+
+@pytest.mark.parametrize("limit", [1, 7, 200])
+def test_pages_with_other_limits(db: Session, limit: int) -> None:
+    a, b, conv = _pair(db)
+    sent = _send_many(db, b, conv, 23)
+    pages = _walk(db, a, conv, limit=limit)
+    assert [i for page in reversed(pages) for i in page] == sent
+    assert all(len(p) == limit for p in pages[:-1])
+
+
+def test_page_limit_is_clamped(db: Session) -> None:
+    a, _b, conv = _pair(db)
+    sent = _send_many(db, a, conv, msgs.MAX_PAGE + 5)
+    big = msgs.list_messages(session=db, user_id=a, conversation_id=conv, limit=10_000)
+    assert len(big.items) == msgs.MAX_PAGE
+    assert big.has_more
+    assert [m.id for m in big.items] == sent[-msgs.MAX_PAGE :]
+    for tiny in (0, -5):
+        page = msgs.list_messages(session=db, user_id=a, conversation_id=conv, limit=tiny)
+        assert [m.id for m in page.items] == sent[-1:]
+        assert page.has_more
+
+
+def test_before_id_boundaries(db: Session) -> None:
+    a, _b, conv = _pair(db)
+    sent = _send_many(db, a, conv, 5)
+
+    def ids(before: int | None) -> tuple[list[int], bool]:
+        page = msgs.list_messages(
+            session=db, user_id=a, conversation_id=conv, before_id=before, limit=3
+        )
+        return [m.id for m in page.items], page.has_more
+
+    assert ids(None) == (sent[2:], True)
+    assert ids(sent[0]) == ([], False)
+    assert ids(sent[1]) == (sent[:1], False)
+    assert ids(sent[3]) == (sent[:3], False)
+    assert ids(sent[4]) == (sent[1:4], True)
+    assert ids(sent[-1] + 1_000) == (sent[2:], True)
+    assert ids(0) == ([], False)
+
+
+def test_messages_after(db: Session) -> None:
+    a, b, conv = _pair(db)
+    c = _user(db, "carol")
+    other = convs.open_direct(session=db, user_id=a, other_user_id=c)
+    sent = []
+    for i in range(6):
+        sent.append(_send(db, a if i % 2 else b, conv, f"m{i}").message.id)
+        _send(db, c, other, f"noise {i}")
+
+    def after(after_id: int, limit: int = msgs.MAX_PAGE) -> tuple[list[int], bool]:
+        page = msgs.messages_after(
+            session=db, user_id=b, conversation_id=conv, after_id=after_id, limit=limit
+        )
+        return [m.id for m in page.items], page.has_more
+
+    assert after(0) == (sent, False)
+    assert after(sent[2]) == (sent[3:], False)
+    assert after(sent[-1]) == ([], False)
+    assert after(0, limit=4) == (sent[:4], True)
+    assert after(sent[1], limit=4) == (sent[2:], False)
+    bodies = [
+        m.body
+        for m in msgs.messages_after(session=db, user_id=b, conversation_id=conv, after_id=0).items
+    ]
+    assert bodies == [f"m{i}" for i in range(6)]
+
+
+def test_emoji_and_astral_characters_round_trip(db: Session) -> None:
+    a, b, conv = _pair(db)
+    r = _send(db, a, conv, f"  {EMOJI}  ")
+    assert r.message.body == EMOJI
+    db.expire_all()
+    assert (
+        db.execute(
+            sa.text("SELECT body FROM messages WHERE id=:i"), {"i": r.message.id}
+        ).scalar_one()
+        == EMOJI
+    )
+    assert _count(db, "SELECT CHAR_LENGTH(body) FROM messages WHERE id=:i", i=r.message.id) == len(
+        EMOJI
+    )
+    assert _count(db, "SELECT LENGTH(body) FROM messages WHERE id=:i", i=r.message.id) == len(
+        EMOJI.encode()
+    )
+    page = msgs.list_messages(session=db, user_id=b, conversation_id=conv)
+    assert [m.body for m in page.items] == [EMOJI]
+    preview = _sidebar(db, b)[conv].last_message
+    assert preview is not None
+    assert preview.body == EMOJI
+
+
+def test_list_messages_uses_the_conversation_id_index(db: Session, mysql_engine: sa.Engine) -> None:
+    a, b, conv = _pair(db)
+    c = _user(db, "carol")
+    other = convs.open_direct(session=db, user_id=b, other_user_id=c)
+    sent = _send_many(db, a, conv, 60)
+    _send_many(db, c, other, 60)
+    db.execute(sa.text("ANALYZE TABLE messages"))
+    db.commit()
+
+    plan = (
+        db.execute(
+            sa.text(
+                "EXPLAIN SELECT id FROM messages WHERE conversation_id=:c AND id < :x "
+                "ORDER BY id DESC LIMIT 51"
+            ),
+            {"c": conv, "x": sent[-1]},
+        )
+        .mappings()
+        .all()
+    )
+    assert [row["key"] for row in plan] == ["ix_messages_conversation_id_id"]
+
+    # And the statement list_messages really runs: same index, keyset, no OFFSET.
+    with _capture_sql(mysql_engine) as seen:
+        msgs.list_messages(session=db, user_id=a, conversation_id=conv, before_id=sent[-1])
+    selects = [(s, p) for s, p in seen if "FROM messages" in s and "ORDER BY" in s]
+    assert len(selects) == 1
+    statement, params = selects[0]
+    assert "OFFSET" not in statement.upper()
+    real_plan = db.connection().exec_driver_sql("EXPLAIN " + statement, params).mappings().all()
+    assert [row["key"] for row in real_plan] == ["ix_messages_conversation_id_id"]
+
+
+# Read markers and the sidebar ------------------------------------------------------------
+def test_unread_counts_and_mark_read(db: Session) -> None:
+    a, b, conv = _pair(db)
+    assert _unread(db, b, conv) == 0
+    sent = [_send(db, a, conv, f"m{i}").message.id for i in range(3)]
+    assert _unread(db, b, conv) == 3
+    assert _unread(db, a, conv) == 0  # your own messages are read
+    assert convs.mark_read(session=db, user_id=b, conversation_id=conv, up_to_id=sent[0]) == sent[0]
+    db.commit()
+    assert _unread(db, b, conv) == 2
+    assert convs.mark_read(session=db, user_id=b, conversation_id=conv) == sent[-1]
+    db.commit()
+    assert _unread(db, b, conv) == 0
+    assert _unread(db, a, conv) == 0
+    _send(db, a, conv, "one more")
+    assert _unread(db, b, conv) == 1
+    # Bob replying reads everything before his reply too.
+    _send(db, b, conv, "reply")
+    assert _unread(db, b, conv) == 0
+    assert _unread(db, a, conv) == 1
+
+
+def test_mark_read_never_moves_backwards(db: Session) -> None:
+    a, b, conv = _pair(db)
+    sent = [_send(db, a, conv, f"m{i}").message.id for i in range(4)]
+    assert convs.mark_read(session=db, user_id=b, conversation_id=conv, up_to_id=sent[2]) == sent[2]
+    db.commit()
+    assert convs.mark_read(session=db, user_id=b, conversation_id=conv, up_to_id=sent[0]) == sent[2]
+    assert convs.mark_read(session=db, user_id=b, conversation_id=conv, up_to_id=0) == sent[2]
+    db.commit()
+    assert _unread(db, b, conv) == 1
+    # Never past the newest message, even if asked to.
+    assert (
+        convs.mark_read(session=db, user_id=b, conversation_id=conv, up_to_id=sent[-1] + 1_000)
+        == sent[-1]
+    )
+    db.commit()
+    assert _unread(db, b, conv) == 0
+    marker = "SELECT last_read_message_id FROM conversation_members WHERE conversation_id=:c AND user_id=:u"
+    assert _count(db, marker, c=conv, u=b) == sent[-1]
+    # The sender's own marker is not moved back by an old mark_read either.
+    assert (
+        convs.mark_read(session=db, user_id=a, conversation_id=conv, up_to_id=sent[0]) == sent[-1]
+    )
+
+
+def test_mark_read_in_an_empty_conversation(db: Session) -> None:
+    _a, b, conv = _pair(db)
+    assert convs.mark_read(session=db, user_id=b, conversation_id=conv) == 0
+    assert convs.mark_read(session=db, user_id=b, conversation_id=conv, up_to_id=5) == 0
+
+
+def test_unread_count_is_capped(db: Session) -> None:
+    a, b, conv = _pair(db)
+    assert convs.UNREAD_CAP == 100
+    _send_many(db, a, conv, 120)
+    assert _unread(db, b, conv) == 100
+    assert _sidebar(db, b)[conv].unread == 100
+    assert _unread(db, a, conv) == 0
+
+
+def test_sidebar_orders_by_latest_activity_with_previews(db: Session) -> None:
+    a = _user(db, "alice", "Alice A.")
+    b = _user(db, "bob", "Bob B.")
+    c = _user(db, "carol", "Carol C.")
+    d = _user(db, "dave", "Dave D.")
+    ab = convs.open_direct(session=db, user_id=a, other_user_id=b)
+    ac = convs.open_direct(session=db, user_id=c, other_user_id=a)
+    ad = convs.open_direct(session=db, user_id=a, other_user_id=d)  # never used
+    db.commit()
+
+    _send(db, a, ab, "first to bob")
+    _send(db, c, ac, "carol says hi")
+    side = convs.list_conversations(session=db, user_id=a)
+    assert [s.id for s in side] == [ac, ab, ad]
+    _send(db, b, ab, "bob answers")
+    side = convs.list_conversations(session=db, user_id=a)
+    assert [s.id for s in side] == [ab, ac, ad]
+
+    rows = {s.id: s for s in side}
+    assert rows[ab].last_message is not None
+    assert rows[ab].last_message.body == "bob answers"
+    assert rows[ab].last_message.sender_id == b
+    assert rows[ac].last_message is not None
+    assert rows[ac].last_message.body == "carol says hi"
+    assert rows[ad].last_message is None
+    assert rows[ab].peer is not None and rows[ab].peer.id == b
+    assert rows[ab].title == "Bob B."
+    assert rows[ac].title == "Carol C."
+    assert rows[ad].title == "Dave D."
+    assert all(s.kind == "direct" for s in side)
+    assert (rows[ab].unread, rows[ac].unread, rows[ad].unread) == (1, 1, 0)
+
+    # Each person sees only their own conversations, titled with the other person.
+    bob_side = convs.list_conversations(session=db, user_id=b)
+    assert [s.id for s in bob_side] == [ab]
+    assert bob_side[0].title == "Alice A."
+    assert bob_side[0].unread == 0
+    assert [s.id for s in convs.list_conversations(session=db, user_id=a, limit=2)] == [ab, ac]
+    got = convs.get_conversation(session=db, user_id=a, conversation_id=ac)
+    assert got == rows[ac]
+
+
+# People ----------------------------------------------------------------------------------
+def _names(people: list[Any]) -> list[str]:
+    return [p.username for p in people]
+
+
+def test_search_people_by_username_prefix_and_display_name(db: Session) -> None:
+    me = _user(db, "alice", "Alice Me")
+    _user(db, "alicia", "Someone")
+    _user(db, "bob", "Bobby Malice")
+    _user(db, "carol", "Carol")
+
+    def search(q: str) -> list[str]:
+        return _names(convs.search_people(session=db, user_id=me, query=q))
+
+    assert search("ali") == ["alicia", "bob"]  # username prefix, display-name substring
+    assert search("  ALI ") == ["alicia", "bob"]  # trimmed, case-insensitive
+    assert search("licia") == []  # usernames match by prefix only
+    assert search("malice") == ["bob"]
+    assert search("alice") == ["bob"]  # never yourself
+    assert search("nobody") == []
+    result = convs.search_people(session=db, user_id=me, query="carol")
+    assert [(p.username, p.display_name) for p in result] == [("carol", "Carol")]
+    assert not hasattr(result[0], "password_hash")
+    assert not hasattr(result[0], "email")
+
+
+def test_search_people_escapes_like_wildcards(db: Session) -> None:
+    me = _user(db, "me_myself")
+    _user(db, "a_b", "Plain")
+    _user(db, "axb", "Plain")
+    _user(db, "pct", "100% Real")
+    _user(db, "thousand", "1000 Real")
+    _user(db, "back", "back\\slash")
+
+    def search(q: str) -> list[str]:
+        return _names(convs.search_people(session=db, user_id=me, query=q))
+
+    assert search("a_") == ["a_b"]  # '_' is a literal underscore, not "any character"
+    assert search("a_b") == ["a_b"]
+    assert search("100%") == ["pct"]  # '%' is a literal percent sign
+    assert search("%") == ["pct"]
+    assert search("%real") == []
+    assert search("_") == []  # no username starts with '_' and no display name has one
+    assert search("\\") == ["back"]
+    assert search("k\\s") == ["back"]
+
+
+def test_search_people_empty_query_lists_newest_others(db: Session) -> None:
+    me = _user(db, "alice")
+    ids = [_user(db, f"user{i}") for i in range(5)]
+    for q in ("", "   "):
+        people = convs.search_people(session=db, user_id=me, query=q)
+        assert [p.id for p in people] == list(reversed(ids))
+    assert len(convs.search_people(session=db, user_id=me, query="", limit=2)) == 2
+    assert convs.search_people(session=db, user_id=ids[0], query="user0") == []
+
+
+def test_contact_ids(db: Session) -> None:
+    a, b, c, d = (_user(db, n) for n in ("alice", "bob", "carol", "dave"))
+    convs.open_direct(session=db, user_id=a, other_user_id=b)
+    convs.open_direct(session=db, user_id=c, other_user_id=a)
+    db.commit()
+    assert sorted(convs.contact_ids(session=db, user_id=a)) == sorted([b, c])
+    assert convs.contact_ids(session=db, user_id=b) == [a]
+    assert convs.contact_ids(session=db, user_id=c) == [a]
+    assert convs.contact_ids(session=db, user_id=d) == []
+    convs.open_direct(session=db, user_id=b, other_user_id=c)
+    db.commit()
+    assert sorted(convs.contact_ids(session=db, user_id=b)) == sorted([a, c])
+
+
+def test_get_person_and_touch_last_seen(db: Session) -> None:
+    a = _user(db, "alice", "Alice")
+    person = convs.get_person(session=db, user_id=a)
+    assert person is not None
+    assert (person.id, person.username, person.display_name, person.last_seen_at) == (
+        a,
+        "alice",
+        "Alice",
+        None,
+    )
+    seen = accounts.touch_last_seen(session=db, user_id=a)
+    db.commit()
+    db.expire_all()
+    person = convs.get_person(session=db, user_id=a)
+    assert person is not None
+    assert person.last_seen_at is not None
+    assert abs((person.last_seen_at - seen).total_seconds()) < 1
+    assert convs.get_person(session=db, user_id=a + 10_000) is None
