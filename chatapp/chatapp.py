@@ -8,6 +8,7 @@ from chatapp.pages.account import profile_page, settings_page
 from chatapp.pages.auth import login_page, signup_page
 from chatapp.pages.home import home_page
 from chatapp.state import bridge
+from chatapp.state.account import ProfileState
 from chatapp.state.chat import ChatState
 from chatapp.state.session import SessionState
 from chatapp.web.auth_routes import build_routes_app
@@ -22,7 +23,10 @@ app.add_page(
     home_page, route="/", title="chatapp", on_load=[SessionState.require_login, ChatState.load]
 )
 app.add_page(
-    profile_page, route="/profile", title="Profile · chatapp", on_load=SessionState.require_login
+    profile_page,
+    route="/profile",
+    title="Profile · chatapp",
+    on_load=[SessionState.require_login, ProfileState.load],
 )
 app.add_page(
     settings_page, route="/settings", title="Settings · chatapp", on_load=SessionState.require_login

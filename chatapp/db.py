@@ -25,8 +25,16 @@ def make_engine(url: str) -> sa.Engine:
             cur.close()
 
         return engine
+    # READ COMMITTED: after losing a unique-key race (two people opening the same direct
+    # conversation, two retries of one send) the fallback lookup must see the winner's row,
+    # which MariaDB's default REPEATABLE READ snapshot would hide.
     return sa.create_engine(
-        url, pool_pre_ping=True, pool_recycle=1800, pool_size=10, max_overflow=20
+        url,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_size=10,
+        max_overflow=20,
+        isolation_level="READ COMMITTED",
     )
 
 

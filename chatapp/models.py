@@ -108,3 +108,26 @@ class Message(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     edited_at: datetime | None = Field(default=None)
     deleted_at: datetime | None = Field(default=None)
+
+
+class Media(SQLModel, table=True):
+    """An uploaded image: stored once, shown only to whoever may see it (see services/media)."""
+
+    __tablename__ = "media"
+    __table_args__ = (sa.Index("ix_media_owner", "owner_id"), MYSQL_TABLE_ARGS)
+
+    id: str = Field(primary_key=True, max_length=32)
+    owner_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    purpose: str = Field(max_length=10)  # "chat" | "avatar"
+    # Set when a chat image is sent: from then on the conversation's members may see it.
+    conversation_id: int | None = Field(
+        default=None, foreign_key="conversations.id", ondelete="CASCADE"
+    )
+    storage: str = Field(max_length=16)
+    full_key: str = Field(max_length=255)
+    thumb_key: str = Field(max_length=255)
+    mime: str = Field(max_length=32)
+    width: int
+    height: int
+    bytes: int
+    created_at: datetime = Field(default_factory=utcnow)

@@ -95,7 +95,14 @@ def mysql_engine(mysql_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-TABLES_CHILD_FIRST = ["messages", "conversation_members", "conversations", "auth_sessions", "users"]
+TABLES_CHILD_FIRST = [
+    "media",
+    "messages",
+    "conversation_members",
+    "conversations",
+    "auth_sessions",
+    "users",
+]
 
 
 @pytest.fixture

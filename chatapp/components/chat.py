@@ -10,9 +10,11 @@ from chatapp.components import store
 from chatapp.state.chat import ChatState
 
 
-def presence_avatar(initials: rx.Var, online: rx.Var, size: str = "3") -> rx.Component:
+def presence_avatar(
+    initials: rx.Var, online: rx.Var, size: str = "3", src: rx.Var | str = ""
+) -> rx.Component:
     return rx.box(
-        rx.avatar(fallback=initials, size=size, radius="full"),
+        rx.avatar(src=src, fallback=initials, size=size, radius="full"),
         rx.cond(
             online,
             rx.box(class_name="online-dot", aria_label="online", role="img"),
@@ -25,7 +27,7 @@ def presence_avatar(initials: rx.Var, online: rx.Var, size: str = "3") -> rx.Com
 # Sidebar ---------------------------------------------------------------------------------------
 def conversation_row(row: rx.Var[dict[str, Any]]) -> rx.Component:
     item = rx.el.button(
-        presence_avatar(row["initials"], row["online"]),
+        presence_avatar(row["initials"], row["online"], src=row["avatar"].to(str)),
         rx.box(
             rx.hstack(
                 rx.text(row["title"], weight="medium", size="2", class_name="truncate"),
@@ -69,7 +71,7 @@ def conversation_row(row: rx.Var[dict[str, Any]]) -> rx.Component:
 
 def person_row(p: rx.Var[dict[str, Any]]) -> rx.Component:
     item = rx.el.button(
-        presence_avatar(p["initials"], p["online"], size="2"),
+        presence_avatar(p["initials"], p["online"], size="2", src=p["avatar"].to(str)),
         rx.box(
             rx.text(p["name"], weight="medium", size="2", class_name="truncate"),
             rx.text("@", p["username"], size="1", color_scheme="gray", class_name="truncate"),
@@ -158,13 +160,35 @@ def message_bubble(m: rx.Var[dict[str, Any]]) -> rx.Component:
                 rx.box(
                     rx.cond(
                         m["first_of_group"].to(bool),
-                        rx.avatar(fallback=store.active["initials"], size="1", radius="full"),
+                        rx.avatar(
+                            src=store.active["avatar"].to(str),
+                            fallback=store.active["initials"],
+                            size="1",
+                            radius="full",
+                        ),
                     ),
                     class_name="bubble-avatar",
                 ),
             ),
             rx.box(
-                rx.text(m["body"], class_name="bubble-body", as_="p"),
+                rx.cond(
+                    m["img"].to(str) != "",
+                    rx.link(
+                        rx.image(
+                            src=m["img"].to(str),
+                            alt=rx.cond(m["body"].to(str) != "", m["body"].to(str), "Photo"),
+                            class_name="bubble-img",
+                            loading="lazy",
+                        ),
+                        href=m["full"].to(str),
+                        is_external=True,
+                        aria_label="Open the full image",
+                    ),
+                ),
+                rx.cond(
+                    m["body"].to(str) != "",
+                    rx.text(m["body"], class_name="bubble-body", as_="p"),
+                ),
                 rx.hstack(
                     rx.text(m["time"], size="1", class_name="bubble-time"),
                     rx.cond(
@@ -187,7 +211,9 @@ def message_bubble(m: rx.Var[dict[str, Any]]) -> rx.Component:
                             size="1",
                             variant="soft",
                             color_scheme="red",
-                            on_click=ChatState.resend(m["cid"], m["conv"], m["body"]),
+                            on_click=ChatState.resend(
+                                m["cid"], m["conv"], m["body"], m["media"].to(str)
+                            ),
                         ),
                         spacing="2",
                         align="center",
@@ -212,26 +238,116 @@ def conversation_header() -> rx.Component:
             aria_label="Back to conversations",
             class_name="back-button",
         ),
-        presence_avatar(a["initials"], a["online"], size="2"),
-        rx.box(
-            rx.text(a["title"], weight="bold", size="3", class_name="truncate", as_="div"),
-            rx.text(
-                a["seen_label"],
-                size="1",
-                color_scheme=rx.cond(a["online"].to(bool), "green", "gray"),
-                as_="div",
+        rx.el.button(
+            presence_avatar(a["initials"], a["online"], size="2", src=a["avatar"].to(str)),
+            rx.box(
+                rx.text(a["title"], weight="bold", size="3", class_name="truncate", as_="div"),
+                rx.text(
+                    a["seen_label"],
+                    size="1",
+                    color_scheme=rx.cond(a["online"].to(bool), "green", "gray"),
+                    as_="div",
+                ),
+                min_width="0",
+                text_align="left",
             ),
-            min_width="0",
+            on_click=ChatState.show_profile(a["peer_id"]),
+            class_name="conv-header-person",
+            aria_label="View profile",
         ),
+        profile_dialog(),
         align="center",
         spacing="3",
         class_name="conv-header",
     )
 
 
+def profile_dialog() -> rx.Component:
+    card = ChatState.profile_card
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.vstack(
+                rx.avatar(
+                    src=card["avatar"].to(str),
+                    fallback=card["initials"].to(str),
+                    size="8",
+                    radius="full",
+                ),
+                rx.dialog.title(card["name"].to(str), margin_bottom="0"),
+                rx.text("@", card["username"].to(str), color_scheme="gray", size="2"),
+                rx.cond(
+                    card["online"].to(bool),
+                    rx.badge("online", color_scheme="green"),
+                    rx.text(card["seen_label"].to(str), size="2", color_scheme="gray"),
+                ),
+                rx.cond(
+                    card["bio"].to(str) != "",
+                    rx.text(card["bio"].to(str), size="3", class_name="profile-bio"),
+                    rx.text("No bio yet.", size="2", color_scheme="gray"),
+                ),
+                rx.dialog.close(rx.button("Close", variant="soft")),
+                align="center",
+                spacing="3",
+            ),
+            max_width="380px",
+        ),
+        open=ChatState.profile_open,
+        on_open_change=ChatState.set_profile_open,
+    )
+
+
+def attachment_preview() -> rx.Component:
+    up = store.upload("chat")
+    return rx.cond(
+        up,
+        rx.hstack(
+            rx.image(src=up["preview"].to(str), alt="Selected image", class_name="attach-thumb"),
+            rx.box(
+                rx.text(up["name"].to(str), size="2", class_name="truncate"),
+                rx.cond(
+                    up["error"].to(str) != "",
+                    rx.text(up["error"].to(str), size="2", color_scheme="red", role="alert"),
+                    rx.cond(
+                        up["busy"].to(bool),
+                        rx.vstack(
+                            rx.progress(value=up["progress"].to(int), max=100, size="1"),
+                            rx.text("Uploading ", up["progress"].to(str), "%", size="1"),
+                            spacing="1",
+                            width="100%",
+                        ),
+                        rx.text("Ready to send. Add a caption if you like.", size="1"),
+                    ),
+                ),
+                flex="1",
+                min_width="0",
+            ),
+            rx.icon_button(
+                rx.icon("x", size=14),
+                on_click=store.clear_upload("chat"),
+                variant="soft",
+                size="1",
+                aria_label="Remove image",
+            ),
+            align="center",
+            spacing="3",
+            class_name="attach-preview",
+        ),
+    )
+
+
 def composer() -> rx.Component:
     return rx.form(
+        attachment_preview(),
         rx.hstack(
+            rx.icon_button(
+                rx.icon("image-plus", size=18),
+                type="button",
+                on_click=store.pick_image("chat"),
+                variant="ghost",
+                size="3",
+                aria_label="Attach image",
+                title="Attach image",
+            ),
             rx.text_area(
                 id="composer",
                 name="body",
@@ -254,7 +370,7 @@ def composer() -> rx.Component:
             spacing="2",
             width="100%",
         ),
-        on_submit=lambda form: ChatState.send(form, store.NEW_CLIENT_ID),
+        on_submit=lambda form: ChatState.send(form, store.NEW_CLIENT_ID, store.upload_id("chat")),
         reset_on_submit=True,
         class_name="composer",
     )

@@ -14,6 +14,7 @@ const state = {
   convs: [], // sidebar rows, most recent activity first
   pill: false, // "new messages" pill (scrolled up when something arrived)
   lastSeq: 0,
+  uploads: { chat: null, avatar: null }, // images being attached, see pickImage()
 };
 let snapshot = { ...state };
 
@@ -171,6 +172,9 @@ function applyOp(op, effects) {
         c.peer_id === op.user ? convRow({ ...c, online: op.online, last_seen: op.last_seen || c.last_seen }) : c,
       );
       break;
+    case "upload_sent":
+      if (state.uploads[op.purpose] && state.uploads[op.purpose].id === op.id) setUpload(op.purpose, null);
+      break;
     case "person":
       state.convs = state.convs.map((c) =>
         c.peer_id === op.user ? convRow({ ...c, ...op.fields, title: op.fields.title || c.title }) : c,
@@ -247,6 +251,78 @@ export function useChatFeed(feed) {
   }, [feed]);
 }
 
+// Image uploads -----------------------------------------------------------------------------
+// An image is uploaded as soon as it is picked (plain HTTP POST, so the websocket and the tab's
+// other events are never blocked), with a local preview and progress. The server validates and
+// re-encodes it; the message or profile then refers to it by id.
+const MAX_UPLOAD = 10 * 1024 * 1024;
+const ACCEPT = "image/jpeg,image/png,image/webp,image/gif";
+
+function setUpload(purpose, up) {
+  const prev = state.uploads[purpose];
+  if (prev && prev.preview && (!up || up.preview !== prev.preview)) URL.revokeObjectURL(prev.preview);
+  state.uploads = { ...state.uploads, [purpose]: up };
+  publish();
+}
+
+function patchUpload(purpose, token, fields) {
+  const cur = state.uploads[purpose];
+  if (!cur || cur.token !== token) return; // replaced or removed meanwhile
+  state.uploads = { ...state.uploads, [purpose]: { ...cur, ...fields } };
+  publish();
+}
+
+export function startUpload(purpose, file) {
+  const token = Math.random().toString(36).slice(2);
+  const up = { token, name: file.name, preview: URL.createObjectURL(file), progress: 0, id: "", thumb: "", error: "", busy: true };
+  setUpload(purpose, up);
+  if (file.size === 0) return patchUpload(purpose, token, { busy: false, error: "The file is empty." });
+  if (file.size > MAX_UPLOAD) return patchUpload(purpose, token, { busy: false, error: "Images can be at most 10 MB." });
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", `/api/media?purpose=${encodeURIComponent(purpose)}`);
+  xhr.withCredentials = true;
+  xhr.upload.onprogress = (e) => {
+    if (e.lengthComputable) patchUpload(purpose, token, { progress: Math.round((e.loaded * 100) / e.total) });
+  };
+  xhr.onload = () => {
+    let res = {};
+    try {
+      res = JSON.parse(xhr.responseText);
+    } catch (err) {
+      res = { ok: false, error: "Upload failed. Try again." };
+    }
+    if (xhr.status === 200 && res.ok) patchUpload(purpose, token, { busy: false, progress: 100, id: res.id, thumb: res.thumb });
+    else patchUpload(purpose, token, { busy: false, error: res.error || `Upload failed (${xhr.status}).` });
+  };
+  xhr.onerror = () => patchUpload(purpose, token, { busy: false, error: "Upload failed. Check your connection." });
+  xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
+  xhr.send(file);
+}
+
+export function pickImage(purpose) {
+  const input = document.createElement("input");
+  input.type = "file";
+  input.accept = ACCEPT;
+  input.style.display = "none";
+  input.addEventListener("change", () => {
+    if (input.files && input.files[0]) startUpload(purpose, input.files[0]);
+    input.remove();
+  });
+  document.body.appendChild(input);
+  input.click();
+}
+
+export function clearUpload(purpose) {
+  setUpload(purpose, null);
+}
+
+// What a send/save hands to the server: "" (no image), "uploading", or the uploaded id.
+export function uploadId(purpose) {
+  const up = state.uploads[purpose];
+  if (!up || up.error) return "";
+  return up.busy ? "uploading" : up.id;
+}
+
 if (typeof window !== "undefined") {
-  window.chatStore = { state: () => snapshot, scrollToNewest };
+  window.chatStore = { state: () => snapshot, scrollToNewest, pickImage, clearUpload, uploadId, startUpload };
 }

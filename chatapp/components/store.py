@@ -33,6 +33,26 @@ active: rx.Var[dict[str, Any]] = _store["active"].to(dict[str, Any])
 has_more: rx.Var[bool] = _store["hasMore"].to(bool)
 pill: rx.Var[bool] = _store["pill"].to(bool)
 loaded_conv: rx.Var[int] = _store["conv"].to(int)
+uploads: rx.Var[dict[str, Any]] = _store["uploads"].to(dict[str, Any])
+
+
+def upload(purpose: str) -> rx.Var[dict[str, Any]]:
+    """The image being attached for `purpose` ("chat" or "avatar"), or null."""
+    return uploads[purpose].to(dict[str, Any])
+
+
+def pick_image(purpose: str) -> rx.event.EventSpec:
+    return rx.call_script(f"window.chatStore.pickImage('{purpose}')")
+
+
+def clear_upload(purpose: str) -> rx.event.EventSpec:
+    return rx.call_script(f"window.chatStore.clearUpload('{purpose}')")
+
+
+def upload_id(purpose: str) -> rx.Var[str]:
+    """Evaluated in the browser when the event fires: "", "uploading" or the media id."""
+    return rx.Var(f"uploadId('{purpose}')", _var_data=VarData(imports=_imports("uploadId"))).to(str)
+
 
 scroll_to_newest = rx.Var(
     "(() => scrollToNewest())", _var_data=VarData(imports=_imports("scrollToNewest"))

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex_base.style import color_mode, set_color_mode
 
+from chatapp.components import store
+from chatapp.components.forms import field, form_error
 from chatapp.components.layout import signed_in_shell
+from chatapp.state.account import ProfileState, SettingsState
 from chatapp.state.session import SessionState
 
 
@@ -24,21 +28,125 @@ def _panel(title: str, *children: rx.Component) -> rx.Component:
     )
 
 
+def _avatar_editor() -> rx.Component:
+    up = store.upload("avatar")
+    return rx.hstack(
+        rx.avatar(
+            src=rx.cond(up, up["preview"].to(str), SessionState.avatar),
+            fallback=SessionState.display_name[:2].upper(),
+            size="7",
+            radius="full",
+        ),
+        rx.vstack(
+            rx.button(
+                rx.icon("upload", size=16),
+                "Upload avatar",
+                type="button",
+                on_click=store.pick_image("avatar"),
+                variant="soft",
+                aria_label="Upload avatar",
+            ),
+            rx.cond(
+                up,
+                rx.cond(
+                    up["error"].to(str) != "",
+                    rx.text(up["error"].to(str), color_scheme="red", size="2", role="alert"),
+                    rx.cond(
+                        up["busy"].to(bool),
+                        rx.text("Uploading ", up["progress"].to(str), "%", size="2"),
+                        rx.text("Preview. Save to use it.", size="2", color_scheme="gray"),
+                    ),
+                ),
+                rx.text("JPEG, PNG, WebP or GIF, up to 10 MB.", size="1", color_scheme="gray"),
+            ),
+            spacing="2",
+        ),
+        align="center",
+        spacing="4",
+    )
+
+
 def profile_page() -> rx.Component:
     return signed_in_shell(
         _panel(
             "Your profile",
-            rx.hstack(
-                rx.avatar(fallback=SessionState.display_name[:2].upper(), size="6", radius="full"),
+            rx.form(
                 rx.vstack(
-                    rx.text(SessionState.display_name, weight="bold", size="4"),
-                    rx.text("@", SessionState.username, color_scheme="gray"),
-                    spacing="1",
+                    _avatar_editor(),
+                    rx.vstack(
+                        rx.el.label(
+                            "Display name", html_for="display-name", class_name="field-label"
+                        ),
+                        rx.input(
+                            id="display-name",
+                            name="display_name",
+                            default_value=ProfileState.name,
+                            key=ProfileState.name,
+                            max_length=50,
+                            size="3",
+                            width="100%",
+                        ),
+                        rx.cond(
+                            ProfileState.name_error != "",
+                            rx.text(
+                                ProfileState.name_error, color_scheme="red", size="2", role="alert"
+                            ),
+                        ),
+                        spacing="1",
+                        width="100%",
+                    ),
+                    rx.vstack(
+                        rx.el.label("Bio", html_for="bio", class_name="field-label"),
+                        rx.text_area(
+                            id="bio",
+                            name="bio",
+                            default_value=ProfileState.bio,
+                            key=ProfileState.bio,
+                            rows="4",
+                            width="100%",
+                            placeholder="A line or two about you (280 characters)",
+                        ),
+                        rx.cond(
+                            ProfileState.bio_error != "",
+                            rx.text(
+                                ProfileState.bio_error, color_scheme="red", size="2", role="alert"
+                            ),
+                        ),
+                        spacing="1",
+                        width="100%",
+                    ),
+                    form_error(ProfileState.form_error),
+                    rx.cond(
+                        ProfileState.saved != "",
+                        rx.callout(
+                            ProfileState.saved, icon="check", color_scheme="green", width="100%"
+                        ),
+                    ),
+                    rx.button("Save", type="submit", size="3", loading=ProfileState.busy),
+                    spacing="4",
+                    width="100%",
+                    align="start",
                 ),
-                align="center",
-                spacing="4",
+                on_submit=lambda form: ProfileState.save(form, store.upload_id("avatar")),
+                width="100%",
             ),
+            rx.text("@", SessionState.username, color_scheme="gray", size="2"),
         )
+    )
+
+
+def _theme_picker() -> rx.Component:
+    return rx.radio_group.root(
+        rx.hstack(
+            *[
+                rx.el.label(rx.radio_group.item(value=value), label, class_name="switch-row")
+                for value, label in (("light", "Light"), ("dark", "Dark"), ("system", "System"))
+            ],
+            spacing="4",
+        ),
+        value=color_mode,
+        on_change=lambda v: set_color_mode(v),
+        aria_label="Theme",
     )
 
 
@@ -46,6 +154,53 @@ def settings_page() -> rx.Component:
     return signed_in_shell(
         _panel(
             "Settings",
+            rx.card(
+                rx.vstack(
+                    rx.heading("Theme", size="4", as_="h2"),
+                    _theme_picker(),
+                    spacing="3",
+                ),
+                width="100%",
+            ),
+            rx.card(
+                rx.form(
+                    rx.vstack(
+                        rx.heading("Change password", size="4", as_="h2"),
+                        field(
+                            "Current password",
+                            "current_password",
+                            SettingsState.current_error,
+                            type_="password",
+                            autocomplete="current-password",
+                        ),
+                        field(
+                            "New password",
+                            "new_password",
+                            SettingsState.new_error,
+                            type_="password",
+                            autocomplete="new-password",
+                            hint="At least 8 characters. Your other devices will be logged out.",
+                        ),
+                        rx.cond(
+                            SettingsState.message != "",
+                            rx.callout(
+                                SettingsState.message,
+                                icon="check",
+                                color_scheme="green",
+                                width="100%",
+                            ),
+                        ),
+                        rx.button("Change password", type="submit", loading=SettingsState.busy),
+                        spacing="3",
+                        width="100%",
+                        align="start",
+                    ),
+                    on_submit=SettingsState.change_password,
+                    id="password-form",
+                    width="100%",
+                ),
+                width="100%",
+            ),
             rx.card(
                 rx.vstack(
                     rx.heading("Sessions", size="4", as_="h2"),

@@ -55,6 +55,7 @@ class Hub:
             await self._presence_changed(user_id, True)
 
     async def tab_closed(self, user_id: int, token: str) -> None:
+        user_id = self._owner.get(token, user_id)  # the tab's real owner
         self._tabs.get(user_id, set()).discard(token)
         if not self._tabs.get(user_id):
             self._tabs.pop(user_id, None)
@@ -106,6 +107,8 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks = []
+        with contextlib.suppress(Exception):
+            await self.bus.close()
 
     async def _sweep(self) -> None:
         """Drop tabs whose websocket is gone; keep the others' presence fresh."""

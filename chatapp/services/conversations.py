@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import and_, case, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
@@ -180,7 +182,7 @@ def mark_read(
     conv = session.get(Conversation, conversation_id)
     assert conv is not None
     newest = conv.last_message_id or 0
-    target = newest if up_to_id is None else min(up_to_id, newest)
+    target = newest if up_to_id is None else max(0, min(up_to_id, newest))
     session.execute(
         update(ConversationMember)
         .where(
@@ -202,6 +204,18 @@ def mark_read(
 def get_person(*, session: Session, user_id: int) -> PersonOut | None:
     u = session.get(User, user_id)
     return PersonOut.of(u) if u else None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonCard:
+    person: PersonOut
+    bio: str
+
+
+def person_card(*, session: Session, user_id: int) -> PersonCard | None:
+    """What any signed-in user may see of another: name, avatar, bio, last seen."""
+    u = session.get(User, user_id)
+    return PersonCard(PersonOut.of(u), u.bio) if u else None
 
 
 def contact_ids(*, session: Session, user_id: int) -> list[int]:

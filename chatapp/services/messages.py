@@ -12,6 +12,7 @@ from chatapp.models import Conversation, ConversationMember, Message
 from chatapp.services.conversations import member_ids, require_member
 from chatapp.services.dto import MessageOut, MessagePage, SendResult
 from chatapp.services.errors import ServiceError
+from chatapp.services.media import claim_for_message
 
 MAX_BODY_CHARS = 4000
 PAGE_SIZE = 50
@@ -50,11 +51,23 @@ def send_message(
     if len(text) > MAX_BODY_CHARS:
         raise ServiceError(f"Captions can be at most {MAX_BODY_CHARS:,} characters.")
     require_member(session=session, user_id=sender_id, conversation_id=conversation_id)
+    # Lock the conversation row first: two members sending at once then queue here instead of
+    # deadlocking (each INSERT's foreign-key check share-locks the row the UPDATE below needs).
+    session.execute(
+        select(Conversation.id).where(col(Conversation.id) == conversation_id).with_for_update()
+    )
     members = member_ids(session=session, conversation_id=conversation_id)
 
     existing = _by_client_id(session, sender_id, client_id)
     if existing is not None:
         return _replay(existing, conversation_id, members)
+    if media_ref:
+        claim_for_message(
+            session=session,
+            media_id=media_ref,
+            sender_id=sender_id,
+            conversation_id=conversation_id,
+        )
 
     msg = Message(
         conversation_id=conversation_id,

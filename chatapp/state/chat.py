@@ -14,7 +14,7 @@ from typing import Any
 import reflex as rx
 
 from chatapp.realtime import get_hub
-from chatapp.services import conversations, messages
+from chatapp.services import conversations, media, messages
 from chatapp.services.errors import ServiceError
 from chatapp.state import wire
 from chatapp.state.db_call import db_call
@@ -39,6 +39,8 @@ class ChatState(rx.State):
     online_only: bool = False
     notice: str = ""
     loading_older: bool = False
+    profile_card: dict[str, Any] = {}
+    profile_open: bool = False
     # The open conversation survives reloads and server restarts (per tab, like the token).
     stored_conv: str = rx.SessionStorage("", name="chat_conv")
 
@@ -48,6 +50,7 @@ class ChatState(rx.State):
     _token: str = ""
     _oldest: int = 0
     _has_more: bool = False
+    _sent_media: list[str] = []  # images this tab already sent (a double press sends once)
 
     # Plumbing -------------------------------------------------------------------------------
     def _send_ops(self, ops: list[dict[str, Any]]) -> None:
@@ -174,6 +177,24 @@ class ChatState(rx.State):
         await get_hub().publish([uid], {"type": "read", "conv": conv_id, "origin": self._token})
 
     @rx.event
+    async def show_profile(self, user_id: int):  # type: ignore[no-untyped-def]
+        """Another user's card (name, avatar, bio, presence), opened from the header."""
+        uid = await self._user_id()
+        if not uid:
+            return
+        card = await db_call(conversations.person_card, user_id=_int(user_id))
+        if card is None:
+            self.notice = "That person does not exist."
+            return
+        online = await self._online([card.person.id])
+        self.profile_card = {**wire.person(card.person, card.person.id in online), "bio": card.bio}
+        self.profile_open = True
+
+    @rx.event
+    def set_profile_open(self, value: bool) -> None:
+        self.profile_open = bool(value)
+
+    @rx.event
     def close_conversation(self) -> None:
         """The phone layout's back button."""
         self.active_id = 0
@@ -219,17 +240,21 @@ class ChatState(rx.State):
 
     # Sending ------------------------------------------------------------------------------------
     @rx.event
-    async def send(self, form: dict[str, Any], client_id: str = ""):  # type: ignore[no-untyped-def]
+    async def send(self, form: dict[str, Any], client_id: str = "", media_id: str = ""):  # type: ignore[no-untyped-def]
         body = form.get("body", "") if isinstance(form, dict) else ""
-        async for update in self._send(str(body), str(client_id), self.active_id):
+        async for update in self._send(str(body), str(client_id), self.active_id, str(media_id)):
             yield update
 
     @rx.event
-    async def resend(self, client_id: str, conversation_id: int, body: str):  # type: ignore[no-untyped-def]
-        async for update in self._send(str(body), str(client_id), _int(conversation_id)):
+    async def resend(  # type: ignore[no-untyped-def]
+        self, client_id: str, conversation_id: int, body: str, media_id: str = ""
+    ):
+        async for update in self._send(
+            str(body), str(client_id), _int(conversation_id), str(media_id)
+        ):
             yield update
 
-    async def _send(self, body: str, cid: str, conv_id: int):  # type: ignore[no-untyped-def]
+    async def _send(self, body: str, cid: str, conv_id: int, media_id: str = ""):  # type: ignore[no-untyped-def]
         uid = await self._user_id()
         if not uid:
             yield rx.redirect("/login")
@@ -237,14 +262,27 @@ class ChatState(rx.State):
         if not conv_id:
             self.notice = "Open a conversation first."
             return
-        if not body.strip():
+        media_id = media_id[:32]
+        if media_id == "uploading":
+            self.notice = "The image is still uploading. Send again when it is ready."
+            yield rx.set_value("composer", body[:MAX_RAW_BODY])
+            return
+        if media_id and media_id in self._sent_media:
+            if not body.strip():
+                return  # the second press of a double press
+            media_id = ""
+        if not body.strip() and not media_id:
             return  # an empty composer (e.g. the second press of a double press)
         try:
             if len(body) > MAX_RAW_BODY:
                 raise ServiceError(
                     f"Messages can be at most {messages.MAX_BODY_CHARS:,} characters."
                 )
-            text = messages.clean_body(body)
+            text = body.strip() if media_id else messages.clean_body(body)
+            if len(text) > messages.MAX_BODY_CHARS:
+                raise ServiceError(
+                    f"Captions can be at most {messages.MAX_BODY_CHARS:,} characters."
+                )
             if not messages.CLIENT_ID_RE.fullmatch(cid):
                 raise ServiceError("Invalid message id.")
         except ServiceError as exc:
@@ -262,9 +300,16 @@ class ChatState(rx.State):
             "body": text,
             "at": now,
             "status": "pending",
+            "img": media.thumb_url(media_id),
+            "full": media.full_url(media_id),
+            "media": media_id,
         }
         self.notice = ""
-        self._send_ops([{"t": "msg", "item": pending}])
+        ops: list[dict[str, Any]] = [{"t": "msg", "item": pending}]
+        if media_id:
+            self._sent_media = [*self._sent_media[-19:], media_id]
+            ops.append({"t": "upload_sent", "purpose": "chat", "id": media_id})
+        self._send_ops(ops)
         yield
         try:
             result = await db_call(
@@ -273,6 +318,7 @@ class ChatState(rx.State):
                 conversation_id=conv_id,
                 body=text,
                 client_id=cid,
+                media_ref=media_id or None,
             )
         except ServiceError as exc:
             self._send_ops([{"t": "msg_failed", "cid": cid, "error": str(exc)}])
@@ -290,7 +336,7 @@ class ChatState(rx.State):
             "id": conv_id,
             "last_id": msg.id,
             "last_at": mine["at"],
-            "preview": wire.preview(msg.body, True),
+            "preview": wire.preview(msg.body, True, bool(msg.media_ref)),
             "unread": 0,
         }
         self._send_ops([{"t": "msg", "item": mine}, {"t": "conv", "item": row}])
@@ -302,6 +348,7 @@ class ChatState(rx.State):
                 "name": session.display_name,
                 "username": session.username,
                 "initials": wire.initials(session.display_name),
+                "avatar": session.avatar,
             }
             await get_hub().publish(
                 result.member_ids,
@@ -330,7 +377,7 @@ class ChatState(rx.State):
                 "id": conv,
                 "last_id": m["id"],
                 "last_at": m["at"],
-                "preview": wire.preview(m["body"], m["mine"]),
+                "preview": wire.preview(m["body"], m["mine"], bool(m.get("img"))),
             }
             op: dict[str, Any] = {"t": "conv", "item": row}
             if is_open or m["mine"]:
@@ -344,6 +391,7 @@ class ChatState(rx.State):
                     peer_id=sender["id"],
                     peer_username=sender["username"],
                     initials=sender["initials"],
+                    avatar=sender.get("avatar", ""),
                     online=True,
                 )
             ops = [op]
@@ -353,6 +401,17 @@ class ChatState(rx.State):
             return conv if is_open and not m["mine"] else 0
         if kind == "read":
             self._send_ops([{"t": "read", "conv": event["conv"]}])
+        elif kind == "person":
+            fields = {k: event[k] for k in ("title", "initials", "avatar") if k in event}
+            self._send_ops([{"t": "person", "user": event["user"], "fields": fields}])
+            if self.profile_card.get("id") == event["user"]:
+                self.profile_card = {
+                    **self.profile_card,
+                    "name": event.get("title", ""),
+                    "initials": event.get("initials", ""),
+                    "avatar": event.get("avatar", ""),
+                    "bio": event.get("bio", ""),
+                }
         elif kind == "presence":
             self._send_ops(
                 [

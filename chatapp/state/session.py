@@ -10,6 +10,7 @@ from http.cookies import CookieError, SimpleCookie
 import reflex as rx
 
 from chatapp.services import accounts
+from chatapp.services.media import thumb_url
 from chatapp.settings import get_settings
 from chatapp.state.db_call import db_call
 
@@ -57,6 +58,7 @@ class SessionState(rx.State):
     auth_checked: bool = False
     username: str = ""
     display_name: str = ""
+    avatar: str = ""
 
     def _clear(self) -> None:
         self._user_id = 0
@@ -65,6 +67,7 @@ class SessionState(rx.State):
         self.signed_in = False
         self.username = ""
         self.display_name = ""
+        self.avatar = ""
 
     async def _load_from_cookie(self) -> bool:
         token = _cookie_value(self.router.headers.cookie, get_settings().session_cookie_name)
@@ -78,6 +81,7 @@ class SessionState(rx.State):
         self.signed_in = True
         self.username = current.user.username
         self.display_name = current.user.display_name
+        self.avatar = thumb_url(current.user.avatar_ref)
         return True
 
     async def current_user_id(self) -> int:

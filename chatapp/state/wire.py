@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from chatapp.services.dto import ConversationOut, MessageOut, PersonOut
+from chatapp.services.media import full_url, thumb_url
 
 PREVIEW_CHARS = 80
 
@@ -29,7 +30,7 @@ def person(p: PersonOut, online: bool = False) -> dict[str, Any]:
         "name": p.display_name,
         "username": p.username,
         "initials": initials(p.display_name),
-        "avatar": "",
+        "avatar": thumb_url(p.avatar_ref),
         "online": online,
         "last_seen": ms(p.last_seen_at),
     }
@@ -45,11 +46,13 @@ def message(m: MessageOut, viewer_id: int) -> dict[str, Any]:
         "body": m.body,
         "at": ms(m.created_at),
         "status": "sent",
+        "img": thumb_url(m.media_ref),
+        "full": full_url(m.media_ref),
     }
 
 
-def preview(body: str, mine: bool) -> str:
-    text = " ".join(body.split())
+def preview(body: str, mine: bool, has_image: bool = False) -> str:
+    text = " ".join(body.split()) or ("📷 Photo" if has_image else "")
     if len(text) > PREVIEW_CHARS:
         text = text[: PREVIEW_CHARS - 1] + "…"
     return f"You: {text}" if mine else text
@@ -64,10 +67,10 @@ def conversation(c: ConversationOut, viewer_id: int, online: set[int]) -> dict[s
         "peer_id": peer.id if peer else 0,
         "peer_username": peer.username if peer else "",
         "initials": initials(c.title),
-        "avatar": "",
+        "avatar": thumb_url(peer.avatar_ref) if peer else "",
         "online": bool(peer and peer.id in online),
         "last_seen": ms(peer.last_seen_at) if peer else 0,
-        "preview": preview(lm.body, lm.sender_id == viewer_id) if lm else "",
+        "preview": preview(lm.body, lm.sender_id == viewer_id, bool(lm.media_ref)) if lm else "",
         "last_at": ms(lm.created_at) if lm else 0,
         "last_id": lm.id if lm else 0,
         "unread": c.unread,

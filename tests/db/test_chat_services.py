@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -75,6 +76,18 @@ def _count(db: Session, sql: str, **params: Any) -> int:
     return int(db.execute(sa.text(sql), params).scalar_one())
 
 
+def _read_marker(db: Session, conv: int, user_id: int) -> int | None:
+    """The member row's last_read_message_id, straight from the table."""
+    value = db.execute(
+        sa.text(
+            "SELECT last_read_message_id FROM conversation_members "
+            "WHERE conversation_id = :c AND user_id = :u"
+        ),
+        {"c": conv, "u": user_id},
+    ).scalar_one()
+    return None if value is None else int(value)
+
+
 def _sidebar(db: Session, user_id: int) -> dict[int, ConversationOut]:
     return {c.id: c for c in convs.list_conversations(session=db, user_id=user_id)}
 
@@ -112,6 +125,57 @@ def _capture_sql(engine: sa.Engine) -> Iterator[list[tuple[str, Any]]]:
         yield seen
     finally:
         sa.event.remove(engine, "before_cursor_execute", before)
+
+
+def _lock_waiting(engine: sa.Engine, connection_id: int, timeout: float = 10.0) -> bool:
+    """Wait until that connection's transaction waits for a row lock; False on timeout."""
+    deadline = time.monotonic() + timeout
+    with engine.connect() as c:
+        while time.monotonic() < deadline:
+            # InnoDB refreshes this table only when it was not read for 0.1 s: poll slower.
+            time.sleep(0.15)
+            state = c.execute(
+                sa.text(
+                    "SELECT trx_state FROM information_schema.INNODB_TRX "
+                    "WHERE trx_mysql_thread_id = :t"
+                ),
+                {"t": connection_id},
+            ).scalar_one_or_none()
+            c.rollback()
+            if state == "LOCK WAIT":
+                return True
+    return False
+
+
+def _connection_id(session: Session) -> int:
+    return int(session.execute(sa.text("SELECT CONNECTION_ID()")).scalar_one())
+
+
+def _race(
+    engine: sa.Engine, first: Callable[[Session], Any], second: Callable[[Session], Any]
+) -> tuple[Any, Any]:
+    """Run `first` in one transaction, then `second` in another that blocks on its locks;
+    commit the first, and return both results (the second's exception is re-raised)."""
+    with (
+        Session(engine, expire_on_commit=False) as s1,
+        Session(engine, expire_on_commit=False) as s2,
+    ):
+        s2_connection = _connection_id(s2)
+        won = first(s1)
+
+        def run_second() -> Any:
+            out = second(s2)
+            s2.commit()
+            return out
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            fut = pool.submit(run_second)
+            try:
+                assert _lock_waiting(engine, s2_connection), "the second never waited for a lock"
+            finally:
+                s1.commit()
+            lost = fut.result(timeout=30)
+    return won, lost
 
 
 # Direct conversations --------------------------------------------------------------------
@@ -159,61 +223,6 @@ def test_open_direct_refuses_yourself_and_unknown_users(db: Session) -> None:
     assert _count(db, "SELECT COUNT(*) FROM conversation_members") == 0
 
 
-def _wait_for_lock_wait(engine: sa.Engine, connection_id: int, timeout: float = 10.0) -> None:
-    """Block until that connection's transaction waits for a row lock (the racing insert)."""
-    deadline = time.monotonic() + timeout
-    with engine.connect() as c:
-        while time.monotonic() < deadline:
-            # InnoDB refreshes this table only when it was not read for 0.1 s: poll slower.
-            time.sleep(0.15)
-            state = c.execute(
-                sa.text(
-                    "SELECT trx_state FROM information_schema.INNODB_TRX "
-                    "WHERE trx_mysql_thread_id = :t"
-                ),
-                {"t": connection_id},
-            ).scalar_one_or_none()
-            c.rollback()
-            if state == "LOCK WAIT":
-                return
-    raise AssertionError("the second transaction never waited for the first one's lock")
-
-
-def _race(
-    engine: sa.Engine, first: Callable[[Session], Any], second: Callable[[Session], Any]
-) -> tuple[Any, Any]:
-    """Run `first` in one transaction, then `second` in another that blocks on its locks;
-    commit the first, and return both results (the second's exception is re-raised)."""
-    with (
-        Session(engine, expire_on_commit=False) as s1,
-        Session(engine, expire_on_commit=False) as s2,
-    ):
-        s2_connection = int(s2.execute(sa.text("SELECT CONNECTION_ID()")).scalar_one())
-        won = first(s1)
-
-        def run_second() -> Any:
-            out = second(s2)
-            s2.commit()
-            return out
-
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            fut = pool.submit(run_second)
-            try:
-                _wait_for_lock_wait(engine, s2_connection)
-            finally:
-                s1.commit()
-            lost = fut.result(timeout=30)
-    return won, lost
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: open_direct's IntegrityError fallback re-reads with the transaction's REPEATABLE "
-        "READ snapshot, so it cannot see the winner's committed row and .one() raises "
-        "NoResultFound instead of returning the winner's id"
-    ),
-)
 def test_open_direct_race_between_two_transactions(db: Session, mysql_engine: sa.Engine) -> None:
     """Both people open the conversation at the same moment: one row, both get its id."""
     a, b = _user(db, "alice"), _user(db, "bob")
@@ -227,7 +236,7 @@ def test_open_direct_race_between_two_transactions(db: Session, mysql_engine: sa
 
 
 def test_membership_helpers(db: Session) -> None:
-    a, b, conv = _pair(db)
+    a, _b, conv = _pair(db)
     c = _user(db, "carol")
     member = convs.require_member(session=db, user_id=a, conversation_id=conv)
     assert isinstance(member, ConversationMember)
@@ -255,24 +264,8 @@ def test_send_stores_message_and_updates_markers(db: Session) -> None:
     assert row is not None
     assert row.last_message_id == m.id
     assert row.last_message_at is not None
-    assert (
-        _count(
-            db,
-            "SELECT last_read_message_id FROM conversation_members WHERE conversation_id=:c AND user_id=:u",
-            c=conv,
-            u=a,
-        )
-        == m.id
-    )
-    assert (
-        db.execute(
-            sa.text(
-                "SELECT last_read_message_id FROM conversation_members WHERE conversation_id=:c AND user_id=:u"
-            ),
-            {"c": conv, "u": b},
-        ).scalar_one()
-        is None
-    )
+    assert _read_marker(db, conv, a) == m.id
+    assert _read_marker(db, conv, b) is None
 
 
 def test_send_is_idempotent_per_client_id(db: Session) -> None:
@@ -318,13 +311,6 @@ def test_client_id_reused_in_another_conversation_is_refused(db: Session) -> Non
     assert convs.get_conversation(session=db, user_id=a, conversation_id=ac).last_message is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bug: send_message's IntegrityError fallback re-reads with the transaction's REPEATABLE "
-        "READ snapshot, misses the concurrent retry's committed row and re-raises IntegrityError"
-    ),
-)
 def test_concurrent_retry_of_one_send_stores_one_message(
     db: Session, mysql_engine: sa.Engine
 ) -> None:
@@ -340,6 +326,47 @@ def test_concurrent_retry_of_one_send_stores_one_message(
     assert won.created and not lost.created
     assert lost.message.id == won.message.id
     assert _count(db, "SELECT COUNT(*) FROM messages") == 1
+
+
+def test_two_members_sending_at_once_both_succeed(db: Session, mysql_engine: sa.Engine) -> None:
+    """Interleave two sends: A inserts, B inserts, then both update the conversation row."""
+    a, b, conv = _pair(db)
+    at_update, go = threading.Event(), threading.Event()
+
+    def pause_before_update(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE CONVERSATIONS") and not go.is_set():
+            at_update.set()
+            go.wait(timeout=20)
+
+    with (
+        Session(mysql_engine, expire_on_commit=False) as s1,
+        Session(mysql_engine, expire_on_commit=False) as s2,
+    ):
+        s2_connection = _connection_id(s2)
+        sa.event.listen(s1.connection(), "before_cursor_execute", pause_before_update)
+
+        def send(s: Session, sender: int) -> SendResult:
+            out = msgs.send_message(
+                session=s, sender_id=sender, conversation_id=conv, body="hi", client_id=_cid()
+            )
+            s.commit()
+            return out
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first = pool.submit(send, s1, a)
+            try:
+                at_update.wait(timeout=10)  # A has inserted its message
+                second = pool.submit(send, s2, b)
+                _lock_waiting(mysql_engine, s2_connection, timeout=3)  # B is stuck behind A
+            finally:
+                go.set()
+            results = [first.result(timeout=30), second.result(timeout=30)]
+    ids = sorted(r.message.id for r in results)
+    assert _count(db, "SELECT COUNT(*) FROM messages") == 2
+    db.expire_all()
+    row = db.get(Conversation, conv)
+    assert row is not None
+    assert row.last_message_id == ids[-1]
 
 
 @pytest.mark.parametrize("body", ["", " ", "   \n\t  ", "\u3000"])
@@ -480,6 +507,23 @@ def test_pages_cover_every_message_exactly_once(db: Session, n: int) -> None:
     seen = [i for page in reversed(pages) for i in page]
     assert seen == sent  # every id once, ascending, no gaps or overlaps
     assert pages[0] == sent[-msgs.PAGE_SIZE :]  # first page holds the newest
+
+
+def test_new_messages_while_paging_back_shift_nothing(db: Session) -> None:
+    """Keyset pages stay stable while new messages arrive (OFFSET would repeat rows)."""
+    a, b, conv = _pair(db)
+    old = _send_many(db, a, conv, 120)
+    first = msgs.list_messages(session=db, user_id=b, conversation_id=conv)
+    _send_many(db, b, conv, 30)  # arrive while the reader scrolls up
+    seen = [m.id for m in first.items]
+    before = seen[0]
+    while True:
+        page = msgs.list_messages(session=db, user_id=b, conversation_id=conv, before_id=before)
+        seen = [m.id for m in page.items] + seen
+        if not page.has_more:
+            break
+        before = page.items[0].id
+    assert seen == old
 
 
 @pytest.mark.parametrize("limit", [1, 7, 200])
@@ -645,8 +689,7 @@ def test_mark_read_never_moves_backwards(db: Session) -> None:
     )
     db.commit()
     assert _unread(db, b, conv) == 0
-    marker = "SELECT last_read_message_id FROM conversation_members WHERE conversation_id=:c AND user_id=:u"
-    assert _count(db, marker, c=conv, u=b) == sent[-1]
+    assert _read_marker(db, conv, b) == sent[-1]
     # The sender's own marker is not moved back by an old mark_read either.
     assert (
         convs.mark_read(session=db, user_id=a, conversation_id=conv, up_to_id=sent[0]) == sent[-1]

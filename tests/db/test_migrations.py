@@ -8,7 +8,14 @@ import sqlalchemy as sa
 
 from chatapp import db
 
-EXPECTED = {"users", "auth_sessions", "conversations", "conversation_members", "messages"}
+EXPECTED = {
+    "users",
+    "auth_sessions",
+    "conversations",
+    "conversation_members",
+    "messages",
+    "media",
+}
 
 
 def _tables(url: str) -> set[str]:

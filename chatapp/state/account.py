@@ -1,0 +1,146 @@
+"""/profile and /settings: edit your profile, change your password."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+
+from chatapp.realtime import get_hub
+from chatapp.services import accounts, conversations, media, profiles
+from chatapp.services.errors import FieldErrors, ServiceError
+from chatapp.state import wire
+from chatapp.state.db_call import db_call
+from chatapp.state.session import SessionState
+from chatapp.storage import get_storage
+
+
+def _text(form: dict[str, Any], name: str, limit: int) -> str:
+    value = form.get(name, "") if isinstance(form, dict) else ""
+    return value[:limit] if isinstance(value, str) else ""
+
+
+class ProfileState(rx.State):
+    name: str = ""
+    bio: str = ""
+    name_error: str = ""
+    bio_error: str = ""
+    form_error: str = ""
+    saved: str = ""
+    busy: bool = False
+
+    @rx.event
+    async def load(self):  # type: ignore[no-untyped-def]
+        session = await self.get_state(SessionState)
+        uid = await session.current_user_id()
+        if not uid:
+            return
+        user = await db_call(accounts.get_user, user_id=uid)
+        if user:
+            self.name, self.bio = user.display_name, user.bio
+        self.name_error = self.bio_error = self.form_error = self.saved = ""
+
+    @rx.event
+    async def save(self, form: dict[str, Any], avatar_id: str = ""):  # type: ignore[no-untyped-def]
+        session = await self.get_state(SessionState)
+        uid = await session.current_user_id()
+        if not uid:
+            yield rx.redirect("/login")
+            return
+        self.name_error = self.bio_error = self.form_error = self.saved = ""
+        name, bio = _text(form, "display_name", 200), _text(form, "bio", 2000)
+        avatar_id = str(avatar_id)[:32]
+        if avatar_id == "uploading":
+            self.form_error = "The avatar is still uploading. Save again when it is ready."
+            return
+        _, _, errors = profiles.validate_profile(name, bio)
+        if errors:
+            self._show(errors)
+            return
+        self.busy = True
+        yield
+        try:
+            update = await db_call(
+                profiles.update_profile,
+                user_id=uid,
+                display_name=name,
+                bio=bio,
+                avatar_media_id=avatar_id or None,
+            )
+        except FieldErrors as exc:
+            self._show(exc.errors)
+            self.busy = False
+            return
+        except ServiceError as exc:
+            self.form_error = str(exc)
+            self.busy = False
+            return
+        if update.replaced_avatar:
+            # The old picture goes once the new one is committed (Cloudinary: destroy the asset).
+            await db_call(
+                media.delete_media, media_id=update.replaced_avatar, storage=get_storage()
+            )
+        user = update.user
+        self.name, self.bio = user.display_name, user.bio
+        session.display_name = user.display_name
+        session.avatar = media.thumb_url(user.avatar_ref)
+        self.busy = False
+        self.saved = "Saved. Your contacts see the change right away."
+        yield rx.call_script("window.chatStore && window.chatStore.clearUpload('avatar')")
+        contacts = await db_call(conversations.contact_ids, user_id=uid)
+        await get_hub().publish(
+            [*contacts, uid],
+            {
+                "type": "person",
+                "user": uid,
+                "title": user.display_name,
+                "initials": wire.initials(user.display_name),
+                "avatar": media.thumb_url(user.avatar_ref),
+                "bio": user.bio,
+            },
+        )
+
+    def _show(self, errors: dict[str, str]) -> None:
+        self.name_error = errors.get("display_name", "")
+        self.bio_error = errors.get("bio", "")
+
+
+class SettingsState(rx.State):
+    current_error: str = ""
+    new_error: str = ""
+    message: str = ""
+    busy: bool = False
+
+    @rx.event
+    async def change_password(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
+        session = await self.get_state(SessionState)
+        uid = await session.current_user_id()
+        if not uid:
+            yield rx.redirect("/login")
+            return
+        self.current_error = self.new_error = self.message = ""
+        current, new = _text(form, "current_password", 256), _text(form, "new_password", 256)
+        if not current:
+            self.current_error = "Enter your current password."
+            return
+        self.busy = True
+        yield
+        try:
+            revoked = await db_call(
+                profiles.change_password,
+                user_id=uid,
+                keep_session_id=session._session_id,
+                current=current,
+                new=new,
+            )
+        except FieldErrors as exc:
+            self.current_error = exc.errors.get("current", "")
+            self.new_error = exc.errors.get("new", "")
+            self.busy = False
+            return
+        self.busy = False
+        others = (
+            f" {revoked} other session{'s' if revoked != 1 else ''} logged out." if revoked else ""
+        )
+        self.message = "Password changed." + others
+        yield rx.call_script("document.getElementById('password-form')?.reset()")

@@ -1,0 +1,78 @@
+"""Cloudinary storage through the official SDK.
+
+Chat images are uploaded as ``type="authenticated"`` (not reachable by a plain URL) and shown
+through signed delivery URLs handed out only to authorised viewers; avatars are public. Every SDK
+call here blocks on HTTP: callers run it in a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import cloudinary
+import cloudinary.uploader
+import cloudinary.utils
+
+from chatapp.storage.base import StoredObject
+
+
+class CloudinaryStorage:
+    name = "cloudinary"
+
+    def __init__(self, url: str, **overrides: Any) -> None:
+        # Parses cloudinary://key:secret@cloud[?upload_prefix=...] into a private config.
+        self.config = cloudinary.Config()
+        self.config._load_from_url(url)
+        for k, v in overrides.items():
+            setattr(self.config, k, v)
+
+    def _opts(self) -> dict[str, Any]:
+        c = self.config
+        opts = {"cloud_name": c.cloud_name, "api_key": c.api_key, "api_secret": c.api_secret}
+        if getattr(c, "upload_prefix", None):
+            opts["upload_prefix"] = c.upload_prefix
+        return opts
+
+    @staticmethod
+    def _public_id(key: str) -> str:
+        return key.rsplit(".", 1)[0]  # Cloudinary keeps the format separately
+
+    def put(self, key: str, data: bytes, *, mime: str, private: bool) -> StoredObject:
+        result = cloudinary.uploader.upload(
+            io.BytesIO(data),
+            public_id=self._public_id(key),
+            resource_type="image",
+            type="authenticated" if private else "upload",
+            overwrite=True,
+            invalidate=True,
+            **self._opts(),
+        )
+        if "public_id" not in result:
+            raise RuntimeError(f"unexpected Cloudinary response: {result!r}")
+        return StoredObject(key=key, bytes=int(result.get("bytes", len(data))))
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    def delivery_url(self, key: str, *, private: bool) -> str | None:
+        url, _ = cloudinary.utils.cloudinary_url(
+            self._public_id(key),
+            resource_type="image",
+            type="authenticated" if private else "upload",
+            sign_url=private,
+            secure=True,
+            format=key.rsplit(".", 1)[-1] if "." in key else None,
+            **self._opts(),
+        )
+        return str(url)
+
+    def delete(self, key: str, *, private: bool) -> None:
+        cloudinary.uploader.destroy(
+            self._public_id(key),
+            resource_type="image",
+            type="authenticated" if private else "upload",
+            invalidate=True,
+            **self._opts(),
+        )
