@@ -344,7 +344,7 @@ def composer() -> rx.Component:
                 type="button",
                 on_click=store.pick_image("chat"),
                 variant="ghost",
-                size="3",
+                size="2",
                 aria_label="Attach image",
                 title="Attach image",
             ),
@@ -358,6 +358,7 @@ def composer() -> rx.Component:
                 rows="1",
                 size="2",
                 class_name="composer-input",
+                min_height="40px",
             ),
             rx.button(
                 rx.icon("send-horizontal", size=16),
