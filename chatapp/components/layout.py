@@ -75,6 +75,7 @@ def header() -> rx.Component:
         rx.link(
             rx.hstack(
                 rx.avatar(
+                    src=SessionState.avatar,
                     fallback=SessionState.display_name[:2].upper(),
                     size="2",
                     radius="full",
