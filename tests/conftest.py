@@ -123,3 +123,9 @@ def _fresh_throttle() -> Iterator[None]:
     get_login_throttle.cache_clear()
     yield
     get_login_throttle.cache_clear()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running for the rest of
+    the session, which asyncio tests (realtime, Redis) cannot share."""
+    items.sort(key=lambda item: "/e2e/" in str(item.path))

@@ -20,7 +20,7 @@ def sign_up(page: Page, base_url: str, username: str, password: str = PASSWORD) 
     page.get_by_label("Email").fill(f"{username}@example.com")
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign up").click()
-    page.wait_for_url(url_re(base_url, "/"), timeout=20_000)
+    page.wait_for_url(url_re(base_url, "/"), timeout=45_000)
     expect(page.get_by_test_id("header-display-name")).to_have_text(username)
 
 
@@ -29,7 +29,7 @@ def log_in(page: Page, base_url: str, login: str, password: str = PASSWORD) -> N
     page.get_by_label("Username or email").fill(login)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(url_re(base_url, "/"), timeout=20_000)
+    page.wait_for_url(url_re(base_url, "/"), timeout=45_000)
 
 
 def session_cookie(context: BrowserContext) -> dict:  # type: ignore[type-arg]
