@@ -95,7 +95,12 @@ def _encode(im: Image.Image, fmt: str, *, animated: bool = False) -> CleanImage:
         im.save(out, "WEBP", quality=85)
     else:  # GIF
         if animated:
-            frames = [f.copy() for f in ImageSequence.Iterator(im)]
+            frames = []
+            for f in ImageSequence.Iterator(im):
+                frame = f.copy()
+                # Keep timing only: comments and application extensions can carry anything.
+                frame.info = {k: v for k, v in frame.info.items() if k in {"duration", "loop"}}
+                frames.append(frame)
             frames[0].save(
                 out,
                 "GIF",

@@ -31,8 +31,19 @@ class CloudinaryStorage:
     def _opts(self) -> dict[str, Any]:
         c = self.config
         opts = {"cloud_name": c.cloud_name, "api_key": c.api_key, "api_secret": c.api_secret}
-        if getattr(c, "upload_prefix", None):
-            opts["upload_prefix"] = c.upload_prefix
+        # Pass every per-account setting explicitly: the SDK would otherwise fall back to its
+        # process-global config for anything we leave out.
+        for name in (
+            "upload_prefix",
+            "private_cdn",
+            "secure_distribution",
+            "cname",
+            "signature_algorithm",
+            "signature_version",
+        ):
+            value = getattr(c, name, None)
+            if value not in (None, ""):
+                opts[name] = value
         return opts
 
     @staticmethod

@@ -8,6 +8,8 @@ Never through Reflex's public /_upload.
 
 from __future__ import annotations
 
+import logging
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -18,6 +20,8 @@ from chatapp.services import accounts, images, media
 from chatapp.services.errors import ServiceError
 from chatapp.settings import get_settings
 from chatapp.storage import get_storage
+
+log = logging.getLogger(__name__)
 
 
 def _viewer(request: Request) -> int:
@@ -66,6 +70,9 @@ async def upload(request: Request) -> Response:
         out = await run_in_threadpool(store)
     except ServiceError as exc:
         return _error(str(exc), 400)
+    except Exception:
+        log.exception("storing an upload failed")
+        return _error("Could not store the image right now. Try again.", 502)
     return JSONResponse(
         {"ok": True, "id": out.id, "thumb": out.thumb_url, "full": out.full_url},
         headers={"Cache-Control": "no-store"},
