@@ -159,7 +159,8 @@ def search_people(
     *, session: Session, user_id: int, query: str, limit: int = 20
 ) -> list[PersonOut]:
     """People matching a username prefix or a display-name substring (never yourself).
-    An empty query lists the newest members, so a new user has someone to talk to."""
+    An empty query suggests the newest members you don't talk to yet, so a new user has
+    someone to talk to."""
     q = query.strip().lower()[:50]
     stmt = select(User).where(User.id != user_id)
     if q:
@@ -171,7 +172,14 @@ def search_people(
             )
         ).order_by(col(User.username))
     else:
-        stmt = stmt.order_by(col(User.id).desc())
+        # Suggestions: people you don't have a conversation with yet, newest first.
+        mine = select(ConversationMember.conversation_id).where(
+            ConversationMember.user_id == user_id
+        )
+        contacts = select(ConversationMember.user_id).where(
+            col(ConversationMember.conversation_id).in_(mine)
+        )
+        stmt = stmt.where(col(User.id).not_in(contacts)).order_by(col(User.id).desc())
     return [PersonOut.of(u) for u in session.exec(stmt.limit(limit)).all()]
 
 

@@ -173,6 +173,8 @@ class ChatState(rx.State):
         self.stored_conv = str(conv_id)
         self.notice = ""
         self._send_ops([{"t": "conv", "item": item}, *ops])
+        if not self.search:
+            await self._refresh_people(uid)  # a new contact leaves the suggestions
         # Clear the badge in the user's other tabs too.
         await get_hub().publish([uid], {"type": "read", "conv": conv_id, "origin": self._token})
 
