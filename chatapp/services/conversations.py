@@ -240,3 +240,23 @@ def contact_ids(*, session: Session, user_id: int) -> list[int]:
             .distinct()
         ).all()
     )
+
+
+def mark_read_many(*, session: Session, marks: list[tuple[int, int, int]]) -> None:
+    """Move several read markers forward at once: (user id, conversation id, message id).
+
+    Used for messages that arrived in a conversation a tab was showing; the rows exist only
+    for members, so nobody else's marker can move."""
+    for user_id, conversation_id, up_to in marks:
+        session.execute(
+            update(ConversationMember)
+            .where(
+                col(ConversationMember.conversation_id) == conversation_id,
+                col(ConversationMember.user_id) == user_id,
+                or_(
+                    col(ConversationMember.last_read_message_id).is_(None),
+                    col(ConversationMember.last_read_message_id) < up_to,
+                ),
+            )
+            .values(last_read_message_id=up_to)
+        )

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, update
 from sqlmodel import Session, col, select
 
-from chatapp.models import Conversation, ConversationMember, Message
+from chatapp.models import Conversation, ConversationMember, Message, utcnow
 from chatapp.services.conversations import member_ids, require_member
 from chatapp.services.dto import MessageOut, MessagePage, SendResult
-from chatapp.services.errors import ServiceError
+from chatapp.services.errors import NotAllowed, ServiceError
 from chatapp.services.media import claim_for_message
 
 MAX_BODY_CHARS = 4000
@@ -50,14 +49,17 @@ def send_message(
     text = body.strip() if media_ref else clean_body(body)
     if len(text) > MAX_BODY_CHARS:
         raise ServiceError(f"Captions can be at most {MAX_BODY_CHARS:,} characters.")
-    require_member(session=session, user_id=sender_id, conversation_id=conversation_id)
-    # Lock the conversation row first: two members sending at once then queue here instead of
-    # deadlocking (each INSERT's foreign-key check share-locks the row the UPDATE below needs).
+    # One query answers both "is the sender a member?" and "who gets it?".
+    members = member_ids(session=session, conversation_id=conversation_id)
+    if sender_id not in members:
+        raise NotAllowed("You are not in this conversation.")
+    # Lock the conversation row first. Sends to one conversation queue here, which (a) avoids a
+    # deadlock between two members (each INSERT's foreign-key check share-locks the row the
+    # UPDATE below needs) and (b) makes the retry check below exact: a concurrent retry of the
+    # same send waits for this transaction and then sees its row (READ COMMITTED).
     session.execute(
         select(Conversation.id).where(col(Conversation.id) == conversation_id).with_for_update()
     )
-    members = member_ids(session=session, conversation_id=conversation_id)
-
     existing = _by_client_id(session, sender_id, client_id)
     if existing is not None:
         return _replay(existing, conversation_id, members)
@@ -68,29 +70,24 @@ def send_message(
             sender_id=sender_id,
             conversation_id=conversation_id,
         )
-
-    msg = Message(
-        conversation_id=conversation_id,
-        sender_id=sender_id,
-        client_id=client_id,
-        body=text,
-        media_ref=media_ref,
+    # The hot path uses Core statements: the ORM's unit of work costs more CPU than the
+    # database does here.
+    now = utcnow()
+    result = session.execute(
+        insert(Message).values(
+            conversation_id=conversation_id,
+            sender_id=sender_id,
+            client_id=client_id,
+            body=text,
+            media_ref=media_ref,
+            created_at=now,
+        )
     )
-    try:
-        with session.begin_nested():
-            session.add(msg)
-            session.flush()
-    except IntegrityError:
-        # A concurrent retry of the same send won the unique (sender, client id) race.
-        again = _by_client_id(session, sender_id, client_id)
-        if again is None:
-            raise
-        return _replay(again, conversation_id, members)
-    assert msg.id is not None
+    msg_id = int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
     session.execute(
         update(Conversation)
         .where(col(Conversation.id) == conversation_id)
-        .values(last_message_id=msg.id, last_message_at=msg.created_at)
+        .values(last_message_id=msg_id, last_message_at=now)
     )
     # Your own message is read by you.
     session.execute(
@@ -99,9 +96,19 @@ def send_message(
             col(ConversationMember.conversation_id) == conversation_id,
             col(ConversationMember.user_id) == sender_id,
         )
-        .values(last_read_message_id=msg.id)
+        .values(last_read_message_id=msg_id)
     )
-    return SendResult(message=MessageOut.of(msg), created=True, member_ids=members)
+    out = MessageOut(
+        id=msg_id,
+        conversation_id=conversation_id,
+        sender_id=sender_id,
+        client_id=client_id,
+        body=text,
+        media_ref=media_ref,
+        created_at=now,
+        edited_at=None,
+    )
+    return SendResult(message=out, created=True, member_ids=members)
 
 
 def _by_client_id(session: Session, sender_id: int, client_id: str) -> Message | None:

@@ -13,6 +13,7 @@ from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations
 from chatapp.state.chat import ChatState
 from chatapp.state.db_call import db_call
+from chatapp.state.reads import read_marks
 from chatapp.state.wire import ms
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,7 @@ def install(app: rx.App) -> None:
             uid = chat._uid
         if mark_conv and uid:
             # The message arrived in the conversation this tab is showing: it has been read.
-            await db_call(conversations.mark_read, user_id=uid, conversation_id=mark_conv)
-            if await hub.presence.tab_count(uid) > 1:
-                await hub.publish([uid], {"type": "read", "conv": mark_conv, "origin": token})
+            read_marks.add(uid, mark_conv, int(event["message"]["id"]), token)
 
     def is_connected(token: str) -> bool:
         ns = app.event_namespace
@@ -50,9 +49,11 @@ def install(app: rx.App) -> None:
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         hub.start()
+        read_marks.start()
         try:
             yield
         finally:
+            await read_marks.stop()
             await hub.stop()
 
     app.register_lifespan_task(lifespan)

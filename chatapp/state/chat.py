@@ -18,6 +18,7 @@ from chatapp.services import conversations, media, messages
 from chatapp.services.errors import ServiceError
 from chatapp.state import wire
 from chatapp.state.db_call import db_call
+from chatapp.state.reads import read_marks
 from chatapp.state.session import SessionState
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class ChatState(rx.State):
             return
         self._token = self.router.session.client_token
         await get_hub().tab_opened(uid, self._token)
+        await read_marks.flush()  # so the unread counts below are current
         ops = [await self._sidebar_op(uid)]
         if not self.active_id and self.stored_conv.isdigit():
             self.active_id = int(self.stored_conv)
@@ -343,7 +345,6 @@ class ChatState(rx.State):
         }
         self._send_ops([{"t": "msg", "item": mine}, {"t": "conv", "item": row}])
         if result.created:
-            yield
             session = await self.get_state(SessionState)
             sender = {
                 "id": uid,
