@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import insert, update
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from chatapp.models import Conversation, ConversationMember, Message, utcnow
-from chatapp.services.conversations import member_ids, require_member
+from chatapp.services.conversations import require_member
 from chatapp.services.dto import MessageOut, MessagePage, SendResult
 from chatapp.services.errors import NotAllowed, ServiceError
 from chatapp.services.media import claim_for_message
+
+_M = Message.__table__  # type: ignore[attr-defined]
+_C = Conversation.__table__  # type: ignore[attr-defined]
+_CM = ConversationMember.__table__  # type: ignore[attr-defined]
 
 MAX_BODY_CHARS = 4000
 PAGE_SIZE = 50
@@ -49,20 +53,20 @@ def send_message(
     text = body.strip() if media_ref else clean_body(body)
     if len(text) > MAX_BODY_CHARS:
         raise ServiceError(f"Captions can be at most {MAX_BODY_CHARS:,} characters.")
-    # One query answers both "is the sender a member?" and "who gets it?".
-    members = member_ids(session=session, conversation_id=conversation_id)
-    if sender_id not in members:
-        raise NotAllowed("You are not in this conversation.")
     # Lock the conversation row first. Sends to one conversation queue here, which (a) avoids a
     # deadlock between two members (each INSERT's foreign-key check share-locks the row the
     # UPDATE below needs) and (b) makes the retry check below exact: a concurrent retry of the
     # same send waits for this transaction and then sees its row (READ COMMITTED).
-    session.execute(
-        select(Conversation.id).where(col(Conversation.id) == conversation_id).with_for_update()
-    )
+    # The hot path uses Core statements on the tables: the ORM costs more CPU than MariaDB.
+    kind = session.execute(
+        sa.select(_C.c.kind).where(_C.c.id == conversation_id).with_for_update()
+    ).scalar()
+    members = _members(session, conversation_id, cacheable=kind == "direct")
+    if kind is None or sender_id not in members:
+        raise NotAllowed("You are not in this conversation.")
     existing = _by_client_id(session, sender_id, client_id)
     if existing is not None:
-        return _replay(existing, conversation_id, members)
+        return _replay(existing, conversation_id, list(members))
     if media_ref:
         claim_for_message(
             session=session,
@@ -70,11 +74,9 @@ def send_message(
             sender_id=sender_id,
             conversation_id=conversation_id,
         )
-    # The hot path uses Core statements: the ORM's unit of work costs more CPU than the
-    # database does here.
     now = utcnow()
     result = session.execute(
-        insert(Message).values(
+        _M.insert().values(
             conversation_id=conversation_id,
             sender_id=sender_id,
             client_id=client_id,
@@ -85,17 +87,14 @@ def send_message(
     )
     msg_id = int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
     session.execute(
-        update(Conversation)
-        .where(col(Conversation.id) == conversation_id)
+        _C.update()
+        .where(_C.c.id == conversation_id)
         .values(last_message_id=msg_id, last_message_at=now)
     )
-    # Your own message is read by you.
+    # Your own message is read by you (and so is everything before it).
     session.execute(
-        update(ConversationMember)
-        .where(
-            col(ConversationMember.conversation_id) == conversation_id,
-            col(ConversationMember.user_id) == sender_id,
-        )
+        _CM.update()
+        .where(_CM.c.conversation_id == conversation_id, _CM.c.user_id == sender_id)
         .values(last_read_message_id=msg_id)
     )
     out = MessageOut(
@@ -108,13 +107,34 @@ def send_message(
         created_at=now,
         edited_at=None,
     )
-    return SendResult(message=out, created=True, member_ids=members)
+    return SendResult(message=out, created=True, member_ids=list(members))
+
+
+# Members of direct conversations never change: remember them instead of asking each time.
+_direct_members: dict[int, tuple[int, ...]] = {}
+_DIRECT_CACHE_MAX = 50_000
+
+
+def _members(session: Session, conversation_id: int, *, cacheable: bool) -> tuple[int, ...]:
+    if cacheable and (hit := _direct_members.get(conversation_id)) is not None:
+        return hit
+    members = tuple(
+        session.execute(
+            sa.select(_CM.c.user_id).where(_CM.c.conversation_id == conversation_id)
+        ).scalars()
+    )
+    if cacheable and members:
+        if len(_direct_members) >= _DIRECT_CACHE_MAX:
+            _direct_members.clear()
+        _direct_members[conversation_id] = members
+    return members
 
 
 def _by_client_id(session: Session, sender_id: int, client_id: str) -> Message | None:
-    return session.exec(
-        select(Message).where(Message.sender_id == sender_id, Message.client_id == client_id)
-    ).first()
+    found = session.execute(
+        sa.select(_M.c.id).where(_M.c.sender_id == sender_id, _M.c.client_id == client_id)
+    ).scalar()
+    return session.get(Message, found) if found is not None else None
 
 
 def _replay(existing: Message, conversation_id: int, members: list[int]) -> SendResult:
