@@ -371,7 +371,10 @@ def composer() -> rx.Component:
             spacing="2",
             width="100%",
         ),
-        on_submit=lambda form: ChatState.send(form, store.NEW_CLIENT_ID, store.upload_id("chat")),
+        # upload_id is read before begin_send clears the attachment (arguments run in order).
+        on_submit=lambda form: ChatState.send(
+            form, store.upload_id("chat"), store.begin_send("chat")
+        ),
         reset_on_submit=True,
         class_name="composer",
     )

@@ -86,7 +86,10 @@ function annotate(msgs) {
 }
 
 function upsertMsg(list, item) {
-  const i = list.findIndex((m) => (item.id && m.id === item.id) || (item.cid && m.cid === item.cid && m.sender === item.sender));
+  // Same stored message, or my pending message (its client id) being confirmed.
+  const i = list.findIndex(
+    (m) => (item.id && m.id === item.id) || (item.cid && m.cid === item.cid && !!m.mine === !!item.mine),
+  );
   const out = list.slice();
   if (i >= 0) {
     // A stored message never goes back to pending.
@@ -148,6 +151,9 @@ function applyOp(op, effects) {
       effects.mine = effects.mine || op.item.mine;
       break;
     }
+    case "msg_drop":
+      state.msgs = annotate(state.msgs.filter((m) => !(m.cid === op.cid && !m.id)));
+      break;
     case "msg_failed": {
       state.msgs = state.msgs.map((m) => (m.cid === op.cid && !m.id ? { ...m, status: "failed", error: op.error } : m));
       break;
@@ -251,6 +257,45 @@ export function useChatFeed(feed) {
   }, [feed]);
 }
 
+// Sending ---------------------------------------------------------------------------------------
+// Evaluated by the composer's submit, before the form is cleared: makes the message's client id
+// and shows it at once as pending (no round trip), then the server confirms or fails it.
+const MAX_BODY = 4000;
+
+function randomId() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function beginSend(purpose) {
+  const cid = randomId();
+  const el = document.getElementById("composer");
+  const body = (el ? el.value : "").trim();
+  const up = state.uploads[purpose];
+  const media = up && !up.error && !up.busy ? up.id : "";
+  if (!state.conv || (!body && !media) || body.length > MAX_BODY) return cid;
+  const item = {
+    id: 0,
+    cid,
+    conv: state.conv,
+    sender: 0,
+    mine: true,
+    body,
+    at: Date.now(),
+    status: "pending",
+    img: media ? `/media/${media}/thumb` : "",
+    full: media ? `/media/${media}/full` : "",
+    media,
+  };
+  state.msgs = annotate(upsertMsg(state.msgs, item));
+  if (media) state.uploads = { ...state.uploads, [purpose]: null };
+  publish();
+  requestAnimationFrame(() => {
+    const s = scroller();
+    if (s) s.scrollTop = s.scrollHeight;
+  });
+  return cid;
+}
+
 // Image uploads -----------------------------------------------------------------------------
 // An image is uploaded as soon as it is picked (plain HTTP POST, so the websocket and the tab's
 // other events are never blocked), with a local preview and progress. The server validates and
@@ -324,5 +369,5 @@ export function uploadId(purpose) {
 }
 
 if (typeof window !== "undefined") {
-  window.chatStore = { state: () => snapshot, scrollToNewest, pickImage, clearUpload, uploadId, startUpload };
+  window.chatStore = { state: () => snapshot, scrollToNewest, pickImage, clearUpload, uploadId, startUpload, beginSend };
 }

@@ -78,8 +78,9 @@ def feed_sink() -> rx.Component:
     return FeedSink.create()
 
 
-# A fresh random id per send, made in the browser (works without a secure context too).
-NEW_CLIENT_ID = rx.Var(
-    "Array.from(crypto.getRandomValues(new Uint8Array(16)),"
-    "(b)=>b.toString(16).padStart(2,'0')).join('')"
-).to(str)
+def begin_send(purpose: str) -> rx.Var[str]:
+    """Evaluated in the browser on submit: a fresh client id for the message, which it also
+    shows at once as pending (see beginSend in chat_store.js)."""
+    return rx.Var(f"beginSend('{purpose}')", _var_data=VarData(imports=_imports("beginSend"))).to(
+        str
+    )

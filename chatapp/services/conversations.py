@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy import and_, case, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
@@ -242,21 +243,26 @@ def contact_ids(*, session: Session, user_id: int) -> list[int]:
     )
 
 
+_READ_UP_TO = (
+    ConversationMember.__table__.update()  # type: ignore[attr-defined]
+    .where(
+        ConversationMember.__table__.c.conversation_id == sa.bindparam("p_conv"),  # type: ignore[attr-defined]
+        ConversationMember.__table__.c.user_id == sa.bindparam("p_user"),  # type: ignore[attr-defined]
+        sa.or_(
+            ConversationMember.__table__.c.last_read_message_id.is_(None),  # type: ignore[attr-defined]
+            ConversationMember.__table__.c.last_read_message_id < sa.bindparam("p_mid"),  # type: ignore[attr-defined]
+        ),
+    )
+    .values(last_read_message_id=sa.bindparam("p_mid"))
+)
+
+
 def mark_read_many(*, session: Session, marks: list[tuple[int, int, int]]) -> None:
     """Move several read markers forward at once: (user id, conversation id, message id).
 
     Used for messages that arrived in a conversation a tab was showing; the rows exist only
     for members, so nobody else's marker can move."""
-    for user_id, conversation_id, up_to in marks:
-        session.execute(
-            update(ConversationMember)
-            .where(
-                col(ConversationMember.conversation_id) == conversation_id,
-                col(ConversationMember.user_id) == user_id,
-                or_(
-                    col(ConversationMember.last_read_message_id).is_(None),
-                    col(ConversationMember.last_read_message_id) < up_to,
-                ),
-            )
-            .values(last_read_message_id=up_to)
+    if marks:
+        session.connection().execute(
+            _READ_UP_TO, [{"p_user": u, "p_conv": c, "p_mid": m} for u, c, m in marks]
         )

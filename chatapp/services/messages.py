@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from chatapp.models import Conversation, ConversationMember, Message, utcnow
@@ -16,6 +17,25 @@ from chatapp.services.media import claim_for_message
 _M = Message.__table__  # type: ignore[attr-defined]
 _C = Conversation.__table__  # type: ignore[attr-defined]
 _CM = ConversationMember.__table__  # type: ignore[attr-defined]
+
+# The hot path's statements, built once (the ORM and per-call statement building cost more
+# CPU than MariaDB spends on them).
+_LOCK_CONVERSATION = sa.select(_C.c.kind).where(_C.c.id == sa.bindparam("p_conv")).with_for_update()
+_MEMBERS = sa.select(_CM.c.user_id).where(_CM.c.conversation_id == sa.bindparam("p_conv"))
+_BY_CLIENT_ID = sa.select(_M.c.id).where(
+    _M.c.sender_id == sa.bindparam("p_sender"), _M.c.client_id == sa.bindparam("p_cid")
+)
+_INSERT_MESSAGE = _M.insert()
+_SET_LAST_MESSAGE = (
+    _C.update()
+    .where(_C.c.id == sa.bindparam("p_conv"))
+    .values(last_message_id=sa.bindparam("p_mid"), last_message_at=sa.bindparam("p_at"))
+)
+_SET_READ_MARKER = (
+    _CM.update()
+    .where(_CM.c.conversation_id == sa.bindparam("p_conv"), _CM.c.user_id == sa.bindparam("p_user"))
+    .values(last_read_message_id=sa.bindparam("p_mid"))
+)
 
 MAX_BODY_CHARS = 4000
 PAGE_SIZE = 50
@@ -57,16 +77,11 @@ def send_message(
     # deadlock between two members (each INSERT's foreign-key check share-locks the row the
     # UPDATE below needs) and (b) makes the retry check below exact: a concurrent retry of the
     # same send waits for this transaction and then sees its row (READ COMMITTED).
-    # The hot path uses Core statements on the tables: the ORM costs more CPU than MariaDB.
-    kind = session.execute(
-        sa.select(_C.c.kind).where(_C.c.id == conversation_id).with_for_update()
-    ).scalar()
-    members = _members(session, conversation_id, cacheable=kind == "direct")
+    conn = session.connection()
+    kind = conn.execute(_LOCK_CONVERSATION, {"p_conv": conversation_id}).scalar()
+    members = _members(conn, conversation_id, cacheable=kind == "direct")
     if kind is None or sender_id not in members:
         raise NotAllowed("You are not in this conversation.")
-    existing = _by_client_id(session, sender_id, client_id)
-    if existing is not None:
-        return _replay(existing, conversation_id, list(members))
     if media_ref:
         claim_for_message(
             session=session,
@@ -75,27 +90,30 @@ def send_message(
             conversation_id=conversation_id,
         )
     now = utcnow()
-    result = session.execute(
-        _M.insert().values(
-            conversation_id=conversation_id,
-            sender_id=sender_id,
-            client_id=client_id,
-            body=text,
-            media_ref=media_ref,
-            created_at=now,
+    try:
+        # Optimistic: a retry is rare, so let the unique (sender, client id) key catch it
+        # instead of looking first. A failed INSERT leaves the transaction usable.
+        result = conn.execute(
+            _INSERT_MESSAGE,
+            {
+                "conversation_id": conversation_id,
+                "sender_id": sender_id,
+                "client_id": client_id,
+                "body": text,
+                "media_ref": media_ref,
+                "created_at": now,
+            },
         )
-    )
-    msg_id = int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
-    session.execute(
-        _C.update()
-        .where(_C.c.id == conversation_id)
-        .values(last_message_id=msg_id, last_message_at=now)
-    )
+    except IntegrityError:
+        existing = _by_client_id(session, sender_id, client_id)
+        if existing is None:
+            raise
+        return _replay(existing, conversation_id, list(members))
+    msg_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    conn.execute(_SET_LAST_MESSAGE, {"p_conv": conversation_id, "p_mid": msg_id, "p_at": now})
     # Your own message is read by you (and so is everything before it).
-    session.execute(
-        _CM.update()
-        .where(_CM.c.conversation_id == conversation_id, _CM.c.user_id == sender_id)
-        .values(last_read_message_id=msg_id)
+    conn.execute(
+        _SET_READ_MARKER, {"p_conv": conversation_id, "p_user": sender_id, "p_mid": msg_id}
     )
     out = MessageOut(
         id=msg_id,
@@ -115,14 +133,10 @@ _direct_members: dict[int, tuple[int, ...]] = {}
 _DIRECT_CACHE_MAX = 50_000
 
 
-def _members(session: Session, conversation_id: int, *, cacheable: bool) -> tuple[int, ...]:
+def _members(conn: sa.Connection, conversation_id: int, *, cacheable: bool) -> tuple[int, ...]:
     if cacheable and (hit := _direct_members.get(conversation_id)) is not None:
         return hit
-    members = tuple(
-        session.execute(
-            sa.select(_CM.c.user_id).where(_CM.c.conversation_id == conversation_id)
-        ).scalars()
-    )
+    members = tuple(conn.execute(_MEMBERS, {"p_conv": conversation_id}).scalars())
     if cacheable and members:
         if len(_direct_members) >= _DIRECT_CACHE_MAX:
             _direct_members.clear()
@@ -131,9 +145,11 @@ def _members(session: Session, conversation_id: int, *, cacheable: bool) -> tupl
 
 
 def _by_client_id(session: Session, sender_id: int, client_id: str) -> Message | None:
-    found = session.execute(
-        sa.select(_M.c.id).where(_M.c.sender_id == sender_id, _M.c.client_id == client_id)
-    ).scalar()
+    found = (
+        session.connection()
+        .execute(_BY_CLIENT_ID, {"p_sender": sender_id, "p_cid": client_id})
+        .scalar()
+    )
     return session.get(Message, found) if found is not None else None
 
 

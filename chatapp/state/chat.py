@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from typing import Any
 
 import reflex as rx
 
 from chatapp.realtime import get_hub
-from chatapp.services import conversations, media, messages
+from chatapp.services import conversations, messages
 from chatapp.services.errors import ServiceError
 from chatapp.state import wire
 from chatapp.state.db_call import db_call
@@ -150,6 +149,7 @@ class ChatState(rx.State):
         except ServiceError as exc:
             self.notice = str(exc)
             return None
+        self.search = ""  # the search did its job: back to the conversation list
         return await self._open(uid, conv_id)
 
     @rx.event
@@ -244,7 +244,7 @@ class ChatState(rx.State):
 
     # Sending ------------------------------------------------------------------------------------
     @rx.event
-    async def send(self, form: dict[str, Any], client_id: str = "", media_id: str = ""):  # type: ignore[no-untyped-def]
+    async def send(self, form: dict[str, Any], media_id: str = "", client_id: str = ""):  # type: ignore[no-untyped-def]
         body = form.get("body", "") if isinstance(form, dict) else ""
         async for update in self._send(str(body), str(client_id), self.active_id, str(media_id)):
             yield update
@@ -253,6 +253,23 @@ class ChatState(rx.State):
     async def resend(  # type: ignore[no-untyped-def]
         self, client_id: str, conversation_id: int, body: str, media_id: str = ""
     ):
+        # Show the failed message as pending again while it is retried.
+        self._send_ops(
+            [
+                {
+                    "t": "msg",
+                    "item": {
+                        "id": 0,
+                        "cid": str(client_id),
+                        "conv": _int(conversation_id),
+                        "mine": True,
+                        "status": "pending",
+                        "error": "",
+                    },
+                }
+            ]
+        )
+        yield
         async for update in self._send(
             str(body), str(client_id), _int(conversation_id), str(media_id)
         ):
@@ -269,6 +286,7 @@ class ChatState(rx.State):
         media_id = media_id[:32]
         if media_id == "uploading":
             self.notice = "The image is still uploading. Send again when it is ready."
+            self._send_ops([{"t": "msg_drop", "cid": cid}])
             yield rx.set_value("composer", body[:MAX_RAW_BODY])
             return
         if media_id and media_id in self._sent_media:
@@ -291,30 +309,15 @@ class ChatState(rx.State):
                 raise ServiceError("Invalid message id.")
         except ServiceError as exc:
             self.notice = str(exc)
+            self._send_ops([{"t": "msg_drop", "cid": cid}])
             # Give the text back: refused, never silently cut.
             yield rx.set_value("composer", body[:MAX_RAW_BODY])
             return
-        now = int(time.time() * 1000)
-        pending = {
-            "id": 0,
-            "cid": cid,
-            "conv": conv_id,
-            "sender": uid,
-            "mine": True,
-            "body": text,
-            "at": now,
-            "status": "pending",
-            "img": media.thumb_url(media_id),
-            "full": media.full_url(media_id),
-            "media": media_id,
-        }
         self.notice = ""
-        ops: list[dict[str, Any]] = [{"t": "msg", "item": pending}]
         if media_id:
             self._sent_media = [*self._sent_media[-19:], media_id]
-            ops.append({"t": "upload_sent", "purpose": "chat", "id": media_id})
-        self._send_ops(ops)
-        yield
+        # The browser already shows this message as pending (beginSend in chat_store.js), so
+        # no extra round trip here: store it, then confirm (or fail) it.
         try:
             result = await db_call(
                 messages.send_message,

@@ -2,7 +2,7 @@
 
 Marking each delivered message read at once would cost a database write per recipient per
 message; at hundreds of messages a second that dominates. Marks are collected per (user,
-conversation), keeping the highest id, and flushed twice a second in one transaction (and
+conversation), keeping the highest id, and flushed every two seconds in one transaction (and
 right before a page load reads them).
 """
 
@@ -17,7 +17,7 @@ from chatapp.services import conversations
 from chatapp.state.db_call import db_call
 
 log = logging.getLogger(__name__)
-FLUSH_EVERY = 0.5
+FLUSH_EVERY = 2.0
 
 
 class ReadMarks:
