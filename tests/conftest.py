@@ -128,4 +128,9 @@ def _fresh_throttle() -> Iterator[None]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running for the rest of
     the session, which asyncio tests (realtime, Redis) cannot share."""
-    items.sort(key=lambda item: "/e2e/" in str(item.path))
+
+    def uses_browser(item: pytest.Item) -> bool:
+        names = getattr(item, "fixturenames", ())
+        return "browser" in names or "page" in names
+
+    items.sort(key=uses_browser)
