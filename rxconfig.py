@@ -1,10 +1,18 @@
 """Reflex configuration. Values come from chatapp.settings, the one reader of the environment."""
 
+import os
+
 import reflex as rx
 
 from chatapp.settings import get_settings
 
 _settings = get_settings()
+
+# Tell Reflex which production server to run and with how many workers (Reflex reads these
+# variables itself; an explicit value in the environment still wins).
+os.environ.setdefault("REFLEX_USE_GRANIAN", "true" if _settings.server == "granian" else "false")
+os.environ.setdefault("GRANIAN_WORKERS", str(_settings.worker_count))
+os.environ.setdefault("GUNICORN_CMD_ARGS", f"--workers {_settings.worker_count}")
 
 config = rx.Config(
     app_name="chatapp",

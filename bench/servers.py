@@ -32,7 +32,7 @@ def chatapp(
         REFLEX_USE_NPM="1",
         REFLEX_CHECK_LATEST_VERSION="false",
         REFLEX_TELEMETRY_ENABLED="false",
-        GRANIAN_WORKERS=str(workers),
+        WORKERS=str(workers),  # chatapp settings: the server Reflex runs, and its workers
     )
     if redis_url:
         env["REDIS_URL"] = redis_url
@@ -68,4 +68,3 @@ def node_relay() -> Server:
     port = free_port()
     cmd = [str(VENV_BIN / "node"), str(NODE_DIR / "server.js"), str(port)]
     return Server("node-relay", cmd, base_env(), port)
-

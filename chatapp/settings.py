@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
     session_cookie_name: str = "chatapp_session"
+    # The ASGI server Reflex runs in production. uvicorn (through gunicorn) holds ~120 KB per
+    # connected tab against granian's ~230 KB and kept a higher message rate on our benchmark
+    # (bench/RESULTS.md); granian stays available.
+    server: Literal["uvicorn", "granian"] = "uvicorn"
+    # Backend worker processes; more than one needs REDIS_URL (default: 1, or 2 with Redis).
+    workers: int = Field(default=0, ge=0, le=64)
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or (2 if self.redis_url else 1)
 
     @field_validator("database_url")
     @classmethod

@@ -6,11 +6,8 @@ setup_venv requirements.txt
 
 PORT="${PORT:-8000}"
 python -m chatapp.db                      # apply pending migrations
-if [ -z "${REDIS_URL:-}" ]; then
-  export GRANIAN_WORKERS=1                # in-memory state needs a single worker
-else
-  export GRANIAN_WORKERS="${GRANIAN_WORKERS:-2}"
-fi
+# Server and worker count come from chatapp/settings.py (SERVER, WORKERS; one worker unless
+# REDIS_URL is set, since in-memory state needs a single worker).
 echo
 echo "  chatapp is starting: open http://localhost:${PORT}/ when it says 'App running'"
 echo

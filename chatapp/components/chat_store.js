@@ -191,7 +191,16 @@ function applyOp(op, effects) {
   }
 }
 
-export function applyFeed(feed) {
+export function applyFeed(raw) {
+  let feed = raw;
+  if (typeof raw === "string") {
+    if (!raw) return;
+    try {
+      feed = JSON.parse(raw);
+    } catch (err) {
+      return;
+    }
+  }
   if (!feed || !feed.seq) return;
   if (feed.epoch !== state.epoch) {
     // A new server-side state (first load, or the server restarted): accept its numbering.

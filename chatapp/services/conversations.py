@@ -180,7 +180,7 @@ def _like_escape(text: str) -> str:
 
 
 def search_people(
-    *, session: Session, user_id: int, query: str, limit: int = 20
+    *, session: Session, user_id: int, query: str, limit: int = 20, suggestions: int = 8
 ) -> list[PersonOut]:
     """People matching a username prefix or a display-name substring (never yourself).
     An empty query suggests the newest members you don't talk to yet, so a new user has
@@ -204,6 +204,7 @@ def search_people(
             col(ConversationMember.conversation_id).in_(mine)
         )
         stmt = stmt.where(col(User.id).not_in(contacts)).order_by(col(User.id).desc())
+        limit = min(limit, suggestions)
     return [PersonOut.of(u) for u in session.exec(stmt.limit(limit)).all()]
 
 

@@ -63,7 +63,7 @@ class AppServer:
             REFLEX_USE_NPM="1",
             REFLEX_CHECK_LATEST_VERSION="false",
             REFLEX_TELEMETRY_ENABLED="false",
-            GRANIAN_WORKERS="1",
+            WORKERS="1",
             PYTHONUNBUFFERED="1",
             BCRYPT_ROUNDS="12",
             PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
