@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import time
+from pathlib import Path
 
 from bench import env
 
@@ -30,6 +32,11 @@ def _load_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--duration", type=float, help="override the profile: seconds per step")
     p.add_argument("--body-bytes", type=int, default=120)
     p.add_argument(
+        "--gc-log",
+        action="store_true",
+        help="log chatapp's garbage collections (bench/instrument) and line them up with steps",
+    )
+    p.add_argument(
         "--profile",
         nargs="?",
         const="threads",
@@ -40,6 +47,13 @@ def _load_args(argv: list[str]) -> argparse.Namespace:
     if args.url and not args.database_url:
         p.error("--url needs --database-url (users and sessions are made in that database)")
     return args
+
+
+def gc_log_path() -> Path:
+    from bench.procs import OUT
+
+    OUT.mkdir(exist_ok=True)
+    return OUT / f"gc-{int(time.time())}.log"
 
 
 def load_main(argv: list[str]) -> int:
@@ -72,6 +86,7 @@ def load_main(argv: list[str]) -> int:
         body_bytes=args.body_bytes,
         jwt_secret=secret,
         profile=args.profile or "",
+        gc_log=str(gc_log_path()) if args.gc_log else "",
     )
     return run(opts)
 

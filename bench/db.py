@@ -17,7 +17,7 @@ from chatapp.db import make_engine, upgrade
 from chatapp.services import accounts
 
 SERVER_URL = "mysql+pymysql://root@127.0.0.1:3306"
-PASSWORD = "bench-password-1"  # noqa: S105 - throwaway accounts in a throwaway database
+PASSWORD = "bench-password-1"
 
 
 @dataclass(frozen=True, slots=True)

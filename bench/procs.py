@@ -12,6 +12,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 
@@ -52,6 +53,7 @@ class Server:
         OUT.mkdir(exist_ok=True)
         self.log_path = OUT / f"{name}-{port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.external_pid: int | None = None  # a server this benchmark did not start
 
     def start(self, ready_path: str = "/ping", timeout: float = 600) -> None:
         log = self.log_path.open("wb")
@@ -89,10 +91,11 @@ class Server:
             self.proc.wait(10)
 
     def processes(self) -> list[psutil.Process]:
-        if self.proc is None:
+        pid = self.proc.pid if self.proc is not None else self.external_pid
+        if pid is None:
             return []
         try:
-            root = psutil.Process(self.proc.pid)
+            root = psutil.Process(pid)
             return [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
             return []
@@ -105,6 +108,16 @@ class Server:
                 cpu += t.user + t.system
                 rss += p.memory_info().rss
         return Usage(cpu_s=cpu, rss=rss)
+
+    def connection_owners(self) -> dict[int, int]:
+        """Client port -> pid of the process (granian worker) holding that connection."""
+        out: dict[int, int] = {}
+        for p in self.processes():
+            with contextlib.suppress(psutil.Error):
+                for c in p.net_connections(kind="tcp"):
+                    if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == self.port:
+                        out[c.raddr.port] = p.pid
+        return out
 
     def worker_pids(self) -> list[int]:
         """Python processes of the tree that serve requests (the leaves: granian workers)."""
@@ -131,3 +144,21 @@ def mariadb_cpu() -> float | None:
                 t = p.cpu_times()
                 return float(t.user + t.system)
     return None
+
+
+def attach(url: str) -> Server:
+    """A running server, found by the process listening on the URL's port (for CPU and RSS:
+    the top-most ancestor that is still a reflex/granian process, and its whole tree)."""
+    port = urlsplit(url).port or 80
+    srv = Server("chatapp-external", [], {}, port)
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            proc = psutil.Process(conn.pid)
+            for parent in proc.parents():
+                cmd = " ".join(parent.cmdline())
+                if "reflex" not in cmd and "granian" not in cmd:
+                    break
+                proc = parent
+            srv.external_pid = proc.pid
+            break
+    return srv

@@ -29,14 +29,14 @@ async def _ping(scope: dict[str, Any], receive: Any, send: Any) -> None:
 app = socketio.ASGIApp(sio, other_asgi_app=_ping, socketio_path="_event")
 
 
-@sio.on("connect", namespace=NS)
+@sio.on("connect", namespace=NS)  # type: ignore[untyped-decorator]
 async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
     user = parse_qs(environ.get("QUERY_STRING", "")).get("user", ["0"])[0]
     await sio.save_session(sid, {"user": int(user)}, namespace=NS)
     await sio.enter_room(sid, f"u{user}", namespace=NS)
 
 
-@sio.on("send", namespace=NS)
+@sio.on("send", namespace=NS)  # type: ignore[untyped-decorator]
 async def send(sid: str, data: dict[str, Any]) -> None:
     me = (await sio.get_session(sid, namespace=NS))["user"]
     to = int(data["to"])
@@ -51,5 +51,9 @@ async def send(sid: str, data: dict[str, Any]) -> None:
         "status": "sent",
     }
     row = {"id": item["conv"], "last_id": item["id"], "last_at": at, "preview": data["body"][:80]}
-    update = {"delta": {"chat": {"feed": {"ops": [{"t": "msg", "item": item}, {"t": "conv", "item": row}]}}}}
+    update = {
+        "delta": {
+            "chat": {"feed": {"ops": [{"t": "msg", "item": item}, {"t": "conv", "item": row}]}}
+        }
+    }
     await sio.emit("event", update, room=[f"u{to}", f"u{me}"], namespace=NS)

@@ -9,6 +9,7 @@ from pathlib import Path
 from bench.procs import VENV_BIN, Server, base_env, free_port
 
 NODE_DIR = Path(__file__).resolve().parent / "node_relay"
+INSTRUMENT = Path(__file__).resolve().parent / "instrument"
 
 
 def chatapp(
@@ -19,6 +20,7 @@ def chatapp(
     redis_url: str = "",
     backend_only: bool = False,
     name: str = "chatapp",
+    gc_log: str = "",
 ) -> Server:
     """`reflex run --env prod --single-port` (or `--backend-only`, which serves the same backend
     without rebuilding .web: used for a second process once the first one has built it)."""
@@ -34,6 +36,10 @@ def chatapp(
         REFLEX_TELEMETRY_ENABLED="false",
         WORKERS=str(workers),  # chatapp settings: the server Reflex runs, and its workers
     )
+    if gc_log:
+        # bench/instrument/sitecustomize.py logs every collection of the server's workers.
+        env["PYTHONPATH"] = f"{INSTRUMENT}:{env.get('PYTHONPATH', '')}".rstrip(":")
+        env["BENCH_GC_LOG"] = gc_log
     if redis_url:
         env["REDIS_URL"] = redis_url
     else:

@@ -13,6 +13,7 @@ binary attachments or acks, and answering the server's pings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -27,9 +28,11 @@ from wsproto.events import (
     Request,
     TextMessage,
 )
+from wsproto.utilities import LocalProtocolError
 
 # on_event(name, data, frame_bytes): frame_bytes is the size on the wire (header + payload).
 EventHandler = Callable[[str, Any, int], None]
+CONNECT_TIMEOUT = 30.0
 
 
 def frame_size(payload_len: int) -> int:
@@ -77,23 +80,25 @@ class SioClient(asyncio.Protocol):
         headers: dict[str, str] | None = None,
         subprotocols: list[str] | None = None,
         auth: Any = None,
-        timeout: float = 30.0,
     ) -> dict[str, Any]:
         """Open the websocket, then the namespace (sending `auth` in the CONNECT packet)."""
         loop = asyncio.get_running_loop()
         self._accepted = loop.create_future()
         self._ns_connected = loop.create_future()
         self._auth = auth
-        target = f"{path.rstrip('/')}/?" + urlencode({**query, "EIO": "4", "transport": "websocket"})
+        target = f"{path.rstrip('/')}/?" + urlencode(
+            {**query, "EIO": "4", "transport": "websocket"}
+        )
         self._request = Request(
             host=f"{host}:{port}",
             target=target,
             extra_headers=[(k.encode(), v.encode()) for k, v in (headers or {}).items()],
             subprotocols=subprotocols or [],
         )
-        await asyncio.wait_for(loop.create_connection(lambda: self, host, port), timeout)
-        await asyncio.wait_for(self._accepted, timeout)
-        return await asyncio.wait_for(self._ns_connected, timeout)
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            await loop.create_connection(lambda: self, host, port)
+            await self._accepted
+            return await self._ns_connected
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -180,12 +185,16 @@ class SioClient(asyncio.Protocol):
         payload = json.dumps([name, data], separators=(",", ":"))
         self._send_text(f"42{self._prefix}{payload}")
 
+    @property
+    def local_port(self) -> int:
+        if self._transport is None:
+            return 0
+        return int(self._transport.get_extra_info("sockname")[1])
+
     def close(self) -> None:
         if self._transport is not None and not self.closed:
-            try:
+            with contextlib.suppress(LocalProtocolError, OSError):  # already half-closed
                 self._send_text(f"41{self._prefix}")
                 self._write(CloseConnection(code=1000))
-            except Exception:  # noqa: BLE001 - closing a half-dead socket
-                pass
             self._transport.close()
         self.closed = True
