@@ -129,18 +129,19 @@ def send_message(
 
 
 # Members of direct conversations never change: remember them instead of asking each time.
-_direct_members: dict[int, tuple[int, ...]] = {}
+_direct_members: dict[tuple[str, int], tuple[int, ...]] = {}
 _DIRECT_CACHE_MAX = 50_000
 
 
 def _members(conn: sa.Connection, conversation_id: int, *, cacheable: bool) -> tuple[int, ...]:
-    if cacheable and (hit := _direct_members.get(conversation_id)) is not None:
+    key = (str(conn.engine.url), conversation_id)  # one process may use several databases
+    if cacheable and (hit := _direct_members.get(key)) is not None:
         return hit
     members = tuple(conn.execute(_MEMBERS, {"p_conv": conversation_id}).scalars())
     if cacheable and members:
         if len(_direct_members) >= _DIRECT_CACHE_MAX:
             _direct_members.clear()
-        _direct_members[conversation_id] = members
+        _direct_members[key] = members
     return members
 
 
