@@ -26,6 +26,12 @@ def _load_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--database-url", default="", help="its database (required with --url)")
     p.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
     p.add_argument("--redis", action="store_true", help="use Redis even with one worker")
+    p.add_argument(
+        "--relay-server",
+        choices=["uvicorn", "granian"],
+        default="uvicorn",
+        help="ASGI server for the python-socketio relay (match chatapp's SERVER setting)",
+    )
     p.add_argument("--no-baselines", action="store_true", help="skip the two relays")
     p.add_argument("--users", type=int, help="override the profile: user steps, e.g. 200")
     p.add_argument("--rates", help="override the profile: comma-separated messages/s")
@@ -35,6 +41,11 @@ def _load_args(argv: list[str]) -> argparse.Namespace:
         "--gc-log",
         action="store_true",
         help="log chatapp's garbage collections (bench/instrument) and line them up with steps",
+    )
+    p.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="with --gc-log: gc.freeze() the servers' start-up objects before tabs connect",
     )
     p.add_argument(
         "--profile",
@@ -86,7 +97,9 @@ def load_main(argv: list[str]) -> int:
         body_bytes=args.body_bytes,
         jwt_secret=secret,
         profile=args.profile or "",
-        gc_log=str(gc_log_path()) if args.gc_log else "",
+        gc_log=str(gc_log_path()) if args.gc_log or args.gc_freeze else "",
+        gc_freeze=args.gc_freeze,
+        relay_server=args.relay_server,
     )
     return run(opts)
 

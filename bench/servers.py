@@ -47,12 +47,17 @@ def chatapp(
     return Server(name, cmd, env, port)
 
 
-def python_relay(workers: int = 1) -> Server:
+def python_relay(server: str = "uvicorn") -> Server:
+    """The python-socketio relay on the same ASGI server chatapp runs on (uvicorn by default,
+    as chatapp's SERVER setting; granian with ``--relay-server granian``)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1"]
-    cmd += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
-    cmd += ["bench.relay_py:app"]
-    return Server("py-relay", cmd, base_env(), port)
+    if server == "granian":
+        cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1"]
+        cmd += ["--port", str(port), "--log-level", "warning", "bench.relay_py:app"]
+    else:
+        cmd = [sys.executable, "-m", "uvicorn", "bench.relay_py:app", "--host", "127.0.0.1"]
+        cmd += ["--port", str(port), "--log-level", "warning"]
+    return Server(f"py-relay-{server}", cmd, base_env(), port)
 
 
 def ensure_node_modules() -> None:
