@@ -11,7 +11,14 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
-CHANNEL = "chatapp:events"
+CHANNEL_PREFIX = "chatapp:events"
+
+
+def channel_for(db: int) -> str:
+    """Pub/sub channels ignore Redis database numbers, so the channel names the database:
+    two deployments (or a test run and a dev server) on one Redis server on different database
+    numbers must not receive each other's events, whose user ids would collide."""
+    return f"{CHANNEL_PREFIX}:{db}"
 
 
 class Bus(Protocol):
@@ -41,11 +48,12 @@ class LocalBus:
 class RedisBus:
     """Every process subscribes to one channel and delivers to the tabs it holds."""
 
-    def __init__(self, url: str, channel: str = CHANNEL) -> None:
+    def __init__(self, url: str, channel: str | None = None) -> None:
         import redis.asyncio as aioredis
 
         self._redis = aioredis.from_url(url)
-        self._channel = channel
+        db = int(self._redis.connection_pool.connection_kwargs.get("db", 0))
+        self._channel = channel or channel_for(db)
 
     async def publish(self, event: dict[str, Any]) -> None:
         await self._redis.publish(self._channel, json.dumps(event, separators=(",", ":")))

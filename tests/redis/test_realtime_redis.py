@@ -18,7 +18,7 @@ import redis
 import redis.asyncio as aioredis
 
 from chatapp.realtime import presence as presence_mod
-from chatapp.realtime.bus import CHANNEL, RedisBus
+from chatapp.realtime.bus import RedisBus, channel_for
 from chatapp.realtime.hub import Hub, make_hub
 from chatapp.realtime.presence import RedisPresence
 from tests.conftest import need
@@ -26,6 +26,7 @@ from tests.conftest import need
 pytestmark = pytest.mark.redis
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+CHANNEL = channel_for(int(REDIS_URL.rsplit("/", 1)[1]))
 
 
 @pytest.fixture
@@ -281,3 +282,39 @@ async def test_malformed_messages_on_the_channel_are_skipped(
     await eventually(lambda: len(r1.delivered) == 1 and len(r2.delivered) == 1)
     assert r1.delivered[0][1]["n"] == 1
     assert r2.delivered[0][1]["n"] == 1
+
+
+async def test_buses_on_different_database_numbers_do_not_hear_each_other(
+    redis_url: str,
+) -> None:
+    """Pub/sub is server-wide; the channel carries the database number so that deployments
+    sharing a Redis server on different databases stay apart."""
+    base = redis_url.rsplit("/", 1)[0]
+    other = f"{base}/{14 if redis_url.endswith('/15') else 15}"
+    mine, theirs = RedisBus(redis_url), RedisBus(other)
+    assert mine._channel != theirs._channel
+    heard: list[dict[str, Any]] = []
+    heard_other: list[dict[str, Any]] = []
+
+    async def on_mine(e: dict[str, Any]) -> None:
+        heard.append(e)
+
+    async def on_theirs(e: dict[str, Any]) -> None:
+        heard_other.append(e)
+
+    tasks = [asyncio.create_task(mine.run(on_mine)), asyncio.create_task(theirs.run(on_theirs))]
+    try:
+        probe = aioredis.from_url(redis_url)
+        await eventually(lambda: _numsub_at_least(probe, mine._channel, 1))
+        await eventually(lambda: _numsub_at_least(probe, theirs._channel, 1))
+        await probe.aclose()
+        await mine.publish({"n": 1})
+        await eventually(lambda: heard == [{"n": 1}])
+        await asyncio.sleep(0.2)
+        assert heard_other == []
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await mine.close()
+        await theirs.close()
