@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -28,14 +29,60 @@ def make_engine(url: str) -> sa.Engine:
     # READ COMMITTED: after losing a unique-key race (two people opening the same direct
     # conversation, two retries of one send) the fallback lookup must see the winner's row,
     # which MariaDB's default REPEATABLE READ snapshot would hide.
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
-        pool_pre_ping=True,
         pool_recycle=1800,
         pool_size=10,
         max_overflow=20,
         isolation_level="READ COMMITTED",
+        # Replaced by the two listeners below: SQLAlchemy's pre-ping and rollback-on-return
+        # cost two of the seven round trips of a message send (bench/RESULTS.md).
+        pool_pre_ping=False,
+        pool_reset_on_return=None,
     )
+    _ping_when_idle(engine)
+    _roll_back_open_transactions_on_return(engine)
+    return engine
+
+
+IDLE_PING_AFTER = 10.0  # seconds a pooled connection may sit unused before it is checked
+
+
+def _ping_when_idle(engine: sa.Engine) -> None:
+    """Pessimistic disconnect handling for connections that sat idle (a restarted or
+    failed-over server, wait_timeout): ping those on checkout, and let the pool replace a dead
+    one. A connection used a moment ago is not pinged: under load that saved a round trip per
+    transaction."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record):  # type: ignore[no-untyped-def]
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy):  # type: ignore[no-untyped-def]
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_AFTER:
+            return
+        try:
+            dbapi_conn.ping(False)
+        except Exception as exc:
+            raise sa.exc.DisconnectionError() from exc  # the pool retries with a new one
+
+
+_SERVER_STATUS_IN_TRANS = 1  # MySQL protocol: the OK packet's "in transaction" flag
+
+
+def _roll_back_open_transactions_on_return(engine: sa.Engine) -> None:
+    """Reset a connection coming back to the pool only when the server says a transaction is
+    still open. SQLAlchemy's default rolls back every time, even right after a COMMIT."""
+
+    @event.listens_for(engine, "reset")
+    def _reset(dbapi_conn, _record, state):  # type: ignore[no-untyped-def]
+        if state.transaction_was_reset:
+            return
+        status = getattr(dbapi_conn, "server_status", None)
+        if status is None or status & _SERVER_STATUS_IN_TRANS:
+            dbapi_conn.rollback()
 
 
 @lru_cache(maxsize=1)

@@ -5,36 +5,36 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from chatapp.models import Conversation, ConversationMember, Message, utcnow
+from chatapp.models import Message, utcnow
 from chatapp.services.conversations import require_member
 from chatapp.services.dto import MessageOut, MessagePage, SendResult
 from chatapp.services.errors import NotAllowed, ServiceError
 from chatapp.services.media import claim_for_message
+from chatapp.services.rawsql import RawStatement, integrity_error
 
 _M = Message.__table__  # type: ignore[attr-defined]
-_C = Conversation.__table__  # type: ignore[attr-defined]
-_CM = ConversationMember.__table__  # type: ignore[attr-defined]
 
-# The hot path's statements, built once (the ORM and per-call statement building cost more
-# CPU than MariaDB spends on them).
-_LOCK_CONVERSATION = sa.select(_C.c.kind).where(_C.c.id == sa.bindparam("p_conv")).with_for_update()
-_MEMBERS = sa.select(_CM.c.user_id).where(_CM.c.conversation_id == sa.bindparam("p_conv"))
 _BY_CLIENT_ID = sa.select(_M.c.id).where(
     _M.c.sender_id == sa.bindparam("p_sender"), _M.c.client_id == sa.bindparam("p_cid")
 )
-_INSERT_MESSAGE = _M.insert()
-_SET_LAST_MESSAGE = (
-    _C.update()
-    .where(_C.c.id == sa.bindparam("p_conv"))
-    .values(last_message_id=sa.bindparam("p_mid"), last_message_at=sa.bindparam("p_at"))
+
+# The hot path runs on the DB-API cursor (see rawsql.py for why and how much).
+_LOCK_CONVERSATION = RawStatement(
+    "SELECT kind FROM conversations WHERE id = :conv", for_update=True
 )
-_SET_READ_MARKER = (
-    _CM.update()
-    .where(_CM.c.conversation_id == sa.bindparam("p_conv"), _CM.c.user_id == sa.bindparam("p_user"))
-    .values(last_read_message_id=sa.bindparam("p_mid"))
+_MEMBERS = RawStatement("SELECT user_id FROM conversation_members WHERE conversation_id = :conv")
+_INSERT_MESSAGE = RawStatement(
+    "INSERT INTO messages (conversation_id, sender_id, client_id, body, media_ref, created_at)"
+    " VALUES (:conv, :sender, :cid, :body, :media, :at)"
+)
+_SET_LAST_MESSAGE = RawStatement(
+    "UPDATE conversations SET last_message_id = :mid, last_message_at = :at WHERE id = :conv"
+)
+_SET_READ_MARKER = RawStatement(
+    "UPDATE conversation_members SET last_read_message_id = :mid"
+    " WHERE conversation_id = :conv AND user_id = :user"
 )
 
 MAX_BODY_CHARS = 4000
@@ -78,7 +78,8 @@ def send_message(
     # UPDATE below needs) and (b) makes the retry check below exact: a concurrent retry of the
     # same send waits for this transaction and then sees its row (READ COMMITTED).
     conn = session.connection()
-    kind = conn.execute(_LOCK_CONVERSATION, {"p_conv": conversation_id}).scalar()
+    row = _LOCK_CONVERSATION.execute(conn, {"conv": conversation_id}).fetchone()
+    kind = row[0] if row is not None else None
     members = _members(conn, conversation_id, cacheable=kind == "direct")
     if kind is None or sender_id not in members:
         raise NotAllowed("You are not in this conversation.")
@@ -93,28 +94,26 @@ def send_message(
     try:
         # Optimistic: a retry is rare, so let the unique (sender, client id) key catch it
         # instead of looking first. A failed INSERT leaves the transaction usable.
-        result = conn.execute(
-            _INSERT_MESSAGE,
+        cur = _INSERT_MESSAGE.execute(
+            conn,
             {
-                "conversation_id": conversation_id,
-                "sender_id": sender_id,
-                "client_id": client_id,
+                "conv": conversation_id,
+                "sender": sender_id,
+                "cid": client_id,
                 "body": text,
-                "media_ref": media_ref,
-                "created_at": now,
+                "media": media_ref,
+                "at": now,
             },
         )
-    except IntegrityError:
+    except integrity_error(conn):
         existing = _by_client_id(session, sender_id, client_id)
         if existing is None:
             raise
         return _replay(existing, conversation_id, list(members))
-    msg_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-    conn.execute(_SET_LAST_MESSAGE, {"p_conv": conversation_id, "p_mid": msg_id, "p_at": now})
+    msg_id = int(cur.lastrowid)
+    _SET_LAST_MESSAGE.execute(conn, {"conv": conversation_id, "mid": msg_id, "at": now})
     # Your own message is read by you (and so is everything before it).
-    conn.execute(
-        _SET_READ_MARKER, {"p_conv": conversation_id, "p_user": sender_id, "p_mid": msg_id}
-    )
+    _SET_READ_MARKER.execute(conn, {"conv": conversation_id, "user": sender_id, "mid": msg_id})
     out = MessageOut(
         id=msg_id,
         conversation_id=conversation_id,
@@ -137,7 +136,7 @@ def _members(conn: sa.Connection, conversation_id: int, *, cacheable: bool) -> t
     key = (str(conn.engine.url), conversation_id)  # one process may use several databases
     if cacheable and (hit := _direct_members.get(key)) is not None:
         return hit
-    members = tuple(conn.execute(_MEMBERS, {"p_conv": conversation_id}).scalars())
+    members = tuple(r[0] for r in _MEMBERS.execute(conn, {"conv": conversation_id}).fetchall())
     if cacheable and members:
         if len(_direct_members) >= _DIRECT_CACHE_MAX:
             _direct_members.clear()

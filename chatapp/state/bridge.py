@@ -9,6 +9,7 @@ from typing import Any
 
 import reflex as rx
 
+from chatapp.gc_tuning import tune_after_startup
 from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations
 from chatapp.state.chat import ChatState
@@ -48,6 +49,7 @@ def install(app: rx.App) -> None:
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
+        tune_after_startup()  # the app is loaded: keep its objects out of the collector's way
         hub.start()
         read_marks.start()
         try:
