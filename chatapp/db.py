@@ -32,6 +32,7 @@ def make_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(
         url,
         pool_recycle=1800,
+        pool_use_lifo=True,  # reuse the warmest connection; spare ones idle out (and get pinged)
         pool_size=10,
         max_overflow=20,
         isolation_level="READ COMMITTED",

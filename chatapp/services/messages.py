@@ -12,7 +12,7 @@ from chatapp.services.conversations import require_member
 from chatapp.services.dto import MessageOut, MessagePage, SendResult
 from chatapp.services.errors import NotAllowed, ServiceError
 from chatapp.services.media import claim_for_message
-from chatapp.services.rawsql import RawStatement, integrity_error
+from chatapp.services.rawsql import RawStatement, integrity_error, is_mysql
 
 _M = Message.__table__  # type: ignore[attr-defined]
 
@@ -35,6 +35,13 @@ _SET_LAST_MESSAGE = RawStatement(
 _SET_READ_MARKER = RawStatement(
     "UPDATE conversation_members SET last_read_message_id = :mid"
     " WHERE conversation_id = :conv AND user_id = :user"
+)
+# MySQL/MariaDB: both in one multi-table UPDATE (one round trip fewer per send).
+_SET_LAST_MESSAGE_AND_READ_MARKER = RawStatement(
+    "UPDATE conversations c JOIN conversation_members m"
+    " ON m.conversation_id = c.id AND m.user_id = :user"
+    " SET c.last_message_id = :mid, c.last_message_at = :at, m.last_read_message_id = :mid"
+    " WHERE c.id = :conv"
 )
 
 MAX_BODY_CHARS = 4000
@@ -111,9 +118,14 @@ def send_message(
             raise
         return _replay(existing, conversation_id, list(members))
     msg_id = int(cur.lastrowid)
-    _SET_LAST_MESSAGE.execute(conn, {"conv": conversation_id, "mid": msg_id, "at": now})
-    # Your own message is read by you (and so is everything before it).
-    _SET_READ_MARKER.execute(conn, {"conv": conversation_id, "user": sender_id, "mid": msg_id})
+    # The conversation's latest message; and your own message is read by you (and so is
+    # everything before it).
+    marks = {"conv": conversation_id, "user": sender_id, "mid": msg_id, "at": now}
+    if is_mysql(conn):
+        _SET_LAST_MESSAGE_AND_READ_MARKER.execute(conn, marks)
+    else:
+        _SET_LAST_MESSAGE.execute(conn, marks)
+        _SET_READ_MARKER.execute(conn, marks)
     out = MessageOut(
         id=msg_id,
         conversation_id=conversation_id,

@@ -24,6 +24,14 @@ _PARAM = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
+_MYSQL_DRIVERS = ("pymysql", "mysqldb")
+
+
+def is_mysql(conn: sa.Connection) -> bool:
+    """MySQL or MariaDB through a driver the fast path knows."""
+    return conn.dialect.driver in _MYSQL_DRIVERS
+
+
 class RawStatement:
     def __init__(self, sql: str, *, for_update: bool = False) -> None:
         """``for_update``: lock the selected rows (SQLite locks the whole database on write
@@ -37,7 +45,7 @@ class RawStatement:
         """Run on ``conn``'s DB-API connection; returns the DB-API cursor (rowcount,
         lastrowid, fetchone). Driver errors are the driver's (see :func:`integrity_error`)."""
         driver = conn.dialect.driver
-        if driver in ("pymysql", "mysqldb"):
+        if driver in _MYSQL_DRIVERS:
             cur = conn.connection.cursor()
             cur.execute(self._pyformat, params)
             return cur
