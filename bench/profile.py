@@ -1,6 +1,6 @@
 """Sample the server with py-spy during a step and say where its time goes.
 
-py-spy is not a project dependency: ``pip install py-spy`` into the venv to use ``--profile``.
+py-spy is pinned in requirements-dev.txt (installed by scripts/test.sh).
 Samples are written as collapsed stacks (bench/out/profile-*.txt, loadable in speedscope) and
 summarised here by the library the innermost frame belongs to, and by function.
 """
@@ -44,7 +44,7 @@ class Sampler:
     def __init__(self, pid: int, label: str, seconds: float, extra: tuple[str, ...] = ()) -> None:
         exe = py_spy()
         if exe is None:
-            raise RuntimeError("py-spy not found: pip install py-spy")
+            raise RuntimeError("py-spy not found: install requirements-dev.txt")
         OUT.mkdir(exist_ok=True)
         self.path = OUT / f"profile-{label}.txt"
         cmd = [exe, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds)))]
