@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from chatapp.db import get_engine
 from chatapp.models import Message, utcnow
 from chatapp.services.conversations import require_member
 from chatapp.services.dto import MessageOut, MessagePage, SendResult
@@ -75,6 +77,71 @@ def send_message(
 
     The caller commits and only then publishes (publish after commit).
     """
+    return _send(
+        session.connection(),
+        lambda: session,
+        sender_id=sender_id,
+        conversation_id=conversation_id,
+        body=body,
+        client_id=client_id,
+        media_ref=media_ref,
+    )
+
+
+def store_message(
+    *,
+    sender_id: int,
+    conversation_id: int,
+    body: str,
+    client_id: str,
+    media_ref: str | None = None,
+    engine: sa.Engine | None = None,
+) -> SendResult:
+    """:func:`send_message` in its own transaction, committed when this returns.
+
+    The hot path of a running server: a plain connection instead of an ORM session (the
+    session's set-up and commit machinery cost as much CPU as the statements themselves); a
+    session is made only for the rare image claim or retry.
+    """
+    with (engine or get_engine()).begin() as conn:  # begin(): commits on success
+        orm: Session | None = None
+
+        def session_on_conn() -> Session:
+            nonlocal orm
+            if orm is None:
+                orm = Session(bind=conn, expire_on_commit=False)
+            return orm
+
+        try:
+            result = _send(
+                conn,
+                session_on_conn,
+                sender_id=sender_id,
+                conversation_id=conversation_id,
+                body=body,
+                client_id=client_id,
+                media_ref=media_ref,
+            )
+            if orm is not None:
+                orm.flush()
+        finally:
+            if orm is not None:
+                orm.close()
+    return result
+
+
+def _send(
+    conn: sa.Connection,
+    session: Callable[[], Session],
+    *,
+    sender_id: int,
+    conversation_id: int,
+    body: str,
+    client_id: str,
+    media_ref: str | None,
+) -> SendResult:
+    """The send itself, on ``conn``'s open transaction; ``session()`` gives an ORM session on
+    the same transaction for the rare paths."""
     if not CLIENT_ID_RE.fullmatch(client_id or ""):
         raise ServiceError("Invalid message id.")
     text = body.strip() if media_ref else clean_body(body)
@@ -84,7 +151,6 @@ def send_message(
     # deadlock between two members (each INSERT's foreign-key check share-locks the row the
     # UPDATE below needs) and (b) makes the retry check below exact: a concurrent retry of the
     # same send waits for this transaction and then sees its row (READ COMMITTED).
-    conn = session.connection()
     row = _LOCK_CONVERSATION.execute(conn, {"conv": conversation_id}).fetchone()
     kind = row[0] if row is not None else None
     members = _members(conn, conversation_id, cacheable=kind == "direct")
@@ -92,7 +158,7 @@ def send_message(
         raise NotAllowed("You are not in this conversation.")
     if media_ref:
         claim_for_message(
-            session=session,
+            session=session(),
             media_id=media_ref,
             sender_id=sender_id,
             conversation_id=conversation_id,
@@ -113,7 +179,7 @@ def send_message(
             },
         )
     except integrity_error(conn):
-        existing = _by_client_id(session, sender_id, client_id)
+        existing = _by_client_id(session(), sender_id, client_id)
         if existing is None:
             raise
         return _replay(existing, conversation_id, list(members))

@@ -17,7 +17,7 @@ from chatapp.realtime import get_hub
 from chatapp.services import conversations, messages
 from chatapp.services.errors import ServiceError
 from chatapp.state import wire
-from chatapp.state.db_call import db_call
+from chatapp.state.db_call import db_call, db_run
 from chatapp.state.reads import read_marks
 from chatapp.state.session import SessionState
 
@@ -326,8 +326,8 @@ class ChatState(rx.State):
         # The browser already shows this message as pending (beginSend in chat_store.js), so
         # no extra round trip here: store it, then confirm (or fail) it.
         try:
-            result = await db_call(
-                messages.send_message,
+            result = await db_run(
+                messages.store_message,
                 sender_id=uid,
                 conversation_id=conv_id,
                 body=text,

@@ -27,3 +27,8 @@ async def db_call(fn: Callable[..., T], /, **kwargs: Any) -> T:
     database work and bcrypt run in a thread.
     """
     return await asyncio.get_running_loop().run_in_executor(_POOL, _in_transaction, fn, kwargs)
+
+
+async def db_run(fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """Like :func:`db_call` for a service that runs its own transaction (the send path)."""
+    return await asyncio.get_running_loop().run_in_executor(_POOL, lambda: fn(**kwargs))

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from chatapp.models import Conversation, ConversationMember, User
+from chatapp.models import Conversation, ConversationMember, Media, User
 from chatapp.services import accounts
 from chatapp.services import conversations as convs
 from chatapp.services import messages as msgs
@@ -842,3 +842,81 @@ def test_get_person_and_touch_last_seen(db: Session) -> None:
     assert person.last_seen_at is not None
     assert abs((person.last_seen_at - seen).total_seconds()) < 1
     assert convs.get_person(session=db, user_id=a + 10_000) is None
+
+
+# store_message: the server's send path (its own transaction, no ORM session) -------------
+def _store(db: Session, sender: int, conv: int, body: str = "hi", **kw: Any) -> SendResult:
+    engine = db.get_bind()
+    assert isinstance(engine, sa.Engine)
+    return msgs.store_message(
+        engine=engine,
+        sender_id=sender,
+        conversation_id=conv,
+        body=body,
+        client_id=kw.pop("cid", None) or _cid(),
+        **kw,
+    )
+
+
+def test_store_message_commits_on_its_own_and_is_idempotent(db: Session) -> None:
+    a, b, conv = _pair(db)
+    cid = _cid()
+    first = _store(db, a, conv, "stored", cid=cid)
+    again = _store(db, a, conv, "stored", cid=cid)
+    assert first.created and not again.created
+    assert again.message == first.message
+    assert sorted(first.member_ids) == sorted([a, b])
+    db.rollback()  # a fresh transaction sees the committed row
+    assert _count(db, "SELECT COUNT(*) FROM messages WHERE client_id=:c", c=cid) == 1
+    assert _read_marker(db, conv, a) == first.message.id
+    row = db.get(Conversation, conv)
+    assert row is not None and row.last_message_id == first.message.id
+    page = msgs.list_messages(session=db, user_id=b, conversation_id=conv)
+    assert [m.body for m in page.items] == ["stored"]
+
+
+def test_store_message_refusals_change_nothing(db: Session) -> None:
+    a, _b, conv = _pair(db)
+    outsider = _user(db, "mallory")
+    with pytest.raises(NotAllowed):
+        _store(db, outsider, conv, "let me in")
+    with pytest.raises(ServiceError):
+        _store(db, a, conv, "   ")
+    with pytest.raises(ServiceError):
+        _store(db, a, conv, "x", cid="bad id!")
+    db.rollback()
+    assert _count(db, "SELECT COUNT(*) FROM messages") == 0
+
+
+def test_store_message_claims_the_senders_image(db: Session) -> None:
+    a, b, conv = _pair(db)
+
+    def upload(owner: int, media_id: str) -> None:
+        db.add(
+            Media(
+                id=media_id,
+                owner_id=owner,
+                purpose="chat",
+                storage="local",
+                full_key=f"{media_id}/full.png",
+                thumb_key=f"{media_id}/thumb.png",
+                mime="image/png",
+                width=10,
+                height=10,
+                bytes=100,
+            )
+        )
+        db.commit()
+
+    upload(a, "m" * 32)
+    upload(b, "n" * 32)
+    sent = _store(db, a, conv, "", media_ref="m" * 32)
+    assert sent.message.media_ref == "m" * 32
+    with pytest.raises(NotAllowed):  # someone else's upload
+        _store(db, a, conv, "", media_ref="n" * 32)
+    db.rollback()
+    db.expire_all()
+    mine, theirs = db.get(Media, "m" * 32), db.get(Media, "n" * 32)
+    assert mine is not None and mine.conversation_id == conv
+    assert theirs is not None and theirs.conversation_id is None
+    assert _count(db, "SELECT COUNT(*) FROM messages") == 1

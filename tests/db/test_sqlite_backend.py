@@ -25,6 +25,9 @@ from tests.db.test_chat_services import (  # noqa: F401  (collected here, on SQL
     test_send_is_idempotent_per_client_id,
     test_send_stores_message_and_updates_markers,
     test_sidebar_orders_by_latest_activity_with_previews,
+    test_store_message_claims_the_senders_image,
+    test_store_message_commits_on_its_own_and_is_idempotent,
+    test_store_message_refusals_change_nothing,
     test_unread_counts_and_mark_read,
 )
 
