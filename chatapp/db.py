@@ -75,7 +75,12 @@ _SERVER_STATUS_IN_TRANS = 1  # MySQL protocol: the OK packet's "in transaction" 
 
 def _roll_back_open_transactions_on_return(engine: sa.Engine) -> None:
     """Reset a connection coming back to the pool only when the server says a transaction is
-    still open. SQLAlchemy's default rolls back every time, even right after a COMMIT."""
+    still open. SQLAlchemy's default rolls back every time, even right after a COMMIT.
+
+    SQLAlchemy itself always ends its transactions (a Connection closed mid-transaction rolls
+    back), so this is a safety net for driver-level use. The server's "in transaction" flag is
+    set by writes, not by plain reads, so driver-level statements must run inside a SQLAlchemy
+    transaction (as services/rawsql.py's do), never on a bare pooled connection."""
 
     @event.listens_for(engine, "reset")
     def _reset(dbapi_conn, _record, state):  # type: ignore[no-untyped-def]
