@@ -71,14 +71,20 @@ class Hub:
 
     # Events -----------------------------------------------------------------------------
     async def publish(self, user_ids: list[int], event: dict[str, Any]) -> None:
-        """Send `event` to every open tab of `user_ids`, in every process. Call after commit."""
+        """Send `event` to every open tab of `user_ids`, in every process. Call after commit.
+
+        An ``origin`` key names the tab the event came from: it already shows the change and
+        is skipped (one state update fewer per message for the sender's tab)."""
         await self.bus.publish({**event, "to": sorted(set(user_ids))})
 
     async def _on_event(self, event: dict[str, Any]) -> None:
         if self._deliver is None:
             return
+        origin = event.get("origin")
         for uid in event.get("to", ()):
             for token in self._tabs.get(uid, ()):
+                if token == origin:
+                    continue
                 # One task per tab: a slow tab never holds up the others. Each tab's state
                 # lock is FIFO, so one tab still sees its events in publish order.
                 asyncio.create_task(self._deliver_one(token, event))  # noqa: RUF006

@@ -189,6 +189,17 @@ async def test_event_reaches_every_tab_of_each_target_exactly_once(hub: Hub, rec
     assert rec.delivered == []
 
 
+async def test_the_origin_tab_is_skipped_but_the_senders_other_tabs_are_not(
+    hub: Hub, rec: Recorder
+) -> None:
+    """The tab that sent a message already shows it: no state update for it (one fewer per
+    message); the sender's other tabs and the recipients still get the event."""
+    await _open(hub, {"a1": 1, "a2": 1, "b1": 2})
+    await hub.publish([1, 2], {"type": "message", "origin": "a1"})
+    await settle()
+    assert rec.tokens() == Counter({"a2": 1, "b1": 1})
+
+
 async def test_one_tab_sees_events_in_publish_order(hub: Hub, rec: Recorder) -> None:
     await _open(hub, {"a1": 1, "b1": 2})
     for i in range(20):
