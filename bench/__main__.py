@@ -43,11 +43,6 @@ def _load_args(argv: list[str]) -> argparse.Namespace:
         help="log chatapp's garbage collections (bench/instrument) and line them up with steps",
     )
     p.add_argument(
-        "--gc-freeze",
-        action="store_true",
-        help="with --gc-log: gc.freeze() the servers' start-up objects before tabs connect",
-    )
-    p.add_argument(
         "--profile",
         nargs="?",
         const="threads",
@@ -97,8 +92,7 @@ def load_main(argv: list[str]) -> int:
         body_bytes=args.body_bytes,
         jwt_secret=secret,
         profile=args.profile or "",
-        gc_log=str(gc_log_path()) if args.gc_log or args.gc_freeze else "",
-        gc_freeze=args.gc_freeze,
+        gc_log=str(gc_log_path()) if args.gc_log else "",
         relay_server=args.relay_server,
     )
     return run(opts)

@@ -54,7 +54,6 @@ class Options:
     jwt_secret: str = ""
     gc_log: str = ""  # file the chatapp servers log their garbage collections to
     relay_server: str = "uvicorn"  # ASGI server of the python-socketio relay
-    gc_freeze: bool = False  # freeze start-up objects in the servers (needs gc_log)
     profile: str = ""  # "threads" | "gil": py-spy the first chatapp worker in every step
 
 
@@ -171,8 +170,6 @@ async def run_chatapp(opts: Options) -> tuple[TargetRun, dict[int, list[float]]]
         users = create_users(engine, n_users, start=_user_offset(engine))
         log(f"[chatapp] {n_users} users with sessions in {time.monotonic() - t0:.1f} s")
         target = chatapp(_start_chatapp(opts, db_url), engine)
-        if opts.gc_freeze:
-            freeze_startup_objects(target.servers)
         result = await exercise(target, users, opts, None)
         return result, relay_grid(result.steps, opts.plan.stop_p99_ms)
 
@@ -297,19 +294,6 @@ def report(opts: Options, chat: TargetRun, py: TargetRun | None, node: TargetRun
         print("\n".join(summarize(Path(chat.profiles[i]))))
     _save(opts, runs)
     print(final_line(ref, p, n, lost, dup))
-
-
-def freeze_startup_objects(started: list[Server]) -> None:
-    """Signal bench/instrument/sitecustomize.py in every Python process of the servers."""
-    import os
-    import signal
-
-    for srv in started:
-        for p in srv.processes():
-            if "python" in p.name().lower():
-                os.kill(p.pid, signal.SIGRTMIN + 3)
-    time.sleep(3)
-    log("[chatapp] gc.collect(); gc.freeze() in every server process")
 
 
 def gc_table(path: Path, steps: list[StepResult]) -> list[str]:

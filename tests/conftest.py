@@ -105,15 +105,20 @@ TABLES_CHILD_FIRST = [
 ]
 
 
+def session_then_empty(engine: sa.Engine) -> Iterator[Session]:
+    """A session on `engine` for one test; every table is emptied after it."""
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+        session.rollback()
+    with engine.begin() as c:
+        for table in TABLES_CHILD_FIRST:
+            c.execute(sa.text(f"DELETE FROM {table}"))
+
+
 @pytest.fixture
 def db(mysql_engine: sa.Engine) -> Iterator[Session]:
     """A session on the throwaway MariaDB database; every table is emptied after the test."""
-    with Session(mysql_engine, expire_on_commit=False) as session:
-        yield session
-        session.rollback()
-    with mysql_engine.begin() as c:
-        for table in TABLES_CHILD_FIRST:
-            c.execute(sa.text(f"DELETE FROM {table}"))
+    yield from session_then_empty(mysql_engine)
 
 
 @pytest.fixture(autouse=True)

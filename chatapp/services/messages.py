@@ -206,12 +206,12 @@ def _send(
 
 
 # Members of direct conversations never change: remember them instead of asking each time.
-_direct_members: dict[tuple[str, int], tuple[int, ...]] = {}
+_direct_members: dict[tuple[sa.URL, int], tuple[int, ...]] = {}
 _DIRECT_CACHE_MAX = 50_000
 
 
 def _members(conn: sa.Connection, conversation_id: int, *, cacheable: bool) -> tuple[int, ...]:
-    key = (str(conn.engine.url), conversation_id)  # one process may use several databases
+    key = (conn.engine.url, conversation_id)  # one process may use several databases
     if cacheable and (hit := _direct_members.get(key)) is not None:
         return hit
     members = tuple(r[0] for r in _MEMBERS.execute(conn, {"conv": conversation_id}).fetchall())

@@ -7,8 +7,9 @@ on one event loop that is the difference between keeping up and queueing.
 
 The SQL is written once with ``:name`` parameters and adapted to the driver's parameter style.
 It always runs inside the caller's SQLAlchemy transaction (``session.connection()``), so commit,
-rollback and connection-pool handling stay SQLAlchemy's. Only drivers listed here take the fast
-path; any other falls back to ``sqlalchemy.text``.
+rollback and connection-pool handling stay SQLAlchemy's. The drivers chatapp supports are
+PyMySQL (mysqlclient works the same way) and sqlite3; any other is refused with a clear error
+rather than half-working (lastrowid and datetime handling differ between drivers).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ class RawStatement:
         self.sql = " ".join(sql.split())
         locking = self.sql + " FOR UPDATE" if for_update else self.sql
         self._pyformat = _PARAM.sub(r"%(\1)s", locking.replace("%", "%%"))
-        self._text = sa.text(locking)
 
     def execute(self, conn: sa.Connection, params: dict[str, Any]) -> Any:
         """Run on ``conn``'s DB-API connection; returns the DB-API cursor (rowcount,
@@ -53,7 +53,9 @@ class RawStatement:
             cur = conn.connection.cursor()
             cur.execute(self.sql, {k: _sqlite_value(v) for k, v in params.items()})
             return cur
-        return _CursorLike(conn.execute(self._text, params))
+        raise NotImplementedError(
+            f"database driver {driver!r} is not supported: use mysql+pymysql:// or sqlite://"
+        )
 
 
 def integrity_error(conn: sa.Connection) -> tuple[type[BaseException], ...]:
@@ -67,18 +69,3 @@ def _sqlite_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.strftime(_SQLITE_DATETIME)
     return value
-
-
-class _CursorLike:
-    """A SQLAlchemy result with the three cursor attributes the callers use."""
-
-    def __init__(self, result: sa.CursorResult[Any]) -> None:
-        self._result = result
-        self.rowcount = result.rowcount
-        self.lastrowid = result.lastrowid
-
-    def fetchone(self) -> Any:
-        return self._result.fetchone()
-
-    def fetchall(self) -> list[Any]:
-        return list(self._result.fetchall())

@@ -377,8 +377,8 @@ class ChatState(rx.State):
     # Delivery (called by the bridge with this tab's state locked; no database here) ----------
     def apply_event(self, event: dict[str, Any]) -> int:
         """Turn a bus event into ops for this tab. Returns a conversation id to mark read."""
-        uid = self._uid
-        if not uid or event.get("origin") == self._token:
+        uid = self._uid  # (the hub never delivers an event to the tab it came from)
+        if not uid:
             return 0
         kind = event.get("type")
         if kind == "message":

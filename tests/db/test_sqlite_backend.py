@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from chatapp import db as chat_db
+from tests.conftest import session_then_empty
 from tests.db.test_chat_services import (  # noqa: F401  (collected here, on SQLite)
     test_client_id_reused_in_another_conversation_is_refused,
     test_client_ids_are_unique_per_sender_not_globally,
@@ -44,14 +45,7 @@ def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engin
 
 @pytest.fixture
 def db(sqlite_engine: sa.Engine) -> Iterator[Session]:
-    with Session(sqlite_engine, expire_on_commit=False) as session:
-        yield session
-        session.rollback()
-    with sqlite_engine.begin() as c:
-        for table in ("media", "messages", "conversation_members", "conversations"):
-            c.execute(sa.text(f"DELETE FROM {table}"))
-        c.execute(sa.text("DELETE FROM auth_sessions"))
-        c.execute(sa.text("DELETE FROM users"))
+    yield from session_then_empty(sqlite_engine)
 
 
 def test_sent_message_time_reads_back_as_stored(db: Session) -> None:
