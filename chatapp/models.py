@@ -25,7 +25,13 @@ def utcnow() -> datetime:
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
-    __table_args__ = MYSQL_TABLE_ARGS
+    __table_args__ = (
+        # People search is a prefix match on the username (its unique index) or on the
+        # display name (this one). utf8mb4_unicode_ci makes that LIKE case-insensitive on
+        # MySQL/MariaDB while still using the index, so never wrap the column in lower().
+        sa.Index("ix_users_display_name", "display_name"),
+        MYSQL_TABLE_ARGS,
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     # Stored lower-cased: uniqueness is case-insensitive on every backend.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy import case, func, update
+from sqlalchemy import case, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
 
@@ -179,33 +179,52 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+SEARCH_MIN_CHARS = 2
+SEARCH_MAX_RESULTS = 20
+
+
 def search_people(
-    *, session: Session, user_id: int, query: str, limit: int = 20, suggestions: int = 8
+    *, session: Session, user_id: int, query: str, limit: int = SEARCH_MAX_RESULTS
 ) -> list[PersonOut]:
-    """People matching a username prefix or a display-name substring (never yourself).
-    An empty query suggests the newest members you don't talk to yet, so a new user has
-    someone to talk to."""
-    q = query.strip().lower()[:50]
-    stmt = select(User).where(User.id != user_id)
-    if q:
-        pat = _like_escape(q)
-        stmt = stmt.where(
-            or_(
-                col(User.username).like(f"{pat}%", escape="\\"),
-                func.lower(col(User.display_name)).like(f"%{pat}%", escape="\\"),
-            )
-        ).order_by(col(User.username))
-    else:
-        # Suggestions: people you don't have a conversation with yet, newest first.
-        mine = select(ConversationMember.conversation_id).where(
-            ConversationMember.user_id == user_id
-        )
-        contacts = select(ConversationMember.user_id).where(
-            col(ConversationMember.conversation_id).in_(mine)
-        )
-        stmt = stmt.where(col(User.id).not_in(contacts)).order_by(col(User.id).desc())
-        limit = min(limit, suggestions)
-    return [PersonOut.of(u) for u in session.exec(stmt.limit(limit)).all()]
+    """People whose username or display name starts with `query` (case-insensitive), never
+    yourself, at most `limit` (capped at SEARCH_MAX_RESULTS), ordered by username.
+
+    A query shorter than SEARCH_MIN_CHARS (after trimming) finds nobody: the member list is
+    not something to browse. Each side is one LIMITed prefix range scan on its own index
+    (uq_users_username, ix_users_display_name), so the cost does not grow with the number of
+    users; the two are merged here. With more matches than `limit`, each scan contributes its
+    first ones in index order: typing more narrows it down.
+
+    Case: usernames are stored lower-cased (so the query is lowered for that side); the
+    display-name column is compared as is, since utf8mb4_unicode_ci makes LIKE case-insensitive
+    on MySQL/MariaDB (SQLite's LIKE is case-insensitive for ASCII only). Wrapping the column in
+    lower() would defeat the index.
+    """
+    q = query.strip()[:50]
+    limit = min(limit, SEARCH_MAX_RESULTS)
+    if len(q) < SEARCH_MIN_CHARS or limit <= 0:
+        return []
+    found: dict[int, User] = {}
+    # One row more than needed per scan: the searcher may be among them (filtered out here,
+    # not in SQL, so the WHERE clause is the prefix alone and the plan stays a range scan).
+    # Each ORDER BY is its index's own order (InnoDB secondary keys end with the primary key),
+    # so the scan stops after limit + 1 rows with no sort.
+    scans = (
+        (col(User.username), q.lower(), (col(User.username),)),
+        (col(User.display_name), q, (col(User.display_name), col(User.id))),
+    )
+    for column, prefix, order in scans:
+        rows = session.exec(
+            select(User)
+            .where(column.like(_like_escape(prefix) + "%", escape="\\"))
+            .order_by(*order)
+            .limit(limit + 1)
+        ).all()
+        for u in rows:
+            if u.id is not None and u.id != user_id:
+                found.setdefault(u.id, u)
+    people = sorted(found.values(), key=lambda u: u.username)[:limit]
+    return [PersonOut.of(u) for u in people]
 
 
 def mark_read(

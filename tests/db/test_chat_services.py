@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -758,25 +759,41 @@ def _names(people: list[Any]) -> list[str]:
     return [p.username for p in people]
 
 
-def test_search_people_by_username_prefix_and_display_name(db: Session) -> None:
+def _search(db: Session, me: int, q: str, **kw: Any) -> list[str]:
+    return _names(convs.search_people(session=db, user_id=me, query=q, **kw))
+
+
+def test_search_people_by_username_or_display_name_prefix(db: Session) -> None:
     me = _user(db, "alice", "Alice Me")
     _user(db, "alicia", "Someone")
     _user(db, "bob", "Bobby Malice")
-    _user(db, "carol", "Carol")
+    _user(db, "carol", "Alina Carol")
+    _user(db, "dave", "Émile Dave")
+    _user(db, "erin", "Erin E")
 
-    def search(q: str) -> list[str]:
-        return _names(convs.search_people(session=db, user_id=me, query=q))
-
-    assert search("ali") == ["alicia", "bob"]  # username prefix, display-name substring
-    assert search("  ALI ") == ["alicia", "bob"]  # trimmed, case-insensitive
-    assert search("licia") == []  # usernames match by prefix only
-    assert search("malice") == ["bob"]
-    assert search("alice") == ["bob"]  # never yourself
-    assert search("nobody") == []
-    result = convs.search_people(session=db, user_id=me, query="carol")
-    assert [(p.username, p.display_name) for p in result] == [("carol", "Carol")]
+    assert _search(db, me, "ali") == ["alicia", "carol"]  # username or display-name prefix
+    assert _search(db, me, "  ALI ") == ["alicia", "carol"]  # trimmed, case-insensitive
+    assert _search(db, me, "aLiN") == ["carol"]  # display names too, any case
+    assert _search(db, me, "émi") == ["dave"]  # case-insensitive beyond ASCII (utf8mb4 collation)
+    assert _search(db, me, "bobby m") == ["bob"]
+    assert _search(db, me, "licia") == []  # a substring in the middle never matches
+    assert _search(db, me, "malice") == []
+    assert _search(db, me, "eri") == ["erin"]  # username and display name match: listed once
+    assert _search(db, me, "alice") == []  # never yourself
+    assert _search(db, me, "nobody") == []
+    result = convs.search_people(session=db, user_id=me, query="bob")
+    assert [(p.username, p.display_name) for p in result] == [("bob", "Bobby Malice")]
     assert not hasattr(result[0], "password_hash")
     assert not hasattr(result[0], "email")
+
+
+@pytest.mark.parametrize("query", ["", "   ", "a", " b ", "\\", "%", "_"])
+def test_search_people_needs_two_characters(db: Session, query: str) -> None:
+    """No browsing the member list: an empty or one-character query finds nobody."""
+    me = _user(db, "alice")
+    for name in ("a_b", "bob", "ben"):
+        _user(db, name, name.upper())
+    assert convs.search_people(session=db, user_id=me, query=query) == []
 
 
 def test_search_people_escapes_like_wildcards(db: Session) -> None:
@@ -785,29 +802,76 @@ def test_search_people_escapes_like_wildcards(db: Session) -> None:
     _user(db, "axb", "Plain")
     _user(db, "pct", "100% Real")
     _user(db, "thousand", "1000 Real")
-    _user(db, "back", "back\\slash")
+    _user(db, "slash", "x\\y Slash")
+    _user(db, "xyz", "xy Plain")
 
-    def search(q: str) -> list[str]:
-        return _names(convs.search_people(session=db, user_id=me, query=q))
-
-    assert search("a_") == ["a_b"]  # '_' is a literal underscore, not "any character"
-    assert search("a_b") == ["a_b"]
-    assert search("100%") == ["pct"]  # '%' is a literal percent sign
-    assert search("%") == ["pct"]
-    assert search("%real") == []
-    assert search("_") == []  # no username starts with '_' and no display name has one
-    assert search("\\") == ["back"]
-    assert search("k\\s") == ["back"]
+    assert _search(db, me, "a_") == ["a_b"]  # '_' is a literal underscore, not "any character"
+    assert _search(db, me, "a_b") == ["a_b"]
+    assert _search(db, me, "__") == []
+    assert _search(db, me, "100%") == ["pct"]  # '%' is a literal percent sign
+    assert _search(db, me, "%r") == []
+    assert _search(db, me, "%%") == []
+    assert _search(db, me, "x\\") == ["slash"]  # a backslash is a backslash
+    assert _search(db, me, "x\\y") == ["slash"]
 
 
-def test_search_people_empty_query_lists_newest_others(db: Session) -> None:
-    me = _user(db, "alice")
-    ids = [_user(db, f"user{i}") for i in range(5)]
-    for q in ("", "   "):
-        people = convs.search_people(session=db, user_id=me, query=q)
-        assert [p.id for p in people] == list(reversed(ids))
-    assert len(convs.search_people(session=db, user_id=me, query="", limit=2)) == 2
-    assert convs.search_people(session=db, user_id=ids[0], query="user0") == []
+def test_search_people_returns_at_most_20_ordered_by_username(db: Session) -> None:
+    me = _user(db, "sam00", "Sam Me")
+    # 30 matches: 15 by username, 15 by display name only; plus you (a match yourself).
+    for i in range(15):
+        _user(db, f"sam{30 - i:02d}", f"Person {i}")
+        _user(db, f"p{i:02d}", f"Sam {i}")
+    found = _search(db, me, "sam")
+    assert len(found) == 20
+    assert found == sorted(found)
+    assert "sam00" not in found
+    assert len(_search(db, me, "sam", limit=500)) == 20  # the limit is capped
+    three = _search(db, me, "sam", limit=3)
+    assert len(three) == 3 and three == sorted(three) and "sam00" not in three
+    assert _search(db, me, "sam", limit=0) == []
+    assert _search(db, me, "sam1", limit=3) == ["sam16", "sam17", "sam18"]  # first by username
+    assert _search(db, me, "sam0") == []
+    assert _search(db, me, "p0") == [f"p{i:02d}" for i in range(10)]
+
+
+def test_search_people_runs_two_index_range_scans(db: Session, mysql_engine: sa.Engine) -> None:
+    """Both sides are LIMITed range scans on an index (never lower(column), never a full
+    scan), and in index order (no sort of every match)."""
+    me = _user(db, "zed", "Zed")
+    rows = [
+        {
+            "username": f"{secrets.token_hex(4)}{i:04d}",
+            "email": f"u{i}@example.com",
+            "display_name": f"{secrets.token_hex(3).upper()} Person {i}",
+            "password_hash": "x",
+            "created_at": datetime.now(UTC),
+        }
+        for i in range(400)
+    ]
+    rows += [
+        {**rows[0], "username": "abacus", "email": "abacus@example.com"},
+        {**rows[0], "username": "kim", "email": "kim@example.com", "display_name": "Abby K"},
+    ]
+    db.execute(sa.insert(User.__table__), rows)  # type: ignore[attr-defined]
+    db.execute(sa.text("ANALYZE TABLE users"))
+    db.commit()
+
+    with _capture_sql(mysql_engine) as seen:
+        found = _search(db, me, "Ab")
+    assert {"abacus", "kim"} <= set(found)
+    assert found == sorted(found)
+    scans = [(s, p) for s, p in seen if "FROM users" in s]
+    assert len(scans) == 2
+    keys = []
+    for statement, params in scans:
+        assert "lower(" not in statement.lower()
+        assert "LIMIT" in statement.upper()
+        plan = db.connection().exec_driver_sql("EXPLAIN " + statement, params).mappings().all()
+        assert len(plan) == 1, plan
+        assert plan[0]["type"] == "range", plan
+        assert "filesort" not in (plan[0]["Extra"] or ""), plan
+        keys.append(plan[0]["key"])
+    assert keys == ["uq_users_username", "ix_users_display_name"]
 
 
 def test_contact_ids(db: Session) -> None:

@@ -44,6 +44,7 @@ def test_round_trip_on_mariadb(mysql_server) -> None:  # type: ignore[no-untyped
         with engine.connect() as c:
             ddl = c.execute(sa.text("SHOW CREATE TABLE messages")).one()[1]
             indexes = {i["name"]: i for i in sa.inspect(engine).get_indexes("messages")}
+            user_indexes = {i["name"]: i for i in sa.inspect(engine).get_indexes("users")}
         engine.dispose()
         assert "utf8mb4" in ddl
         assert "bigint" in ddl.lower()
@@ -51,6 +52,7 @@ def test_round_trip_on_mariadb(mysql_server) -> None:  # type: ignore[no-untyped
             "conversation_id",
             "id",
         ]
+        assert user_indexes["ix_users_display_name"]["column_names"] == ["display_name"]
     finally:
         mysql_server.drop_database(name)
 
