@@ -32,10 +32,18 @@ class MessageOut:
     media_ref: str | None
     created_at: datetime
     edited_at: datetime | None
+    # The stored image's size in pixels (its thumbnail has the same aspect ratio), so the
+    # browser can reserve the image's box before it loads; 0 without an image, or when the
+    # message or its image was deleted.
+    media_width: int = 0
+    media_height: int = 0
 
     @classmethod
-    def of(cls, m: Message) -> MessageOut:
+    def of(cls, m: Message, *, media_width: int = 0, media_height: int = 0) -> MessageOut:
+        """``media_width``/``media_height``: the Media row of ``m.media_ref`` (the caller
+        fetched it, or 0 when it is gone)."""
         assert m.id is not None
+        shown = m.deleted_at is None and bool(m.media_ref)
         return cls(
             id=m.id,
             conversation_id=m.conversation_id,
@@ -45,6 +53,8 @@ class MessageOut:
             media_ref=None if m.deleted_at else m.media_ref,
             created_at=m.created_at,
             edited_at=m.edited_at,
+            media_width=media_width if shown else 0,
+            media_height=media_height if shown else 0,
         )
 
 
@@ -64,6 +74,12 @@ class ConversationOut:
 class MessagePage:
     items: list[MessageOut]  # oldest first
     has_more: bool  # older messages exist before items[0]
+    # The message just before items[0] in the conversation (for the day separator and the
+    # sender grouping of the first item): its created_at and sender_id; None/0 when there is
+    # none. Filled by list_messages; messages_after leaves them None/0 (its caller already
+    # shows the message at after_id).
+    before_at: datetime | None = None
+    before_sender: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from chatapp.db import get_engine
-from chatapp.models import Message, utcnow
+from chatapp.models import Media, Message, utcnow
 from chatapp.services.conversations import require_member
 from chatapp.services.dto import MessageOut, MessagePage, SendResult
 from chatapp.services.errors import NotAllowed, ServiceError
@@ -156,8 +157,10 @@ def _send(
     members = _members(conn, conversation_id, cacheable=kind == "direct")
     if kind is None or sender_id not in members:
         raise NotAllowed("You are not in this conversation.")
+    image: Media | None = None
     if media_ref:
-        claim_for_message(
+        # The claim reads the Media row anyway: its size comes along (text sends skip this).
+        image = claim_for_message(
             session=session(),
             media_id=media_ref,
             sender_id=sender_id,
@@ -182,7 +185,7 @@ def _send(
         existing = _by_client_id(session(), sender_id, client_id)
         if existing is None:
             raise
-        return _replay(existing, conversation_id, list(members))
+        return _replay(session(), existing, conversation_id, list(members), image)
     msg_id = int(cur.lastrowid)
     # The conversation's latest message; and your own message is read by you (and so is
     # everything before it).
@@ -201,6 +204,8 @@ def _send(
         media_ref=media_ref,
         created_at=now,
         edited_at=None,
+        media_width=image.width if image is not None else 0,
+        media_height=image.height if image is not None else 0,
     )
     return SendResult(message=out, created=True, member_ids=list(members))
 
@@ -231,10 +236,36 @@ def _by_client_id(session: Session, sender_id: int, client_id: str) -> Message |
     return session.get(Message, found) if found is not None else None
 
 
-def _replay(existing: Message, conversation_id: int, members: list[int]) -> SendResult:
+def _replay(
+    session: Session,
+    existing: Message,
+    conversation_id: int,
+    members: list[int],
+    image: Media | None,
+) -> SendResult:
     if existing.conversation_id != conversation_id:
         raise ServiceError("Invalid message id.")
-    return SendResult(message=MessageOut.of(existing), created=False, member_ids=members)
+    if existing.media_ref and (image is None or image.id != existing.media_ref):
+        image = session.get(Media, existing.media_ref)  # a retry that names another image
+    return SendResult(
+        message=_out(existing, image.width, image.height) if image else MessageOut.of(existing),
+        created=False,
+        member_ids=members,
+    )
+
+
+def _out(m: Message, width: int | None, height: int | None) -> MessageOut:
+    """``width``/``height`` from the outer-joined Media row (None when it is gone)."""
+    return MessageOut.of(m, media_width=width or 0, media_height=height or 0)
+
+
+def _select_with_image_size() -> Select[Message, int, int]:
+    """Messages with the size of their image: an outer join on the media primary key (one
+    eq_ref lookup per row that has an image; the messages scan and its index are unchanged).
+    Width and height are None in a row without an image."""
+    return select(Message, col(Media.width), col(Media.height)).outerjoin(
+        Media, col(Media.id) == col(Message.media_ref)
+    )
 
 
 def list_messages(
@@ -248,14 +279,19 @@ def list_messages(
     """The newest `limit` messages before `before_id` (keyset on the message id, never OFFSET)."""
     require_member(session=session, user_id=user_id, conversation_id=conversation_id)
     limit = max(1, min(limit, MAX_PAGE))
-    stmt = select(Message).where(Message.conversation_id == conversation_id)
+    stmt = _select_with_image_size().where(Message.conversation_id == conversation_id)
     if before_id is not None:
         stmt = stmt.where(col(Message.id) < before_id)
     rows = list(session.exec(stmt.order_by(col(Message.id).desc()).limit(limit + 1)).all())
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    rows.reverse()
-    return MessagePage(items=[MessageOut.of(m) for m in rows], has_more=has_more)
+    # The extra row (fetched to know has_more) is the message just before the page.
+    before = rows[limit][0] if len(rows) > limit else None
+    items = [_out(m, w, h) for m, w, h in reversed(rows[:limit])]
+    return MessagePage(
+        items=items,
+        has_more=before is not None,
+        before_at=before.created_at if before is not None else None,
+        before_sender=before.sender_id if before is not None else 0,
+    )
 
 
 def messages_after(
@@ -266,10 +302,12 @@ def messages_after(
     require_member(session=session, user_id=user_id, conversation_id=conversation_id)
     rows = list(
         session.exec(
-            select(Message)
+            _select_with_image_size()
             .where(Message.conversation_id == conversation_id, col(Message.id) > after_id)
             .order_by(col(Message.id))
             .limit(limit + 1)
         ).all()
     )
-    return MessagePage(items=[MessageOut.of(m) for m in rows[:limit]], has_more=len(rows) > limit)
+    return MessagePage(
+        items=[_out(m, w, h) for m, w, h in rows[:limit]], has_more=len(rows) > limit
+    )

@@ -19,7 +19,7 @@ from chatapp.models import Conversation, ConversationMember, Media, User
 from chatapp.services import accounts
 from chatapp.services import conversations as convs
 from chatapp.services import messages as msgs
-from chatapp.services.dto import ConversationOut, MessageOut, SendResult
+from chatapp.services.dto import ConversationOut, MessageOut, MessagePage, SendResult
 from chatapp.services.errors import NotAllowed, ServiceError
 
 PW = "correct horse"
@@ -568,6 +568,54 @@ def test_before_id_boundaries(db: Session) -> None:
     assert ids(0) == ([], False)
 
 
+def test_page_tells_who_sent_the_message_before_it_and_when(
+    db: Session, mysql_engine: sa.Engine
+) -> None:
+    """before_at / before_sender: the message just before items[0] (from the extra row the
+    page query fetches anyway), None/0 at the start of the conversation."""
+    a, b, conv = _pair(db)
+    c = _user(db, "carol")
+    other = convs.open_direct(session=db, user_id=a, other_user_id=c)
+    senders = [a, b, b, a, b]
+    sent = []
+    for i, who in enumerate(senders):
+        sent.append(_send(db, who, conv, f"m{i}").message.id)
+        _send(db, c, other, f"noise {i}")  # interleaved ids from another conversation
+    everything = msgs.list_messages(session=db, user_id=a, conversation_id=conv)
+    assert [m.id for m in everything.items] == sent
+    assert (everything.has_more, everything.before_at, everything.before_sender) == (
+        False,
+        None,
+        0,
+    )
+    at = {m.id: m.created_at for m in everything.items}
+
+    def page(before: int | None, limit: int) -> MessagePage:
+        return msgs.list_messages(
+            session=db, user_id=b, conversation_id=conv, before_id=before, limit=limit
+        )
+
+    with _capture_sql(mysql_engine) as seen:
+        newest = page(None, 3)
+    assert [s for s, _ in seen if "FROM messages" in s and "ORDER BY" in s] == [seen[-1][0]]
+    assert [m.id for m in newest.items] == sent[2:]
+    assert newest.has_more
+    assert (newest.before_at, newest.before_sender) == (at[sent[1]], b)
+    older = page(sent[2], 1)
+    assert [m.id for m in older.items] == sent[1:2]
+    assert (older.before_at, older.before_sender) == (at[sent[0]], a)
+    first = page(sent[2], 2)
+    assert [m.id for m in first.items] == sent[:2]
+    assert (first.has_more, first.before_at, first.before_sender) == (False, None, 0)
+    empty = page(sent[0], 3)
+    assert (empty.items, empty.before_at, empty.before_sender) == ([], None, 0)
+    assert isinstance(newest.before_at, datetime) and newest.before_at.tzinfo is not None
+    # Catching up: the caller already shows the message at after_id; nothing is filled in.
+    after = msgs.messages_after(session=db, user_id=b, conversation_id=conv, after_id=sent[2])
+    assert [m.id for m in after.items] == sent[3:]
+    assert (after.before_at, after.before_sender) == (None, 0)
+
+
 def test_messages_after(db: Session) -> None:
     a, b, conv = _pair(db)
     c = _user(db, "carol")
@@ -641,15 +689,20 @@ def test_list_messages_uses_the_conversation_id_index(db: Session, mysql_engine:
     )
     assert [row["key"] for row in plan] == ["ix_messages_conversation_id_id"]
 
-    # And the statement list_messages really runs: same index, keyset, no OFFSET.
+    # And the statements list_messages and messages_after really run: same index, keyset, no
+    # OFFSET, no sort; the image size comes from one primary-key lookup per row (eq_ref).
     with _capture_sql(mysql_engine) as seen:
         msgs.list_messages(session=db, user_id=a, conversation_id=conv, before_id=sent[-1])
+        msgs.messages_after(session=db, user_id=a, conversation_id=conv, after_id=sent[5])
     selects = [(s, p) for s, p in seen if "FROM messages" in s and "ORDER BY" in s]
-    assert len(selects) == 1
-    statement, params = selects[0]
-    assert "OFFSET" not in statement.upper()
-    real_plan = db.connection().exec_driver_sql("EXPLAIN " + statement, params).mappings().all()
-    assert [row["key"] for row in real_plan] == ["ix_messages_conversation_id_id"]
+    assert len(selects) == 2
+    for statement, params in selects:
+        assert "OFFSET" not in statement.upper()
+        real_plan = db.connection().exec_driver_sql("EXPLAIN " + statement, params).mappings().all()
+        got = [(row["table"], row["key"]) for row in real_plan]
+        assert got == [("messages", "ix_messages_conversation_id_id"), ("media", "PRIMARY")]
+        assert real_plan[1]["type"] == "eq_ref", real_plan
+        assert all("filesort" not in (row["Extra"] or "") for row in real_plan), real_plan
 
 
 # Read markers and the sidebar ------------------------------------------------------------
@@ -952,28 +1005,30 @@ def test_store_message_refusals_change_nothing(db: Session) -> None:
     assert _count(db, "SELECT COUNT(*) FROM messages") == 0
 
 
+def _upload(db: Session, owner: int, media_id: str, width: int = 10, height: int = 10) -> str:
+    """A chat image row as media.store_upload records it (no files needed here)."""
+    db.add(
+        Media(
+            id=media_id,
+            owner_id=owner,
+            purpose="chat",
+            storage="local",
+            full_key=f"{media_id}/full.png",
+            thumb_key=f"{media_id}/thumb.png",
+            mime="image/png",
+            width=width,
+            height=height,
+            bytes=100,
+        )
+    )
+    db.commit()
+    return media_id
+
+
 def test_store_message_claims_the_senders_image(db: Session) -> None:
     a, b, conv = _pair(db)
-
-    def upload(owner: int, media_id: str) -> None:
-        db.add(
-            Media(
-                id=media_id,
-                owner_id=owner,
-                purpose="chat",
-                storage="local",
-                full_key=f"{media_id}/full.png",
-                thumb_key=f"{media_id}/thumb.png",
-                mime="image/png",
-                width=10,
-                height=10,
-                bytes=100,
-            )
-        )
-        db.commit()
-
-    upload(a, "m" * 32)
-    upload(b, "n" * 32)
+    _upload(db, a, "m" * 32)
+    _upload(db, b, "n" * 32)
     sent = _store(db, a, conv, "", media_ref="m" * 32)
     assert sent.message.media_ref == "m" * 32
     with pytest.raises(NotAllowed):  # someone else's upload
@@ -984,3 +1039,74 @@ def test_store_message_claims_the_senders_image(db: Session) -> None:
     assert mine is not None and mine.conversation_id == conv
     assert theirs is not None and theirs.conversation_id is None
     assert _count(db, "SELECT COUNT(*) FROM messages") == 1
+
+
+# Image size on messages (the browser reserves the image's box before it loads) -----------
+def _sizes(items: list[MessageOut]) -> list[tuple[str | None, int, int]]:
+    return [(m.media_ref, m.media_width, m.media_height) for m in items]
+
+
+def test_image_messages_carry_the_image_size(db: Session, mysql_engine: sa.Engine) -> None:
+    a, b, conv = _pair(db)
+    wide, tall, other = (
+        _upload(db, a, "w" * 24, 1600, 900),
+        _upload(db, b, "t" * 24, 300, 800),
+        _upload(db, a, "o" * 24, 50, 40),
+    )
+    text = _send(db, a, conv, "just words")
+    assert _sizes([text.message]) == [(None, 0, 0)]
+
+    # The server's send path: the size comes from the claim's own read of the Media row.
+    with _capture_sql(mysql_engine) as seen:
+        first = _store(db, a, conv, "look", media_ref=wide)
+    assert _sizes([first.message]) == [(wide, 1600, 900)]
+    assert len([s for s, _ in seen if "FROM media" in s]) == 1
+    # The session path, and a retry of an image send.
+    cid = _cid()
+    second = msgs.send_message(
+        session=db, sender_id=b, conversation_id=conv, body="", client_id=cid, media_ref=tall
+    )
+    db.commit()
+    assert _sizes([second.message]) == [(tall, 300, 800)]
+    again = _store(db, b, conv, "", cid=cid, media_ref=tall)
+    assert not again.created
+    assert again.message == second.message
+    caption = _send(db, a, conv, "caption only")
+    third = _store(db, a, conv, "", media_ref=other)
+
+    expected = [(None, 0, 0), (wide, 1600, 900), (tall, 300, 800), (None, 0, 0), (other, 50, 40)]
+    page = msgs.list_messages(session=db, user_id=b, conversation_id=conv)
+    assert [m.id for m in page.items] == [
+        text.message.id,
+        first.message.id,
+        second.message.id,
+        caption.message.id,
+        third.message.id,
+    ]
+    assert _sizes(page.items) == expected
+    assert page.items[1] == first.message
+    assert page.items[2] == second.message
+    caught_up = msgs.messages_after(
+        session=db, user_id=a, conversation_id=conv, after_id=text.message.id
+    )
+    assert _sizes(caught_up.items) == expected[1:]
+    older = msgs.list_messages(
+        session=db, user_id=a, conversation_id=conv, before_id=caption.message.id, limit=2
+    )
+    assert _sizes(older.items) == expected[1:3]
+
+
+def test_image_size_is_zero_once_the_message_or_the_image_is_gone(db: Session) -> None:
+    a, b, conv = _pair(db)
+    kept, dropped, erased = (_upload(db, a, c * 24, 640, 480) for c in "kde")
+    sent = [_store(db, a, conv, "", media_ref=m).message.id for m in (kept, dropped, erased)]
+    db.execute(sa.text("DELETE FROM media WHERE id = :m"), {"m": dropped})
+    db.execute(
+        sa.text("UPDATE messages SET deleted_at = :at WHERE id = :i"),
+        {"at": datetime.now(UTC), "i": sent[2]},
+    )
+    db.commit()
+    page = msgs.list_messages(session=db, user_id=b, conversation_id=conv)
+    assert _sizes(page.items) == [(kept, 640, 480), (dropped, 0, 0), (None, 0, 0)]
+    after = msgs.messages_after(session=db, user_id=b, conversation_id=conv, after_id=0)
+    assert _sizes(after.items) == _sizes(page.items)
