@@ -12,6 +12,7 @@ from sqlmodel import Session, col, or_, select
 from chatapp.models import Conversation, ConversationMember, Message, User
 from chatapp.services.dto import ConversationOut, MessageOut, PersonOut
 from chatapp.services.errors import NotAllowed, ServiceError
+from chatapp.services.hints import messages_by_conversation
 
 SIDEBAR_LIMIT = 50
 # Unread badges show "99+" past this. The count itself is an index range scan on
@@ -94,7 +95,7 @@ def _unread_counts(session: Session, user_id: int, convs: list[Conversation]) ->
         marker = markers.get(cid) or 0
         if last_id <= marker:
             continue
-        window = (
+        window = messages_by_conversation(
             sa.select(sa.literal(1).label("one"))
             .where(
                 m.c.conversation_id == cid,
@@ -103,8 +104,7 @@ def _unread_counts(session: Session, user_id: int, convs: list[Conversation]) ->
                 m.c.deleted_at.is_(None),
             )
             .limit(UNREAD_CAP)
-            .subquery()
-        )
+        ).subquery()
         parts.append(
             sa.select(sa.literal(cid).label("cid"), sa.func.count().label("n")).select_from(window)
         )

@@ -14,6 +14,7 @@ from chatapp.models import Media, Message, utcnow
 from chatapp.services.conversations import require_member
 from chatapp.services.dto import MessageOut, MessagePage, SendResult
 from chatapp.services.errors import NotAllowed, ServiceError
+from chatapp.services.hints import messages_by_conversation
 from chatapp.services.media import claim_for_message
 from chatapp.services.rawsql import RawStatement, integrity_error, is_mysql
 
@@ -261,10 +262,12 @@ def _out(m: Message, width: int | None, height: int | None) -> MessageOut:
 
 def _select_with_image_size() -> Select[Message, int, int]:
     """Messages with the size of their image: an outer join on the media primary key (one
-    eq_ref lookup per row that has an image; the messages scan and its index are unchanged).
-    Width and height are None in a row without an image."""
-    return select(Message, col(Media.width), col(Media.height)).outerjoin(
-        Media, col(Media.id) == col(Message.media_ref)
+    eq_ref lookup per row that has an image). Width and height are None in a row without an
+    image. The messages are read as a range on (conversation_id, id): see hints.py."""
+    return messages_by_conversation(
+        select(Message, col(Media.width), col(Media.height)).outerjoin(
+            Media, col(Media.id) == col(Message.media_ref)
+        )
     )
 
 

@@ -699,10 +699,90 @@ def test_list_messages_uses_the_conversation_id_index(db: Session, mysql_engine:
     for statement, params in selects:
         assert "OFFSET" not in statement.upper()
         real_plan = db.connection().exec_driver_sql("EXPLAIN " + statement, params).mappings().all()
-        got = [(row["table"], row["key"]) for row in real_plan]
-        assert got == [("messages", "ix_messages_conversation_id_id"), ("media", "PRIMARY")]
-        assert real_plan[1]["type"] == "eq_ref", real_plan
+        got = [(row["table"], row["type"], row["key"]) for row in real_plan]
+        assert got == [
+            ("messages", "range", "ix_messages_conversation_id_id"),
+            ("media", "eq_ref", "PRIMARY"),
+        ], real_plan
         assert all("filesort" not in (row["Extra"] or "") for row in real_plan), real_plan
+
+
+def _rows_read(db: Session, call: Callable[[], object]) -> int:
+    """Index entries MariaDB stepped through (or checked by index condition pushdown) while
+    `call` ran on the session's connection."""
+    conn = db.connection()
+    conn.exec_driver_sql("FLUSH STATUS")
+    call()
+    status = dict(conn.exec_driver_sql("SHOW SESSION STATUS LIKE 'Handler_%%'").all())
+    return sum(int(status[k]) for k in ("Handler_read_prev", "Handler_read_next")) + max(
+        0, int(status["Handler_icp_attempts"]) - int(status["Handler_icp_match"])
+    )
+
+
+def test_message_windows_read_only_their_rows_wherever_they_are(db: Session) -> None:
+    """A page deep in a long conversation, a catch-up from far back and an unread count from
+    an old read marker each read about `limit` index entries, not every message on the far
+    side of the id bound (MariaDB picks `ref` on conversation_id alone, or a PRIMARY range
+    across all conversations, unless told to use (conversation_id, id) as a range)."""
+    a, b, conv = _pair(db)
+    c = _user(db, "carol")
+    other = convs.open_direct(session=db, user_id=a, other_user_id=c)
+    db.commit()
+    n = 3000
+    rows = [
+        {
+            "conv": conv if i % 3 else other,
+            "sender": a,
+            "cid": f"bulk{i:08d}",
+            "at": datetime.now(UTC),
+        }
+        for i in range(n)
+    ]
+    db.execute(
+        sa.text(
+            "INSERT INTO messages (conversation_id, sender_id, client_id, body, created_at)"
+            " VALUES (:conv, :sender, :cid, 'x', :at)"
+        ),
+        rows,
+    )
+    ids = [
+        int(i)
+        for i in db.execute(
+            sa.text("SELECT id FROM messages WHERE conversation_id = :c ORDER BY id"), {"c": conv}
+        ).scalars()
+    ]
+    db.execute(
+        sa.text("UPDATE conversations SET last_message_id = :m WHERE id = :c"),
+        {"m": ids[-1], "c": conv},
+    )
+    db.execute(sa.text("ANALYZE TABLE messages"))
+    db.commit()
+    middle = ids[len(ids) // 2]
+
+    for where in (ids[10], middle, ids[-10]):
+        got = _rows_read(
+            db,
+            lambda w=where: msgs.list_messages(
+                session=db, user_id=b, conversation_id=conv, before_id=w
+            ),
+        )
+        assert got <= msgs.PAGE_SIZE + 2, (where, got)
+        got = _rows_read(
+            db,
+            lambda w=where: msgs.messages_after(
+                session=db, user_id=b, conversation_id=conv, after_id=w, limit=50
+            ),
+        )
+        assert got <= 50 + 2, (where, got)
+        db.execute(
+            sa.text(
+                "UPDATE conversation_members SET last_read_message_id = :m"
+                " WHERE conversation_id = :c AND user_id = :u"
+            ),
+            {"m": where, "c": conv, "u": b},
+        )
+        got = _rows_read(db, lambda: _unread(db, b, conv))
+        assert got <= convs.UNREAD_CAP + 2, (where, got)
 
 
 # Read markers and the sidebar ------------------------------------------------------------
