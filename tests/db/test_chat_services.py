@@ -114,6 +114,12 @@ def _walk(db: Session, user_id: int, conv: int, limit: int = msgs.PAGE_SIZE) -> 
         before = ids[0]
 
 
+def _engine(db: Session) -> sa.Engine:
+    engine = db.get_bind()
+    assert isinstance(engine, sa.Engine)
+    return engine
+
+
 @contextmanager
 def _capture_sql(engine: sa.Engine) -> Iterator[list[tuple[str, Any]]]:
     seen: list[tuple[str, Any]] = []
@@ -568,9 +574,7 @@ def test_before_id_boundaries(db: Session) -> None:
     assert ids(0) == ([], False)
 
 
-def test_page_tells_who_sent_the_message_before_it_and_when(
-    db: Session, mysql_engine: sa.Engine
-) -> None:
+def test_page_tells_who_sent_the_message_before_it_and_when(db: Session) -> None:
     """before_at / before_sender: the message just before items[0] (from the extra row the
     page query fetches anyway), None/0 at the start of the conversation."""
     a, b, conv = _pair(db)
@@ -595,7 +599,7 @@ def test_page_tells_who_sent_the_message_before_it_and_when(
             session=db, user_id=b, conversation_id=conv, before_id=before, limit=limit
         )
 
-    with _capture_sql(mysql_engine) as seen:
+    with _capture_sql(_engine(db)) as seen:
         newest = page(None, 3)
     assert [s for s, _ in seen if "FROM messages" in s and "ORDER BY" in s] == [seen[-1][0]]
     assert [m.id for m in newest.items] == sent[2:]
@@ -1043,10 +1047,8 @@ def test_get_person_and_touch_last_seen(db: Session) -> None:
 
 # store_message: the server's send path (its own transaction, no ORM session) -------------
 def _store(db: Session, sender: int, conv: int, body: str = "hi", **kw: Any) -> SendResult:
-    engine = db.get_bind()
-    assert isinstance(engine, sa.Engine)
     return msgs.store_message(
-        engine=engine,
+        engine=_engine(db),
         sender_id=sender,
         conversation_id=conv,
         body=body,
@@ -1126,7 +1128,7 @@ def _sizes(items: list[MessageOut]) -> list[tuple[str | None, int, int]]:
     return [(m.media_ref, m.media_width, m.media_height) for m in items]
 
 
-def test_image_messages_carry_the_image_size(db: Session, mysql_engine: sa.Engine) -> None:
+def test_image_messages_carry_the_image_size(db: Session) -> None:
     a, b, conv = _pair(db)
     wide, tall, other = (
         _upload(db, a, "w" * 24, 1600, 900),
@@ -1137,7 +1139,7 @@ def test_image_messages_carry_the_image_size(db: Session, mysql_engine: sa.Engin
     assert _sizes([text.message]) == [(None, 0, 0)]
 
     # The server's send path: the size comes from the claim's own read of the Media row.
-    with _capture_sql(mysql_engine) as seen:
+    with _capture_sql(_engine(db)) as seen:
         first = _store(db, a, conv, "look", media_ref=wide)
     assert _sizes([first.message]) == [(wide, 1600, 900)]
     assert len([s for s, _ in seen if "FROM media" in s]) == 1
