@@ -25,6 +25,12 @@ from bench.sio import SioClient
 NAMESPACE = "/_event"
 ROOT_STATE = "reflex___state____state"
 CHAT_STATE = f"{ROOT_STATE}.chatapp___state___chat____chat_state"
+VIEW = f"{ROOT_STATE}.chatapp___state___view"
+ARRIVALS = f"{VIEW}____arrival_state"
+HISTORY = f"{VIEW}____history_state"
+SIDEBAR = f"{VIEW}____sidebar_state"
+OPEN_PAGE = "p50"  # chatapp.state.view.OPEN_PAGE
+CLOCK = {f"{CHAT_STATE}.clock_rx_state_": "UTC|h23"}  # what a browser keeps in localStorage
 ROUTER = {"pathname": "/", "asPath": "/"}
 CONTEXT_JS = Path(__file__).resolve().parent.parent / ".web" / "utils" / "context.jsx"
 
@@ -85,15 +91,18 @@ class Tab(ABC):
     def _on_event(self, name: str, data: Any, size: int) -> None:
         if name != "event" or not isinstance(data, dict):
             return
-        for state, fields in (data.get("delta") or {}).items():
+        delta = data.get("delta") or {}
+        for state, fields in delta.items():
             if state == ROOT_STATE and fields.get("is_hydrated_rx_state_") is True:
                 self._set_hydrated()
             feed = fields.get("feed_rx_state_", fields.get("feed"))
             if isinstance(feed, str) and feed:
-                feed = json.loads(feed)  # chatapp sends its feed as a JSON string
+                feed = json.loads(feed)  # the relays send a JSON feed of ops
             if isinstance(feed, dict):
                 for op in feed.get("ops", ()):
                     self._on_op(op, size)
+        for op in chatapp_ops(delta, self):
+            self._on_op(op, size)
         for ev in data.get("events") or ():
             self._on_server_event(ev)
 
@@ -147,6 +156,51 @@ def _frontend_boot() -> tuple[list[str] | None, str | None]:
     )
 
 
+def _var(fields: dict[str, Any], name: str) -> Any:
+    return fields.get(f"{name}_rx_state_")
+
+
+def chatapp_ops(delta: dict[str, Any], tab: Tab) -> list[Op]:
+    """chatapp's numbered view vars (chatapp/state/view.py) as the ops the load tool counts:
+    an arrival slot is one message ("msg", or "msg_failed"), the opened page "msgs_reset", an
+    older page "msgs_older", the sidebar's order "convs_reset"."""
+    ops: list[Op] = []
+    chat = delta.get(CHAT_STATE) or {}
+    active = _var(chat, "active_id")
+    if isinstance(active, int) and active:
+        tab.conv = active
+    history = delta.get(HISTORY) or {}
+    opened = bool(active) or (
+        OPEN_PAGE + "_rx_state_" in history and bool(history[OPEN_PAGE + "_rx_state_"])
+    )
+    if opened and tab.conv:
+        items = _var(history, OPEN_PAGE) or []
+        ops.append(
+            {
+                "t": "msgs_reset",
+                "conv": tab.conv,
+                "items": items,
+                "has_more": _var(chat, "has_more"),
+            }
+        )
+    for key, value in history.items():
+        page = key.removesuffix("_rx_state_")
+        if page < OPEN_PAGE and value:
+            ops.append({"t": "msgs_older", "conv": tab.conv, "items": value})
+    for value in (delta.get(ARRIVALS) or {}).values():
+        if isinstance(value, dict) and value.get("key"):
+            if value.get("status") == "failed":
+                ops.append(
+                    {"t": "msg_failed", "cid": value.get("cid"), "error": value.get("error")}
+                )
+            else:
+                ops.append({"t": "msg", "item": {**value, "conv": tab.conv}})
+    sidebar = delta.get(SIDEBAR) or {}
+    if "order_rx_state_" in sidebar:
+        ops.append({"t": "convs_reset", "items": [], "order": sidebar["order_rx_state_"]})
+    return ops
+
+
 class ChatappTab(Tab):
     """A signed-in browser tab on chatapp's page `/` (Reflex's socket.io protocol)."""
 
@@ -157,8 +211,9 @@ class ChatappTab(Tab):
         self._hydrated = asyncio.get_running_loop().create_future()
         hashes, schema = _frontend_boot()
         boot: dict[str, Any] = {"name": f"{ROOT_STATE}.hydrate_and_load", "router_data": ROUTER}
+        boot["payload"] = {"vars": CLOCK}
         if hashes:
-            boot["payload"] = {"hashes": hashes}
+            boot["payload"]["hashes"] = hashes
         auth: dict[str, Any] = {"event": boot}
         if schema:
             auth["state_schema"] = schema

@@ -22,6 +22,13 @@ app = rx.App(
 app.add_page(
     home_page, route="/", title="chatapp", on_load=[SessionState.require_login, ChatState.load]
 )
+# One URL per conversation: Back returns to the list, reload and links open it (members only).
+app.add_page(
+    home_page,
+    route="/c/[conv_id]",
+    title="chatapp",
+    on_load=[SessionState.require_login, ChatState.load],
+)
 app.add_page(
     profile_page,
     route="/profile",

@@ -1,4 +1,10 @@
-"""The chat screen: sidebar (search, conversations, people) and the conversation pane."""
+"""The chat screen: sidebar (search, conversations, people) and the conversation pane.
+
+Pure Reflex: messages come from the numbered page and slot vars of state/view.py, sidebar rows
+from SidebarState; the list is laid out bottom-up (CSS column-reverse), so it starts at the newest
+message, stays there as messages and images arrive, and keeps the reader's place when older pages
+are put above.
+"""
 
 from __future__ import annotations
 
@@ -6,52 +12,115 @@ from typing import Any
 
 import reflex as rx
 
-from chatapp.components import store
+from chatapp.services import images, messages
+from chatapp.state import uploads
 from chatapp.state.chat import ChatState
+from chatapp.state.view import (
+    N_PAGES,
+    N_ROWS,
+    N_SLOTS,
+    ArrivalState,
+    HistoryState,
+    SidebarState,
+    page_name,
+    row_name,
+    slot_name,
+)
+
+MAX_CHARS = messages.MAX_BODY_CHARS
+# inline JS (2 of 4): where the reader has scrolled to ([scrollTop, scrollable height]); Reflex's
+# on_scroll carries no position and there is no Python API to read it.
+SCROLL_JS = (
+    "(e => e ? [e.scrollTop, e.scrollHeight - e.clientHeight] : [0, 0])"
+    "(document.getElementById('message-scroller'))"
+)
+
+
+def avatar(
+    src: rx.Var | str, initials: rx.Var | str, name: rx.Var | str, size: int
+) -> rx.Component:
+    """A round picture with a real alt text, or the initials when there is none."""
+    src_var = rx.Var.create(src).to(str)
+    return rx.cond(
+        src_var.to(bool),
+        rx.image(
+            src=src_var,
+            alt=name,
+            class_name="avatar",
+            width=f"{size}px",
+            height=f"{size}px",
+            loading="lazy",
+        ),
+        rx.box(
+            initials,
+            class_name="avatar avatar-initials",
+            width=f"{size}px",
+            height=f"{size}px",
+            font_size=f"{max(10, size * 0.4):.0f}px",
+            aria_hidden="true",
+        ),
+    )
 
 
 def presence_avatar(
-    initials: rx.Var, online: rx.Var, size: str = "3", src: rx.Var | str = ""
+    src: rx.Var, initials: rx.Var, name: rx.Var, online: rx.Var, size: int = 40
 ) -> rx.Component:
     return rx.box(
-        rx.avatar(src=src, fallback=initials, size=size, radius="full"),
-        rx.cond(
-            online,
-            rx.box(class_name="online-dot", aria_label="online", role="img"),
-        ),
+        avatar(src, initials, name, size),
+        rx.cond(online, rx.box(class_name="online-dot", aria_label="online", role="img")),
         position="relative",
         flex_shrink="0",
     )
 
 
+def last_seen(online: rx.Var, seen_ms: rx.Var) -> rx.Component:
+    """ "online", or "last seen 5 minutes ago" that ages by itself (rx.moment, every minute)."""
+    return rx.cond(
+        online.to(bool),
+        rx.text("online", as_="span"),
+        rx.cond(
+            seen_ms.to(int) > 0,
+            rx.text(
+                "last seen ",
+                rx.moment(seen_ms.to(int), from_now=True, interval=60_000),
+                as_="span",
+            ),
+            rx.text("offline", as_="span"),
+        ),
+    )
+
+
 # Sidebar ---------------------------------------------------------------------------------------
+ROWS = rx.Var.create([getattr(SidebarState, row_name(i)) for i in range(N_ROWS)])
+
+
 def conversation_row(row: rx.Var[dict[str, Any]]) -> rx.Component:
-    item = rx.el.button(
-        presence_avatar(row["initials"], row["online"], src=row["avatar"].to(str)),
+    unread = row["unread"].to(int)
+    item = rx.link(
+        presence_avatar(row["avatar"], row["initials"], row["title"], row["online"]),
         rx.box(
             rx.hstack(
                 rx.text(row["title"], weight="medium", size="2", class_name="truncate"),
                 rx.spacer(),
-                rx.text(row["when"], size="1", color_scheme="gray", flex_shrink="0"),
+                rx.text(row["when"], size="1", class_name="muted", flex_shrink="0"),
                 align="center",
                 width="100%",
             ),
             rx.hstack(
                 rx.text(
-                    rx.cond(row["preview"] != "", row["preview"], "No messages yet"),
+                    rx.cond(row["preview"].to(bool), row["preview"], "No messages yet"),
                     size="2",
-                    color_scheme="gray",
-                    class_name="truncate",
+                    class_name="truncate muted",
                 ),
                 rx.spacer(),
                 rx.cond(
-                    row["unread"].to(int) > 0,
+                    unread > 0,
                     rx.badge(
-                        rx.cond(row["unread"].to(int) >= 100, "99+", row["unread"].to(str)),
+                        rx.cond(unread >= 100, "99+", unread.to(str)),
                         radius="full",
                         variant="solid",
                         class_name="unread-badge",
-                        aria_label=row["unread"].to(str) + " unread",
+                        aria_label=unread.to(str) + " unread",
                     ),
                 ),
                 align="center",
@@ -60,10 +129,12 @@ def conversation_row(row: rx.Var[dict[str, Any]]) -> rx.Component:
             flex="1",
             min_width="0",
         ),
-        on_click=ChatState.open_conversation(row["id"]),
+        href="/c/" + row["id"].to(str),
+        underline="none",
         class_name=rx.cond(
             row["id"].to(int) == ChatState.active_id, "conv-row conv-row-active", "conv-row"
         ),
+        aria_current=rx.cond(row["id"].to(int) == ChatState.active_id, "page", "false"),
         data_testid="conversation-row",
     )
     return rx.cond(ChatState.online_only & ~row["online"].to(bool), rx.fragment(), item)
@@ -71,32 +142,43 @@ def conversation_row(row: rx.Var[dict[str, Any]]) -> rx.Component:
 
 def person_row(p: rx.Var[dict[str, Any]]) -> rx.Component:
     item = rx.el.button(
-        presence_avatar(p["initials"], p["online"], size="2", src=p["avatar"].to(str)),
+        presence_avatar(p["avatar"], p["initials"], p["name"], p["online"], size=32),
         rx.box(
             rx.text(p["name"], weight="medium", size="2", class_name="truncate"),
-            rx.text("@", p["username"], size="1", color_scheme="gray", class_name="truncate"),
+            rx.text("@", p["username"], size="1", class_name="truncate muted"),
             flex="1",
             min_width="0",
+        ),
+        rx.text(
+            last_seen(p["online"], p["last_seen"]), size="1", class_name="muted", flex_shrink="0"
         ),
         on_click=ChatState.open_person(p["id"]),
         class_name="conv-row",
         data_testid="person-row",
+        type="button",
     )
     return rx.cond(ChatState.online_only & ~p["online"].to(bool), rx.fragment(), item)
 
 
+def _hint(text: str | rx.Var) -> rx.Component:
+    return rx.text(text, size="2", class_name="muted", padding="8px 16px")
+
+
 def sidebar() -> rx.Component:
+    searching = ChatState.search != ""
     return rx.box(
         rx.vstack(
             rx.input(
                 rx.input.slot(rx.icon("search", size=16)),
                 placeholder="Search people",
                 aria_label="Search people",
+                id="people-search",
                 value=ChatState.search,
                 on_change=ChatState.set_search.debounce(250),
                 size="2",
                 width="100%",
                 type="search",
+                auto_focus=ChatState.no_conversations,
             ),
             rx.el.label(
                 rx.switch(
@@ -113,29 +195,32 @@ def sidebar() -> rx.Component:
         ),
         rx.box(
             rx.cond(
-                ChatState.search == "",
+                searching,
                 rx.fragment(
-                    rx.text("Conversations", class_name="section-title"),
-                    rx.foreach(store.conversations, conversation_row),
+                    rx.text("People", class_name="section-title"),
+                    rx.foreach(ChatState.people, person_row),
                     rx.cond(
-                        store.conversations.length() == 0,
-                        rx.text(
-                            "No conversations yet. Pick someone below to say hello.",
-                            size="2",
-                            color_scheme="gray",
-                            padding="8px 16px",
-                        ),
+                        ChatState.search.length() < 2,
+                        _hint("Type at least 2 letters of a name or username."),
+                        rx.cond(ChatState.people.length() == 0, _hint("Nobody matches.")),
                     ),
                 ),
             ),
-            rx.text(
-                rx.cond(ChatState.search == "", "People", "Search results"),
-                class_name="section-title",
-            ),
-            rx.foreach(ChatState.people, person_row),
+            rx.text("Conversations", class_name="section-title"),
+            rx.foreach(SidebarState.order, lambda i: conversation_row(ROWS[i])),
             rx.cond(
-                (ChatState.people.length() == 0) & (ChatState.search != ""),
-                rx.text("Nobody matches.", size="2", color_scheme="gray", padding="8px 16px"),
+                ChatState.no_conversations & ~searching,
+                rx.box(
+                    rx.text("Welcome to chatapp!", weight="bold", size="2"),
+                    rx.text(
+                        "Find someone by their name or username in the search box above, "
+                        "then say hello. Your conversations will be listed here.",
+                        size="2",
+                        class_name="muted",
+                    ),
+                    padding="8px 16px",
+                    class_name="welcome",
+                ),
             ),
             class_name="sidebar-list",
         ),
@@ -146,39 +231,43 @@ def sidebar() -> rx.Component:
 
 
 # Conversation pane -----------------------------------------------------------------------------
-def message_bubble(m: rx.Var[dict[str, Any]]) -> rx.Component:
+@rx.memo
+def message_bubble(m: rx.Var[dict[str, Any]], rest: rx.RestProp) -> rx.Component:
+    """One bubble, compiled once as its own React component (re-rendered only when its
+    message changes)."""
     mine = m["mine"].to(bool)
     status = m["status"].to(str)
+    a = ChatState.active
+    w, h = m["w"].to(int), m["h"].to(int)
     return rx.fragment(
         rx.cond(
-            m["day_label"] != "",
-            rx.box(rx.text(m["day_label"], size="1"), class_name="day-separator", role="separator"),
+            m["day"].to(str) != "",
+            rx.box(
+                rx.text(m["day"].to(str), size="1"), class_name="day-separator", role="separator"
+            ),
         ),
         rx.box(
             rx.cond(
                 ~mine,
                 rx.box(
                     rx.cond(
-                        m["first_of_group"].to(bool),
-                        rx.avatar(
-                            src=store.active["avatar"].to(str),
-                            fallback=store.active["initials"],
-                            size="1",
-                            radius="full",
-                        ),
+                        m["first"].to(bool),
+                        avatar(a["avatar"], a["initials"], a["title"], 24),
                     ),
                     class_name="bubble-avatar",
                 ),
             ),
             rx.box(
                 rx.cond(
-                    m["img"].to(str) != "",
+                    m["img"].to(bool),
                     rx.link(
                         rx.image(
                             src=m["img"].to(str),
                             alt=rx.cond(m["body"].to(str) != "", m["body"].to(str), "Photo"),
                             class_name="bubble-img",
-                            loading="lazy",
+                            # The box is reserved before the image loads: the view never jumps.
+                            width=rx.cond(w > 0, w.to(str) + "px", "320px"),
+                            aspect_ratio=rx.cond(w > 0, w.to(str) + " / " + h.to(str), "4 / 3"),
                         ),
                         href=m["full"].to(str),
                         is_external=True,
@@ -187,16 +276,16 @@ def message_bubble(m: rx.Var[dict[str, Any]]) -> rx.Component:
                 ),
                 rx.cond(
                     m["body"].to(str) != "",
-                    rx.text(m["body"], class_name="bubble-body", as_="p"),
+                    rx.text(m["body"].to(str), class_name="bubble-body", as_="p"),
                 ),
                 rx.hstack(
-                    rx.text(m["time"], size="1", class_name="bubble-time"),
+                    rx.text(m["time"].to(str), size="1", class_name="bubble-time"),
                     rx.cond(
                         status == "pending", rx.text("Sending…", size="1", class_name="bubble-time")
                     ),
                     rx.cond(
                         mine & (status == "sent"),
-                        rx.icon("check", size=12, class_name="bubble-time"),
+                        rx.icon("check", size=12, class_name="bubble-time", aria_label="Sent"),
                     ),
                     spacing="1",
                     align="center",
@@ -205,18 +294,26 @@ def message_bubble(m: rx.Var[dict[str, Any]]) -> rx.Component:
                 rx.cond(
                     status == "failed",
                     rx.hstack(
-                        rx.text("Not sent", m["error"].to(str), size="1", color_scheme="red"),
+                        rx.text("Not sent: ", m["error"].to(str), size="1", role="alert"),
                         rx.button(
                             "Retry",
                             size="1",
                             variant="soft",
                             color_scheme="red",
-                            on_click=ChatState.resend(
-                                m["cid"], m["conv"], m["body"], m["media"].to(str)
-                            ),
+                            type="button",
+                            on_click=ChatState.resend(m["cid"].to(str)),
+                        ),
+                        rx.button(
+                            "Discard",
+                            size="1",
+                            variant="ghost",
+                            color_scheme="gray",
+                            type="button",
+                            on_click=ChatState.discard(m["cid"].to(str)),
                         ),
                         spacing="2",
                         align="center",
+                        wrap="wrap",
                     ),
                 ),
                 class_name=rx.cond(mine, "bubble bubble-mine", "bubble bubble-theirs"),
@@ -228,62 +325,111 @@ def message_bubble(m: rx.Var[dict[str, Any]]) -> rx.Component:
     )
 
 
+def _keyed(m: rx.Var[dict[str, Any]]) -> rx.Component:
+    return message_bubble(m=m, key=m["key"].to(str))
+
+
+SLOTS = rx.Var.create([getattr(ArrivalState, slot_name(i)) for i in range(N_SLOTS)])
+
+
+def message_list() -> rx.Component:
+    return rx.box(
+        rx.box(
+            rx.cond(
+                ChatState.has_more,
+                rx.center(
+                    rx.button(
+                        "Load older messages",
+                        id="load-older",
+                        on_click=ChatState.load_older,
+                        loading=ChatState.loading_older,
+                        variant="ghost",
+                        size="1",
+                    ),
+                    padding="8px",
+                ),
+                rx.center(
+                    rx.text(
+                        "This is the beginning of your conversation with ",
+                        ChatState.active["title"].to(str),
+                        ".",
+                        size="1",
+                        class_name="muted",
+                    ),
+                    padding="16px 8px",
+                    class_name="conversation-start",
+                ),
+            ),
+            *[rx.foreach(getattr(HistoryState, page_name(i)), _keyed) for i in range(N_PAGES)],
+            rx.foreach(SLOTS, lambda m: rx.cond(m["key"], message_bubble(m=m))),
+            rx.box(id="messages-end", height="1px"),
+            class_name="messages-inner",
+        ),
+        id="message-scroller",
+        class_name="messages",
+        role="log",
+        aria_label="Conversation history",
+        aria_live="polite",
+        on_scroll=ChatState.scrolled(rx.Var(SCROLL_JS)).throttle(200),
+    )
+
+
 def conversation_header() -> rx.Component:
-    a = store.active
+    a = ChatState.active
     return rx.hstack(
         rx.icon_button(
             rx.icon("arrow-left"),
-            on_click=ChatState.close_conversation,
+            on_click=rx.redirect("/", replace=True),
             variant="ghost",
             aria_label="Back to conversations",
             class_name="back-button",
         ),
-        rx.el.button(
-            presence_avatar(a["initials"], a["online"], size="2", src=a["avatar"].to(str)),
-            rx.box(
-                rx.text(a["title"], weight="bold", size="3", class_name="truncate", as_="div"),
-                rx.text(
-                    a["seen_label"],
-                    size="1",
-                    color_scheme=rx.cond(a["online"].to(bool), "green", "gray"),
-                    as_="div",
+        profile_dialog(
+            rx.el.button(
+                presence_avatar(a["avatar"], a["initials"], a["title"], a["online"], size=36),
+                rx.box(
+                    rx.text(a["title"], weight="bold", size="3", class_name="truncate", as_="div"),
+                    rx.text(
+                        last_seen(a["online"], a["last_seen"]),
+                        size="1",
+                        color_scheme=rx.cond(a["online"].to(bool), "green", "gray"),
+                        as_="div",
+                    ),
+                    min_width="0",
+                    text_align="left",
                 ),
-                min_width="0",
-                text_align="left",
-            ),
-            on_click=ChatState.show_profile(a["peer_id"]),
-            class_name="conv-header-person",
-            aria_label="View profile",
+                on_click=ChatState.show_profile(a["peer_id"]),
+                class_name="conv-header-person",
+                aria_label="View profile",
+                type="button",
+            )
         ),
-        profile_dialog(),
         align="center",
         spacing="3",
         class_name="conv-header",
     )
 
 
-def profile_dialog() -> rx.Component:
+def profile_dialog(trigger: rx.Component) -> rx.Component:
     card = ChatState.profile_card
     return rx.dialog.root(
+        rx.dialog.trigger(trigger),
         rx.dialog.content(
             rx.vstack(
-                rx.avatar(
-                    src=card["avatar"].to(str),
-                    fallback=card["initials"].to(str),
-                    size="8",
-                    radius="full",
-                ),
+                avatar(card["avatar"], card["initials"], card["name"], 96),
                 rx.dialog.title(card["name"].to(str), margin_bottom="0"),
-                rx.text("@", card["username"].to(str), color_scheme="gray", size="2"),
+                rx.text("@", card["username"].to(str), class_name="muted", size="2"),
                 rx.cond(
                     card["online"].to(bool),
                     rx.badge("online", color_scheme="green"),
-                    rx.text(card["seen_label"].to(str), size="2", color_scheme="gray"),
+                    rx.text(
+                        last_seen(card["online"], card["last_seen"]), size="2", class_name="muted"
+                    ),
                 ),
                 rx.cond(
                     card["bio"].to(str) != "",
                     rx.text(card["bio"].to(str), size="3", class_name="profile-bio"),
-                    rx.text("No bio yet.", size="2", color_scheme="gray"),
+                    rx.text("No bio yet.", size="2", class_name="muted"),
                 ),
                 rx.dialog.close(rx.button("Close", variant="soft")),
                 align="center",
@@ -297,16 +443,24 @@ def profile_dialog() -> rx.Component:
 
 
 def attachment_preview() -> rx.Component:
-    up = store.upload("chat")
+    up = ChatState.attachment
+    error = rx.cond(up["error"].to(bool), up["error"].to(str), "")
     return rx.cond(
-        up,
+        up["name"].to(bool) | up["busy"].to(bool) | up["error"].to(bool),
         rx.hstack(
-            rx.image(src=up["preview"].to(str), alt="Selected image", class_name="attach-thumb"),
+            rx.cond(
+                up["thumb"].to(bool),
+                rx.image(src=up["thumb"].to(str), alt="Selected image", class_name="attach-thumb"),
+                rx.center(
+                    rx.icon(rx.cond(error != "", "image-off", "image"), size=22),
+                    class_name="attach-thumb attach-placeholder",
+                ),
+            ),
             rx.box(
                 rx.text(up["name"].to(str), size="2", class_name="truncate"),
                 rx.cond(
-                    up["error"].to(str) != "",
-                    rx.text(up["error"].to(str), size="2", color_scheme="red", role="alert"),
+                    error != "",
+                    rx.text(error, size="2", color_scheme="red", role="alert"),
                     rx.cond(
                         up["busy"].to(bool),
                         rx.vstack(
@@ -323,10 +477,11 @@ def attachment_preview() -> rx.Component:
             ),
             rx.icon_button(
                 rx.icon("x", size=14),
-                on_click=store.clear_upload("chat"),
+                on_click=ChatState.clear_attachment,
                 variant="soft",
                 size="1",
                 aria_label="Remove image",
+                type="button",
             ),
             align="center",
             spacing="3",
@@ -336,17 +491,37 @@ def attachment_preview() -> rx.Component:
 
 
 def composer() -> rx.Component:
+    ready_image = ChatState.attachment["id"].to(str) != ""
+    too_long = ChatState.draft_len > MAX_CHARS
+    cant_send = (ChatState.draft_blank & ~ready_image) | too_long
     return rx.form(
         attachment_preview(),
         rx.hstack(
-            rx.icon_button(
-                rx.icon("image-plus", size=18),
-                type="button",
-                on_click=store.pick_image("chat"),
-                variant="ghost",
-                size="2",
-                aria_label="Attach image",
-                title="Attach image",
+            rx.upload.root(
+                rx.icon_button(
+                    rx.icon("image-plus", size=18),
+                    type="button",
+                    variant="ghost",
+                    size="2",
+                    aria_label="Attach image",
+                    title="Attach image",
+                ),
+                id="chat-upload",
+                accept=uploads.ACCEPT,
+                max_files=1,
+                multiple=False,
+                max_size=images.MAX_BYTES,
+                no_drag=True,
+                no_keyboard=True,
+                on_drop=ChatState.attach_image(
+                    rx.upload_files_chunk(
+                        upload_id="chat-upload", on_upload_progress=ChatState.upload_progress
+                    )
+                ),
+                on_drop_rejected=ChatState.upload_rejected,
+                class_name="upload-zone",
+                border="none",
+                padding="0",
             ),
             rx.text_area(
                 id="composer",
@@ -359,6 +534,9 @@ def composer() -> rx.Component:
                 size="2",
                 class_name="composer-input",
                 min_height="40px",
+                on_change=ChatState.set_draft.debounce(250),
+                on_blur=ChatState.set_draft,
+                aria_describedby="composer-count",
             ),
             rx.button(
                 rx.icon("send-horizontal", size=16),
@@ -366,15 +544,24 @@ def composer() -> rx.Component:
                 type="submit",
                 aria_label="Send",
                 size="2",
+                disabled=cant_send,
             ),
             align="end",
             spacing="2",
             width="100%",
         ),
-        # upload_id is read before begin_send clears the attachment (arguments run in order).
-        on_submit=lambda form: ChatState.send(
-            form, store.upload_id("chat"), store.begin_send("chat")
+        rx.text(
+            rx.cond(
+                ChatState.draft_len > MAX_CHARS - 500,
+                ChatState.draft_len.to(str) + f" / {MAX_CHARS:,}",
+                "",
+            ),
+            id="composer-count",
+            size="1",
+            class_name=rx.cond(too_long, "composer-count over", "composer-count"),
+            aria_live="polite",
         ),
+        on_submit=ChatState.send,
         reset_on_submit=True,
         class_name="composer",
     )
@@ -389,8 +576,8 @@ def conversation_pane() -> rx.Component:
                     rx.icon("message-circle", size=44, color=rx.color("accent", 9)),
                     rx.heading("Your messages", size="5", as_="h2"),
                     rx.text(
-                        "Pick a conversation or search for someone to start one.",
-                        color_scheme="gray",
+                        "Pick a conversation, or search for someone to start one.",
+                        class_name="muted",
                         text_align="center",
                     ),
                     align="center",
@@ -401,37 +588,13 @@ def conversation_pane() -> rx.Component:
             ),
             rx.fragment(
                 conversation_header(),
-                rx.box(
-                    rx.box(
-                        rx.cond(
-                            store.has_more,
-                            rx.center(
-                                rx.button(
-                                    "Load older messages",
-                                    id="load-older",
-                                    on_click=ChatState.load_older,
-                                    loading=ChatState.loading_older,
-                                    variant="ghost",
-                                    size="1",
-                                ),
-                                padding="8px",
-                            ),
-                        ),
-                        rx.foreach(store.messages, message_bubble),
-                        class_name="messages-inner",
-                    ),
-                    id="message-scroller",
-                    class_name="messages",
-                    role="log",
-                    aria_label="Conversation history",
-                    aria_live="polite",
-                ),
+                message_list(),
                 rx.cond(
-                    store.pill,
+                    ChatState.pill,
                     rx.button(
                         rx.icon("arrow-down", size=14),
                         "New messages",
-                        on_click=store.scroll_to_newest,
+                        on_click=ChatState.jump_to_newest,
                         class_name="new-pill",
                         radius="full",
                         size="1",
@@ -471,7 +634,6 @@ def notice_banner() -> rx.Component:
 
 def chat_screen() -> rx.Component:
     return rx.box(
-        store.feed_sink(),
         sidebar(),
         conversation_pane(),
         notice_banner(),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import reflex as rx
-from reflex_base.style import color_mode, set_color_mode
 
-from chatapp.components import store
 from chatapp.components.forms import field, form_error
 from chatapp.components.layout import signed_in_shell
+from chatapp.services import images
+from chatapp.state import uploads
 from chatapp.state.account import ProfileState, SettingsState
 from chatapp.state.session import SessionState
 
@@ -29,35 +29,59 @@ def _panel(title: str, *children: rx.Component) -> rx.Component:
 
 
 def _avatar_editor() -> rx.Component:
-    up = store.upload("avatar")
+    up = ProfileState.avatar_upload
+    ready = up["thumb"].to(bool)
     return rx.hstack(
         rx.avatar(
-            src=rx.cond(up, up["preview"].to(str), SessionState.avatar),
+            src=rx.cond(ready, up["thumb"].to(str), SessionState.avatar),
             fallback=SessionState.display_name[:2].upper(),
+            alt="Your avatar",
             size="7",
             radius="full",
         ),
         rx.vstack(
-            rx.button(
-                rx.icon("upload", size=16),
-                "Upload avatar",
-                type="button",
-                on_click=store.pick_image("avatar"),
-                variant="soft",
-                aria_label="Upload avatar",
+            rx.upload.root(
+                rx.button(
+                    rx.icon("upload", size=16),
+                    "Upload avatar",
+                    type="button",
+                    variant="soft",
+                    aria_label="Upload avatar",
+                ),
+                id="avatar-upload",
+                accept=uploads.ACCEPT,
+                max_files=1,
+                multiple=False,
+                max_size=images.MAX_BYTES,
+                no_drag=True,
+                on_drop=ProfileState.attach_avatar(
+                    rx.upload_files_chunk(
+                        upload_id="avatar-upload", on_upload_progress=ProfileState.avatar_progress
+                    )
+                ),
+                on_drop_rejected=ProfileState.avatar_rejected,
+                class_name="upload-zone",
+                border="none",
+                padding="0",
             ),
             rx.cond(
-                up,
+                up["error"].to(bool),
+                rx.text(up["error"].to(str), color_scheme="red", size="2", role="alert"),
                 rx.cond(
-                    up["error"].to(str) != "",
-                    rx.text(up["error"].to(str), color_scheme="red", size="2", role="alert"),
-                    rx.cond(
-                        up["busy"].to(bool),
+                    up["busy"].to(bool),
+                    rx.hstack(
+                        rx.progress(value=up["progress"].to(int), max=100, size="1", width="80px"),
                         rx.text("Uploading ", up["progress"].to(str), "%", size="2"),
+                        align="center",
+                    ),
+                    rx.cond(
+                        ready,
                         rx.text("Preview. Save to use it.", size="2", color_scheme="gray"),
+                        rx.text(
+                            "JPEG, PNG, WebP or GIF, up to 10 MB.", size="1", color_scheme="gray"
+                        ),
                     ),
                 ),
-                rx.text("JPEG, PNG, WebP or GIF, up to 10 MB.", size="1", color_scheme="gray"),
             ),
             spacing="2",
         ),
@@ -127,7 +151,7 @@ def profile_page() -> rx.Component:
                     width="100%",
                     align="start",
                 ),
-                on_submit=lambda form: ProfileState.save(form, store.upload_id("avatar")),
+                on_submit=ProfileState.save,
                 width="100%",
             ),
             rx.text("@", SessionState.username, color_scheme="gray", size="2"),
@@ -144,8 +168,8 @@ def _theme_picker() -> rx.Component:
             ],
             spacing="4",
         ),
-        value=color_mode,
-        on_change=lambda v: set_color_mode(v),
+        value=rx.style.color_mode,
+        on_change=lambda v: rx.style.set_color_mode(v),
         aria_label="Theme",
     )
 

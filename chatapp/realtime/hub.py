@@ -28,6 +28,9 @@ class Hub:
         self.presence = presence
         self._tabs: dict[int, set[str]] = defaultdict(set)  # user id -> tokens here
         self._owner: dict[str, int] = {}  # token -> user id
+        # Tabs that found someone by search see that person's presence live (user -> tokens).
+        self._watchers: dict[int, set[str]] = defaultdict(set)
+        self._watching: dict[str, list[int]] = {}  # token -> users it watches
         self._deliver: Deliver | None = None
         self._is_connected: Callable[[str], bool] = lambda _t: True
         self._presence_changed: PresenceChanged | None = None
@@ -60,8 +63,22 @@ class Hub:
         if not self._tabs.get(user_id):
             self._tabs.pop(user_id, None)
         self._owner.pop(token, None)
+        self.watch(token, [])
         if await self.presence.tab_down(user_id, token) and self._presence_changed:
             await self._presence_changed(user_id, False)
+
+    def watch(self, token: str, user_ids: list[int]) -> None:
+        """This tab shows these people (search results): send it their presence changes."""
+        for uid in self._watching.pop(token, []):
+            tokens = self._watchers.get(uid)
+            if tokens is not None:
+                tokens.discard(token)
+                if not tokens:
+                    del self._watchers[uid]
+        if user_ids and token:
+            self._watching[token] = list(user_ids)
+            for uid in user_ids:
+                self._watchers[uid].add(token)
 
     def local_tabs(self, user_id: int) -> set[str]:
         return set(self._tabs.get(user_id, ()))
@@ -81,13 +98,16 @@ class Hub:
         if self._deliver is None:
             return
         origin = event.get("origin")
+        targets: set[str] = set()
         for uid in event.get("to", ()):
-            for token in self._tabs.get(uid, ()):
-                if token == origin:
-                    continue
-                # One task per tab: a slow tab never holds up the others. Each tab's state
-                # lock is FIFO, so one tab still sees its events in publish order.
-                asyncio.create_task(self._deliver_one(token, event))  # noqa: RUF006
+            targets.update(self._tabs.get(uid, ()))
+        if event.get("type") == "presence":
+            targets.update(self._watchers.get(int(event.get("user", 0)), ()))
+        targets.discard(origin)  # type: ignore[arg-type]
+        for token in targets:
+            # One task per tab: a slow tab never holds up the others. Each tab's state
+            # lock is FIFO, so one tab still sees its events in publish order.
+            asyncio.create_task(self._deliver_one(token, event))  # noqa: RUF006
 
     async def _deliver_one(self, token: str, event: dict[str, Any]) -> None:
         assert self._deliver is not None

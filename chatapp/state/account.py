@@ -6,10 +6,11 @@ from typing import Any
 
 import reflex as rx
 
+from chatapp import wire
 from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations, media, profiles
 from chatapp.services.errors import FieldErrors, ServiceError
-from chatapp.state import wire
+from chatapp.state import uploads
 from chatapp.state.db_call import db_call
 from chatapp.state.session import SessionState
 from chatapp.storage import get_storage
@@ -28,6 +29,37 @@ class ProfileState(rx.State):
     form_error: str = ""
     saved: str = ""
     busy: bool = False
+    avatar_upload: dict[str, Any] = {}  # the new picture being attached (state/uploads.py)
+    _upload_gen: int = 0
+
+    @rx.event(background=True)
+    async def attach_avatar(self, chunks: rx.UploadChunkIterator):  # type: ignore[no-untyped-def]
+        async with self:
+            session = await self.get_state(SessionState)
+            uid = await session.current_user_id()
+            self._upload_gen += 1
+            gen = self._upload_gen
+            if uid:
+                self.avatar_upload = uploads.progressed({}, {"progress": 0})
+        name, data, error = await uploads.receive(chunks)
+        if not uid:
+            return
+        if error:
+            result = uploads.failed(name, error)
+        else:
+            result = await uploads.store(owner_id=uid, purpose="avatar", name=name, data=data)
+        async with self:
+            if gen == self._upload_gen:
+                self.avatar_upload = result
+
+    @rx.event
+    def avatar_progress(self, progress: dict[str, Any]) -> None:
+        self.avatar_upload = uploads.progressed(self.avatar_upload, progress)
+
+    @rx.event
+    def avatar_rejected(self, files: list[Any]) -> None:
+        self._upload_gen += 1
+        self.avatar_upload = uploads.rejected(files)
 
     @rx.event
     async def load(self):  # type: ignore[no-untyped-def]
@@ -39,9 +71,10 @@ class ProfileState(rx.State):
         if user:
             self.name, self.bio = user.display_name, user.bio
         self.name_error = self.bio_error = self.form_error = self.saved = ""
+        self.avatar_upload = {}
 
     @rx.event
-    async def save(self, form: dict[str, Any], avatar_id: str = ""):  # type: ignore[no-untyped-def]
+    async def save(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
         session = await self.get_state(SessionState)
         uid = await session.current_user_id()
         if not uid:
@@ -49,8 +82,8 @@ class ProfileState(rx.State):
             return
         self.name_error = self.bio_error = self.form_error = self.saved = ""
         name, bio = _text(form, "display_name", 200), _text(form, "bio", 2000)
-        avatar_id = str(avatar_id)[:32]
-        if avatar_id == "uploading":
+        avatar_id = str(self.avatar_upload.get("id") or "")
+        if self.avatar_upload.get("busy"):
             self.form_error = "The avatar is still uploading. Save again when it is ready."
             return
         _, _, errors = profiles.validate_profile(name, bio)
@@ -86,7 +119,8 @@ class ProfileState(rx.State):
         session.avatar = media.thumb_url(user.avatar_ref)
         self.busy = False
         self.saved = "Saved. Your contacts see the change right away."
-        yield rx.call_script("window.chatStore && window.chatStore.clearUpload('avatar')")
+        self.avatar_upload = {}
+        yield
         contacts = await db_call(conversations.contact_ids, user_id=uid)
         await get_hub().publish(
             [*contacts, uid],
@@ -143,4 +177,4 @@ class SettingsState(rx.State):
             f" {revoked} other session{'s' if revoked != 1 else ''} logged out." if revoked else ""
         )
         self.message = "Password changed." + others
-        yield rx.call_script("document.getElementById('password-form')?.reset()")
+        yield [rx.set_value("field-current_password", ""), rx.set_value("field-new_password", "")]

@@ -15,7 +15,7 @@ from chatapp.services import accounts, conversations
 from chatapp.state.chat import ChatState
 from chatapp.state.db_call import db_call
 from chatapp.state.reads import read_marks
-from chatapp.state.wire import ms
+from chatapp.wire import ms
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def install(app: rx.App) -> None:
     async def deliver(token: str, event: dict[str, Any]) -> None:
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=ChatState)) as root:
             chat = await root.get_state(ChatState)
-            mark_conv = chat.apply_event(event)
+            mark_conv = await chat._apply_event(event)
             uid = chat._uid
         if mark_conv and uid:
             # The message arrived in the conversation this tab is showing: it has been read.
@@ -39,7 +39,8 @@ def install(app: rx.App) -> None:
     async def presence_changed(user_id: int, online: bool) -> None:
         seen = await db_call(accounts.touch_last_seen, user_id=user_id)
         contacts = await db_call(conversations.contact_ids, user_id=user_id)
-        if contacts:
+        # Also published with no contacts: tabs that found this person by search watch it.
+        if True:
             await hub.publish(
                 contacts,
                 {"type": "presence", "user": user_id, "online": online, "last_seen": ms(seen)},

@@ -1,28 +1,54 @@
-"""The chat page's state: thin handlers that authorise, call one service, and send small ops.
+"""The chat page's state: thin handlers that authorise, call services, and set small vars.
 
-Messages and sidebar rows live in the browser's store (components/chat_store.js). The server
-sends only what changed, as ops in ``feed``; see that file for why.
+Messages and sidebar rows live in numbered vars of sibling states (state/view.py), so a new
+message, a status change or a sidebar update costs a recipient O(1) bytes. The open conversation
+is in the URL (/c/<id>): Back, reload and sharing work, and only its members can open it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
+import time
 from typing import Any
 
 import reflex as rx
+from sqlmodel import Session
 
 from chatapp.realtime import get_hub
 from chatapp.services import conversations, messages
+from chatapp.services.dto import ConversationOut, MessagePage
 from chatapp.services.errors import ServiceError
-from chatapp.state import wire
+from chatapp.state import sidebar, timeline, uploads
 from chatapp.state.db_call import db_call, db_run
 from chatapp.state.reads import read_marks
 from chatapp.state.session import SessionState
+from chatapp.state.timefmt import Clock
+from chatapp.state.view import ArrivalState, HistoryState, SidebarState
+from chatapp.wire import (
+    BusEvent,
+    MessageEvent,
+    WireMessage,
+    conversation,
+    person,
+    preview,
+    sender_card,
+)
 
 log = logging.getLogger(__name__)
 MAX_RAW_BODY = 20_000  # anything longer is refused before it is even trimmed
+MAX_UNSENT = 16  # failed or pending messages a tab keeps for Retry (< N_SLOTS)
+OLDER_PAGE = 100  # messages per "load older" (the first page on open is messages.PAGE_SIZE)
+CONV_PATH = re.compile(r"^/c/(\d{1,18})/?$")
+
+# inline JS (1 of 4): the browser's IANA time zone and 12/24-hour preference, read once per
+# browser (kept in localStorage); Reflex has no Python API for them. Times are formatted here.
+CLOCK_JS = (
+    "Intl.DateTimeFormat().resolvedOptions().timeZone + '|' + "
+    "(new Intl.DateTimeFormat(undefined, {hour: 'numeric'}).resolvedOptions().hourCycle || '')"
+)
 
 
 def _int(value: Any) -> int:
@@ -32,104 +58,200 @@ def _int(value: Any) -> int:
         return 0
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _open_tx(
+    *, session: Session, user_id: int, conversation_id: int
+) -> tuple[ConversationOut, MessagePage]:
+    """Opening a conversation in one transaction: authorise, newest page, read marker."""
+    row = conversations.get_conversation(
+        session=session, user_id=user_id, conversation_id=conversation_id
+    )
+    page = messages.list_messages(session=session, user_id=user_id, conversation_id=conversation_id)
+    conversations.mark_read(session=session, user_id=user_id, conversation_id=conversation_id)
+    return row, page
+
+
 class ChatState(rx.State):
-    # The latest ops as a JSON string (chat_store.js parses it): a string is ~10x smaller in
-    # server memory than the same data as dicts, and every open tab keeps its last feed.
-    feed: str = ""
     active_id: int = 0
-    people: list[dict[str, Any]] = []
+    active: dict[str, Any] = {}  # the open conversation's sidebar row (header)
+    has_more: bool = False
+    loading_older: bool = False
+    pill: bool = False  # "New messages": something arrived while the reader was scrolled up
+    people: list[dict[str, Any]] = []  # search results
     search: str = ""
     online_only: bool = False
     notice: str = ""
-    loading_older: bool = False
     profile_card: dict[str, Any] = {}
     profile_open: bool = False
-    # The open conversation survives reloads and server restarts (per tab, like the token).
-    stored_conv: str = rx.SessionStorage("", name="chat_conv")
+    no_conversations: bool = False
+    # Composer: Send is enabled only for something sendable; a counter near the limit.
+    draft_len: int = 0
+    draft_blank: bool = True
+    attachment: dict[str, Any] = {}  # {name, progress, busy, error, id, thumb}
+    # "Europe/Berlin|h23": where and how the viewer reads times (browser-wide).
+    clock: str = rx.LocalStorage("", name="chat_clock")
+    # Drafts per conversation, {conversation id: text}, kept for this tab across reloads.
+    drafts: str = rx.SessionStorage("{}", name="chat_drafts")
 
-    _seq: int = 0
-    _epoch: str = ""
     _uid: int = 0
     _token: str = ""
+    _sid: str = ""  # the websocket connection the view was built for
+    _cursor: dict[str, Any] = {}
     _oldest: int = 0
-    _has_more: bool = False
-    _sent_media: list[str] = []  # images this tab already sent (a double press sends once)
+    _near_bottom: bool = True
+    _unsent: dict[str, dict[str, Any]] = {}  # client id -> {conv, body, media}
+    _upload_gen: int = 0
+    _sent_body: str = ""  # the text just sent (a late debounced draft save must not bring it back)
 
     # Plumbing -------------------------------------------------------------------------------
-    def _send_ops(self, ops: list[dict[str, Any]]) -> None:
-        """Replace the feed with these ops (at most once per state change: see chat_store.js)."""
-        if not self._epoch:
-            self._epoch = secrets.token_hex(6)
-        self._seq += 1
-        self.feed = json.dumps(
-            {"seq": self._seq, "epoch": self._epoch, "ops": ops},
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-
     async def _user_id(self) -> int:
         session = await self.get_state(SessionState)
         uid = await session.current_user_id()
         if uid != self._uid:
-            if self._uid:
+            if self._uid and self._token:
                 # Another account in this tab (log out, log in as someone else): forget it all.
-                if self._token:
-                    await get_hub().tab_closed(self._uid, self._token)
-                self.active_id = 0
-                self.stored_conv = ""
+                await get_hub().tab_closed(self._uid, self._token)
+            self._sid = ""
             self._uid = uid
         return uid
+
+    def _clock(self) -> Clock:
+        return Clock.parse(self.clock)
+
+    async def _views(self) -> tuple[Any, Any, Any]:
+        return (
+            await self.get_state(HistoryState),
+            await self.get_state(ArrivalState),
+            await self.get_state(SidebarState),
+        )
 
     async def _online(self, user_ids: list[int]) -> set[int]:
         return await get_hub().presence.online(user_ids)
 
-    # Page load / reconnect ------------------------------------------------------------------
+    def _draft_map(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.drafts or "{}")
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def _set_draft(self, conv_id: int, text: str) -> None:
+        drafts = self._draft_map()
+        if text.strip():
+            drafts[str(conv_id)] = text[:MAX_RAW_BODY]
+        else:
+            drafts.pop(str(conv_id), None)
+        self.drafts = json.dumps(drafts, ensure_ascii=False)
+        self._composer(text)
+
+    def _composer(self, text: str) -> None:
+        self.draft_len = len(text)
+        self.draft_blank = not text.strip()
+
+    # Page load, navigation, reconnect ---------------------------------------------------------
     @rx.event
     async def load(self):  # type: ignore[no-untyped-def]
-        """on_load of / (also runs when a dropped connection comes back): register the tab,
-        send the sidebar and the open conversation's newest page (no gaps, no duplicates)."""
+        """on_load of / and /c/<id>. A new websocket connection (first load, reconnect, server
+        restart) rebuilds the whole view from the database: nothing missed, nothing twice. A
+        navigation on the same connection only switches the conversation."""
         uid = await self._user_id()
         if not uid:
-            return
+            return None
+        if not self.clock:
+            return rx.call_script(CLOCK_JS, callback=ChatState.set_clock)
+        match = CONV_PATH.match(self.router.url.path or "")
+        target = int(match.group(1)) if match else 0
+        sid = self.router.session.session_id
+        if sid != self._sid:
+            self._sid = sid
+            await self._full_load(uid)
+        elif target == self.active_id:
+            return None
+        if not target:
+            await self._close()
+            return None
+        return await self._open(uid, target)
+
+    @rx.event
+    async def set_clock(self, spec: str):  # type: ignore[no-untyped-def]
+        self.clock = str(spec)[:80] or "UTC|"
+        return ChatState.load
+
+    async def _full_load(self, uid: int) -> None:
         self._token = self.router.session.client_token
         await get_hub().tab_opened(uid, self._token)
         await read_marks.flush()  # so the unread counts below are current
-        ops = [await self._sidebar_op(uid)]
-        if not self.active_id and self.stored_conv.isdigit():
-            self.active_id = int(self.stored_conv)
-        if self.active_id:
-            try:
-                ops += await self._open_ops(uid, self.active_id)
-            except ServiceError:
-                self.active_id = 0
-                self.stored_conv = ""
-        self._send_ops(ops)
-        await self._refresh_people(uid)
-
-    async def _sidebar_op(self, uid: int) -> dict[str, Any]:
         rows = await db_call(conversations.list_conversations, user_id=uid)
         online = await self._online([r.peer.id for r in rows if r.peer])
-        return {"t": "convs_reset", "items": [wire.conversation(r, uid, online) for r in rows]}
+        clock = self._clock()
+        _, _, sb = await self._views()
+        sidebar.reset(sb, [conversation(r, uid, online, clock.short_when(_ms_of(r))) for r in rows])
+        self.no_conversations = not rows
+        await self._refresh_people(uid)
 
-    async def _open_ops(self, uid: int, conv_id: int) -> list[dict[str, Any]]:
-        page = await db_call(messages.list_messages, user_id=uid, conversation_id=conv_id)
-        await db_call(conversations.mark_read, user_id=uid, conversation_id=conv_id)
+    async def _open(self, uid: int, conv_id: int) -> list[Any] | Any:
+        try:
+            row, page = await db_call(_open_tx, user_id=uid, conversation_id=conv_id)
+        except ServiceError as exc:
+            self.notice = str(exc)
+            await self._close()
+            return rx.redirect("/", replace=True)
+        history, arrivals, sb = await self._views()
+        clock = self._clock()
+        online = await self._online([row.peer.id] if row.peer else [])
+        item = conversation(row, uid, online, clock.short_when(_ms_of(row)))
+        item["unread"] = 0
+        if not sidebar.update(sb, conv_id, {"unread": 0}):
+            sidebar.insert_top(sb, item)
+            self.no_conversations = False
+        cur = timeline.clear(timeline.Cursor.load(self._cursor), history, arrivals)
+        before_at = _ms_dt(getattr(page, "before_at", None))
+        views = timeline.views_of(
+            page.items,
+            viewer=uid,
+            clock=clock,
+            prev_at=before_at,
+            prev_sender=getattr(page, "before_sender", 0),
+        )
+        timeline.show_page(cur, history, views)
+        # This tab's unsent messages of this conversation come back, still retryable.
+        for unsent in self._unsent.values():
+            if unsent["conv"] == conv_id:
+                timeline.put(cur, history, arrivals, unsent["view"])
+        self._cursor = cur.dump()
         self._oldest = page.items[0].id if page.items else 0
-        self._has_more = page.has_more
-        return [
-            {
-                "t": "msgs_reset",
-                "conv": conv_id,
-                "items": [wire.message(m, uid) for m in page.items],
-                "has_more": page.has_more,
-            },
-            {"t": "read", "conv": conv_id},
-        ]
+        self.has_more = page.has_more
+        self.active_id = conv_id
+        self.active = dict(item)
+        self.pill = False
+        self.notice = ""
+        self._near_bottom = True
+        draft = self._draft_map().get(str(conv_id), "")
+        self._composer(draft)
+        # Clear the badge in the user's other tabs too.
+        await get_hub().publish([uid], {"type": "read", "conv": conv_id, "origin": self._token})
+        return [rx.set_value("composer", draft), rx.set_focus("composer")]
+
+    async def _close(self) -> None:
+        history, arrivals, _ = await self._views()
+        self._cursor = timeline.clear(timeline.Cursor.load(self._cursor), history, arrivals).dump()
+        self.active_id = 0
+        self.active = {}
+        self.has_more = False
+        self.pill = False
 
     async def _refresh_people(self, uid: int) -> None:
-        found = await db_call(conversations.search_people, user_id=uid, query=self.search)
+        found = (
+            await db_call(conversations.search_people, user_id=uid, query=self.search)
+            if len(self.search.strip()) >= 2
+            else []
+        )
         online = await self._online([p.id for p in found])
-        self.people = [wire.person(p, p.id in online) for p in found]
+        self.people = [dict(person(p, p.id in online)) for p in found]
+        get_hub().watch(self._token, [p.id for p in found])
 
     # Sidebar ----------------------------------------------------------------------------------
     @rx.event
@@ -157,35 +279,16 @@ class ChatState(rx.State):
             self.notice = str(exc)
             return None
         self.search = ""  # the search did its job: back to the conversation list
-        return await self._open(uid, conv_id)
+        self.people = []
+        return rx.redirect(f"/c/{conv_id}")
 
     @rx.event
     async def open_conversation(self, conversation_id: int):  # type: ignore[no-untyped-def]
+        """Rows are links to /c/<id>; this is the same for a keyboard shortcut or a script."""
         uid = await self._user_id()
         if not uid:
             return rx.redirect("/login")
         return await self._open(uid, _int(conversation_id))
-
-    async def _open(self, uid: int, conv_id: int) -> None:
-        try:
-            row = await db_call(
-                conversations.get_conversation, user_id=uid, conversation_id=conv_id
-            )
-            ops = await self._open_ops(uid, conv_id)
-        except ServiceError as exc:
-            self.notice = str(exc)
-            return
-        online = await self._online([row.peer.id] if row.peer else [])
-        item = wire.conversation(row, uid, online)
-        item["unread"] = 0
-        self.active_id = conv_id
-        self.stored_conv = str(conv_id)
-        self.notice = ""
-        self._send_ops([{"t": "conv", "item": item}, *ops])
-        if not self.search:
-            await self._refresh_people(uid)  # a new contact leaves the suggestions
-        # Clear the badge in the user's other tabs too.
-        await get_hub().publish([uid], {"type": "read", "conv": conv_id, "origin": self._token})
 
     @rx.event
     async def show_profile(self, user_id: int):  # type: ignore[no-untyped-def]
@@ -198,7 +301,7 @@ class ChatState(rx.State):
             self.notice = "That person does not exist."
             return
         online = await self._online([card.person.id])
-        self.profile_card = {**wire.person(card.person, card.person.id in online), "bio": card.bio}
+        self.profile_card = {**person(card.person, card.person.id in online), "bio": card.bio}
         self.profile_open = True
 
     @rx.event
@@ -206,125 +309,216 @@ class ChatState(rx.State):
         self.profile_open = bool(value)
 
     @rx.event
-    def close_conversation(self) -> None:
-        """The phone layout's back button."""
-        self.active_id = 0
-        self.stored_conv = ""
-
-    @rx.event
     def dismiss_notice(self) -> None:
         self.notice = ""
 
-    # History -----------------------------------------------------------------------------------
+    # History and scrolling ---------------------------------------------------------------------
     @rx.event
     async def load_older(self):  # type: ignore[no-untyped-def]
         uid = await self._user_id()
-        if not uid or not self.active_id or not self._has_more or self.loading_older:
+        if not uid or not self.active_id or not self.has_more or self.loading_older:
             return
         self.loading_older = True
         yield
+        conv = self.active_id
         try:
             page = await db_call(
                 messages.list_messages,
                 user_id=uid,
-                conversation_id=self.active_id,
+                conversation_id=conv,
                 before_id=self._oldest or None,
+                limit=OLDER_PAGE,
             )
         except ServiceError as exc:
             self.notice = str(exc)
             self.loading_older = False
             return
+        self.loading_older = False
+        if conv != self.active_id:
+            return  # another conversation was opened meanwhile
+        history, _, _ = await self._views()
+        cur = timeline.Cursor.load(self._cursor)
+        views = timeline.views_of(
+            page.items,
+            viewer=uid,
+            clock=self._clock(),
+            prev_at=_ms_dt(getattr(page, "before_at", None)),
+            prev_sender=getattr(page, "before_sender", 0),
+        )
+        timeline.prepend_older(cur, history, views)
+        self._cursor = cur.dump()
         if page.items:
             self._oldest = page.items[0].id
-        self._has_more = page.has_more
-        self.loading_older = False
-        self._send_ops(
-            [
-                {
-                    "t": "msgs_older",
-                    "conv": self.active_id,
-                    "items": [wire.message(m, uid) for m in page.items],
-                    "has_more": page.has_more,
-                }
-            ]
-        )
+        self.has_more = page.has_more
 
-    # Sending ------------------------------------------------------------------------------------
     @rx.event
-    async def send(self, form: dict[str, Any], media_id: str = "", client_id: str = ""):  # type: ignore[no-untyped-def]
+    def scrolled(self, position: list[float]):  # type: ignore[no-untyped-def]
+        """Throttled scroll reports: [scrollTop, scrollable height]. The list is laid out
+        bottom-up (column-reverse), so 0 is the newest end and -height the oldest."""
+        try:
+            top, height = float(position[0]), float(position[1])
+        except (TypeError, ValueError, IndexError):
+            return None
+        self._near_bottom = top > -80
+        if self._near_bottom and self.pill:
+            self.pill = False
+        if height + top < 200 and self.has_more and not self.loading_older:
+            return ChatState.load_older
+        return None
+
+    @rx.event
+    def jump_to_newest(self):  # type: ignore[no-untyped-def]
+        self.pill = False
+        self._near_bottom = True
+        return rx.scroll_to("messages-end")
+
+    # Composer -----------------------------------------------------------------------------------
+    @rx.event
+    def set_draft(self, text: str) -> None:
+        text = str(text)[:MAX_RAW_BODY]
+        if not self.active_id:
+            return
+        if self._sent_body and text == self._sent_body:
+            return  # a debounced save of the text that was just sent
+        self._sent_body = ""
+        self._set_draft(self.active_id, text)
+
+    @rx.event
+    async def send(self, form: dict[str, Any], client_id: str = ""):  # type: ignore[no-untyped-def]
         body = form.get("body", "") if isinstance(form, dict) else ""
-        async for update in self._send(str(body), str(client_id), self.active_id, str(media_id)):
+        cid = str(client_id) or secrets.token_urlsafe(12)
+        async for update in self._send(str(body), cid, self.active_id, new=True):
             yield update
 
     @rx.event
-    async def resend(  # type: ignore[no-untyped-def]
-        self, client_id: str, conversation_id: int, body: str, media_id: str = ""
-    ):
-        # Show the failed message as pending again while it is retried.
-        self._send_ops(
-            [
-                {
-                    "t": "msg",
-                    "item": {
-                        "id": 0,
-                        "cid": str(client_id),
-                        "conv": _int(conversation_id),
-                        "mine": True,
-                        "status": "pending",
-                        "error": "",
-                    },
-                }
-            ]
-        )
-        yield
+    async def resend(self, client_id: str):  # type: ignore[no-untyped-def]
+        unsent = self._unsent.get(str(client_id))
+        if unsent is None or unsent["conv"] != self.active_id:
+            self.notice = "That message is no longer waiting to be sent."
+            return
         async for update in self._send(
-            str(body), str(client_id), _int(conversation_id), str(media_id)
+            unsent["body"], str(client_id), unsent["conv"], media_id=unsent["media"]
         ):
             yield update
 
-    async def _send(self, body: str, cid: str, conv_id: int, media_id: str = ""):  # type: ignore[no-untyped-def]
+    @rx.event
+    async def discard(self, client_id: str):  # type: ignore[no-untyped-def]
+        """Give up on a failed message."""
+        cid = str(client_id)
+        if self._unsent.pop(cid, None) is None:
+            return
+        _, arrivals, _ = await self._views()
+        cur = timeline.Cursor.load(self._cursor)
+        timeline.drop(cur, arrivals, cid)
+        self._cursor = cur.dump()
+
+    # Attaching an image (state/uploads.py) ------------------------------------------------------
+    @rx.event(background=True)
+    async def attach_image(self, chunks: rx.UploadChunkIterator):  # type: ignore[no-untyped-def]
+        async with self:
+            uid = await self._user_id()
+            self._upload_gen += 1
+            gen = self._upload_gen
+            if uid:
+                self.attachment = uploads.progressed({}, {"progress": 0})
+        name, data, error = await uploads.receive(chunks)
+        if not uid:
+            return
+        if error:
+            result = uploads.failed(name, error)
+        else:
+            result = await uploads.store(owner_id=uid, purpose="chat", name=name, data=data)
+        async with self:
+            if gen == self._upload_gen:  # not removed or replaced meanwhile
+                self.attachment = result
+
+    @rx.event
+    def upload_progress(self, progress: dict[str, Any]) -> None:
+        self.attachment = uploads.progressed(self.attachment, progress)
+
+    @rx.event
+    def upload_rejected(self, files: list[Any]) -> None:
+        self._upload_gen += 1
+        self.attachment = uploads.rejected(files)
+
+    @rx.event
+    def clear_attachment(self) -> None:
+        self._upload_gen += 1
+        self.attachment = {}
+
+    def _refuse(self, message: str, body: str) -> Any:
+        self.notice = message
+        # Give the text back: refused, never silently cut.
+        return rx.set_value("composer", body[:MAX_RAW_BODY])
+
+    async def _send(  # type: ignore[no-untyped-def]
+        self, body: str, cid: str, conv_id: int, *, media_id: str = "", new: bool = False
+    ):
         uid = await self._user_id()
         if not uid:
+            self.notice = "Your session has ended. Log in again to send."
             yield rx.redirect("/login")
             return
         if not conv_id:
-            self.notice = "Open a conversation first."
+            yield self._refuse("Open a conversation first.", body)
             return
-        media_id = media_id[:32]
-        if media_id == "uploading":
-            self.notice = "The image is still uploading. Send again when it is ready."
-            self._send_ops([{"t": "msg_drop", "cid": cid}])
-            yield rx.set_value("composer", body[:MAX_RAW_BODY])
-            return
-        if media_id and media_id in self._sent_media:
-            if not body.strip():
-                return  # the second press of a double press
-            media_id = ""
+        if new:
+            if self.attachment.get("busy"):
+                yield self._refuse("The image is still uploading. Send when it is ready.", body)
+                return
+            media_id = str(self.attachment.get("id") or "")
         if not body.strip() and not media_id:
             return  # an empty composer (e.g. the second press of a double press)
-        try:
-            if len(body) > MAX_RAW_BODY:
-                raise ServiceError(
-                    f"Messages can be at most {messages.MAX_BODY_CHARS:,} characters."
-                )
-            text = body.strip() if media_id else messages.clean_body(body)
-            if len(text) > messages.MAX_BODY_CHARS:
-                raise ServiceError(
-                    f"Captions can be at most {messages.MAX_BODY_CHARS:,} characters."
-                )
-            if not messages.CLIENT_ID_RE.fullmatch(cid):
-                raise ServiceError("Invalid message id.")
-        except ServiceError as exc:
-            self.notice = str(exc)
-            self._send_ops([{"t": "msg_drop", "cid": cid}])
-            # Give the text back: refused, never silently cut.
-            yield rx.set_value("composer", body[:MAX_RAW_BODY])
+        what = "Captions" if media_id else "Messages"
+        text = body.strip()
+        if len(body) > MAX_RAW_BODY or len(text) > messages.MAX_BODY_CHARS:
+            yield self._refuse(
+                f"{what} can be at most {messages.MAX_BODY_CHARS:,} characters "
+                f"(this one has {len(text):,}).",
+                body,
+            )
+            return
+        if not messages.CLIENT_ID_RE.fullmatch(cid):
+            yield self._refuse("Invalid message id.", body)
+            return
+        if new and len(self._unsent) >= MAX_UNSENT:
+            yield self._refuse("Too many messages are waiting to be sent. Retry those first.", body)
             return
         self.notice = ""
-        if media_id:
-            self._sent_media = [*self._sent_media[-19:], media_id]
-        # The browser already shows this message as pending (beginSend in chat_store.js), so
-        # no extra round trip here: store it, then confirm (or fail) it.
+        history, arrivals, sb = await self._views()
+        clock = self._clock()
+        cur = timeline.Cursor.load(self._cursor)
+        pending: WireMessage = {
+            "id": 0,
+            "cid": cid,
+            "conv": conv_id,
+            "sender": uid,
+            "body": text,
+            "at": _now_ms(),
+            "img": f"/media/{media_id}/thumb" if media_id else "",
+            "full": f"/media/{media_id}/full" if media_id else "",
+            "w": int(self.attachment.get("w", 0)) if new else 0,
+            "h": int(self.attachment.get("h", 0)) if new else 0,
+        }
+        if new:
+            self.attachment = {}
+            self._upload_gen += 1
+            self._sent_body = body
+            self._set_draft(conv_id, "")
+        view = timeline.view_of(
+            pending,
+            viewer=uid,
+            clock=clock,
+            prev_at=cur.last_at,
+            prev_sender=cur.last_sender,
+            status="pending",
+        )
+        if conv_id == self.active_id:
+            timeline.put(cur, history, arrivals, view)
+        self._cursor = cur.dump()
+        self._unsent[cid] = {"conv": conv_id, "body": text, "media": media_id, "view": view}
+        # The pending bubble goes out now; the database write follows.
+        yield rx.scroll_to("messages-end") if not self._near_bottom else None
         try:
             result = await db_run(
                 messages.store_message,
@@ -334,106 +528,148 @@ class ChatState(rx.State):
                 client_id=cid,
                 media_ref=media_id or None,
             )
+            error = ""
         except ServiceError as exc:
-            self._send_ops([{"t": "msg_failed", "cid": cid, "error": str(exc)}])
-            return
+            error = str(exc)
         except Exception:
             log.exception("send failed")
-            self._send_ops(
-                [{"t": "msg_failed", "cid": cid, "error": "Not sent. Check your connection."}]
-            )
+            error = "Check your connection and try again."
+        cur = timeline.Cursor.load(self._cursor)
+        if error:
+            failed = {**view, "status": "failed", "error": error}
+            self._unsent[cid]["view"] = failed
+            if conv_id == self.active_id:
+                timeline.put(cur, history, arrivals, failed)  # type: ignore[arg-type]
+                self._cursor = cur.dump()
             return
         # Committed: now (and only now) tell everyone.
-        msg = result.message
-        mine = wire.message(msg, uid)
+        self._unsent.pop(cid, None)
+        wire = _wire(result.message, w=pending["w"], h=pending["h"])
+        if conv_id == self.active_id:
+            timeline.put(cur, history, arrivals, {**view, "id": wire["id"], "status": "sent"})
+            self._cursor = cur.dump()
         row = {
-            "id": conv_id,
-            "last_id": msg.id,
-            "last_at": mine["at"],
-            "preview": wire.preview(msg.body, True, bool(msg.media_ref)),
+            "last_id": wire["id"],
+            "when": clock.short_when(wire["at"]),
+            "preview": preview(wire["body"], True, bool(wire["img"])),
             "unread": 0,
         }
-        self._send_ops([{"t": "msg", "item": mine}, {"t": "conv", "item": row}])
+        if not sidebar.update(sb, conv_id, row, to_top=True):
+            await self._full_load(uid)
         if result.created:
             session = await self.get_state(SessionState)
-            sender = {
-                "id": uid,
-                "name": session.display_name,
-                "username": session.username,
-                "initials": wire.initials(session.display_name),
-                "avatar": session.avatar,
+            event: MessageEvent = {
+                "type": "message",
+                "origin": self._token,
+                "message": wire,
+                "sender": sender_card(uid, session.display_name, session.username, session.avatar),
             }
-            await get_hub().publish(
-                result.member_ids,
-                {
-                    "type": "message",
-                    "origin": self._token,
-                    "message": {**mine, "mine": False},
-                    "members": result.member_ids,
-                    "sender": sender,
-                },
-            )
+            await get_hub().publish(result.member_ids, event)  # type: ignore[arg-type]
 
     # Delivery (called by the bridge with this tab's state locked; no database here) ----------
-    def apply_event(self, event: dict[str, Any]) -> int:
-        """Turn a bus event into ops for this tab. Returns a conversation id to mark read."""
+    async def _apply_event(self, event: BusEvent) -> int:
+        """Show a bus event in this tab. Returns a conversation id to mark read (the message
+        arrived in the conversation on screen)."""
         uid = self._uid  # (the hub never delivers an event to the tab it came from)
         if not uid:
             return 0
-        kind = event.get("type")
-        if kind == "message":
-            m = dict(event["message"])
-            m["mine"] = m["sender"] == uid
-            conv = m["conv"]
-            is_open = conv == self.active_id
-            row: dict[str, Any] = {
-                "id": conv,
-                "last_id": m["id"],
-                "last_at": m["at"],
-                "preview": wire.preview(m["body"], m["mine"], bool(m.get("img"))),
-            }
-            op: dict[str, Any] = {"t": "conv", "item": row}
-            if is_open or m["mine"]:
-                row["unread"] = 0 if is_open else row.get("unread", 0)
-            if not m["mine"] and not is_open:
-                op["unread_inc"] = 1
-            sender = event.get("sender")
-            if sender and not m["mine"]:
-                row.update(
-                    title=sender["name"],
-                    peer_id=sender["id"],
-                    peer_username=sender["username"],
-                    initials=sender["initials"],
-                    avatar=sender.get("avatar", ""),
-                    online=True,
-                )
-            ops = [op]
-            if is_open:
-                ops.insert(0, {"t": "msg", "item": m})
-            self._send_ops(ops)
-            return conv if is_open and not m["mine"] else 0
-        if kind == "read":
-            self._send_ops([{"t": "read", "conv": event["conv"]}])
-        elif kind == "person":
-            fields = {k: event[k] for k in ("title", "initials", "avatar") if k in event}
-            self._send_ops([{"t": "person", "user": event["user"], "fields": fields}])
+        history, arrivals, sb = await self._views()
+        if event["type"] == "message":
+            return await self._apply_message(event, uid, history, arrivals, sb)
+        if event["type"] == "read":
+            sidebar.update(sb, event["conv"], {"unread": 0})
+        elif event["type"] == "person":
+            fields = {k: event[k] for k in ("title", "initials", "avatar")}  # type: ignore[literal-required]
+            for conv in sidebar.update_people(sb, event["user"], fields):
+                if conv == self.active_id:
+                    self.active = {**self.active, **fields}
+            self._update_people(event["user"], {"name": event["title"], **fields})
             if self.profile_card.get("id") == event["user"]:
                 self.profile_card = {
                     **self.profile_card,
-                    "name": event.get("title", ""),
-                    "initials": event.get("initials", ""),
-                    "avatar": event.get("avatar", ""),
-                    "bio": event.get("bio", ""),
+                    "name": event["title"],
+                    "initials": event["initials"],
+                    "avatar": event["avatar"],
+                    "bio": event["bio"],
                 }
-        elif kind == "presence":
-            self._send_ops(
-                [
-                    {
-                        "t": "presence",
-                        "user": event["user"],
-                        "online": event["online"],
-                        "last_seen": event.get("last_seen", 0),
-                    }
-                ]
-            )
+        elif event["type"] == "presence":
+            fields = {"online": event["online"], "last_seen": event["last_seen"]}
+            for conv in sidebar.update_people(sb, event["user"], fields):
+                if conv == self.active_id:
+                    self.active = {**self.active, **fields}
+            self._update_people(event["user"], fields)
         return 0
+
+    def _update_people(self, user_id: int, fields: dict[str, Any]) -> None:
+        if any(p.get("id") == user_id for p in self.people):
+            self.people = [{**p, **fields} if p.get("id") == user_id else p for p in self.people]
+
+    async def _apply_message(
+        self, event: MessageEvent, uid: int, history: Any, arrivals: Any, sb: Any
+    ) -> int:
+        m = event["message"]
+        mine = m["sender"] == uid
+        conv = m["conv"]
+        is_open = conv == self.active_id
+        clock = self._clock()
+        row: dict[str, Any] = {
+            "last_id": m["id"],
+            "when": clock.short_when(m["at"]),
+            "preview": preview(m["body"], mine, bool(m["img"])),
+        }
+        found = sidebar.find(sb, conv)
+        if is_open:
+            row["unread"] = 0
+        elif not mine and found is not None:
+            row["unread"] = int(found[1].get("unread", 0)) + 1
+        if found is not None:
+            sidebar.update(sb, conv, row, to_top=True)
+        else:
+            s = event["sender"]
+            other = not mine
+            sidebar.insert_top(
+                sb,
+                {
+                    "id": conv,
+                    "title": s["name"] if other else "Conversation",
+                    "peer_id": s["id"] if other else 0,
+                    "peer_username": s["username"] if other else "",
+                    "initials": s["initials"] if other else "?",
+                    "avatar": s["avatar"] if other else "",
+                    "online": other,
+                    "last_seen": 0,
+                    "unread": 0 if mine else 1,
+                    **row,  # type: ignore[typeddict-item]
+                },
+            )
+            self.no_conversations = False
+        if not is_open:
+            return 0
+        cur = timeline.Cursor.load(self._cursor)
+        if timeline.is_shown(cur, m):
+            return 0
+        view = timeline.view_of(
+            m, viewer=uid, clock=clock, prev_at=cur.last_at, prev_sender=cur.last_sender
+        )
+        timeline.put(cur, history, arrivals, view)
+        self._cursor = cur.dump()
+        if not mine and not self._near_bottom:
+            self.pill = True
+        return 0 if mine else conv
+
+
+def _ms_dt(dt: Any) -> int:
+    return int(dt.timestamp() * 1000) if dt else 0
+
+
+def _ms_of(row: ConversationOut) -> int:
+    return _ms_dt(row.last_message.created_at) if row.last_message else 0
+
+
+def _wire(m: Any, *, w: int, h: int) -> WireMessage:
+    from chatapp.wire import message
+
+    out = message(m)
+    if not out["w"] and w:
+        out["w"], out["h"] = w, h
+    return out

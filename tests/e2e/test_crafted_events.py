@@ -87,19 +87,16 @@ def test_crafted_events_for_someone_elses_conversation(app_server: AppServer) ->
     async def scenario() -> RecordingTab:
         tab = RecordingTab(index=0, user=c, peer=a, port=app_server.port, sink=NullSink())
         await tab.connect()
-        # Open A and B's conversation by id; page older messages; resend into it.
+        # Open A and B's conversation by id; page older messages; retry or discard a message
+        # that is not its own; scroll and draft into it; send into it.
         tab.emit("open_conversation", {"conversation_id": conv})
         tab.emit("load_older", {})
-        tab.emit(
-            "resend",
-            {
-                "client_id": "crafted-0002",
-                "conversation_id": conv,
-                "body": "let me in",
-                "media_id": "",
-            },
-        )
-        tab.emit("send", {"form": {"body": "hello?"}, "client_id": "crafted-0003", "media_id": ""})
+        tab.emit("resend", {"client_id": "crafted-0001"})
+        tab.emit("discard", {"client_id": "crafted-0001"})
+        tab.emit("scrolled", {"position": [-100000, 100000]})
+        tab.emit("set_draft", {"text": "let me in"})
+        tab.emit("jump_to_newest", {})
+        tab.emit("send", {"form": {"body": "hello?"}, "client_id": "crafted-0003"})
         await asyncio.sleep(3)
         tab.close()
         return tab

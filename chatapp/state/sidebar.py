@@ -1,0 +1,70 @@
+"""The sidebar's conversation rows in SidebarState's numbered vars (see state/view.py).
+
+A row changes alone (one var on the wire); ``order`` changes only when a conversation moves up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from chatapp.state.view import N_ROWS, row_name
+from chatapp.wire import ConversationRow
+
+
+def rows(sb: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    for i in sb.order:
+        yield i, getattr(sb, row_name(i))
+
+
+def find(sb: Any, conv_id: int) -> tuple[int, dict[str, Any]] | None:
+    for i, row in rows(sb):
+        if row.get("id") == conv_id:
+            return i, dict(row)
+    return None
+
+
+def reset(sb: Any, new_rows: list[ConversationRow]) -> None:
+    used = set(sb.order)
+    new_rows = new_rows[:N_ROWS]
+    for i, row in enumerate(new_rows):
+        setattr(sb, row_name(i), row)
+    for i in used:
+        if i >= len(new_rows):
+            setattr(sb, row_name(i), {})
+    sb.order = list(range(len(new_rows)))
+
+
+def update(sb: Any, conv_id: int, fields: dict[str, Any], *, to_top: bool = False) -> bool:
+    """Change one row (False if it is not in the sidebar)."""
+    found = find(sb, conv_id)
+    if found is None:
+        return False
+    i, row = found
+    changed = {k: v for k, v in fields.items() if row.get(k) != v}
+    if changed:
+        setattr(sb, row_name(i), {**row, **changed})
+    if to_top and sb.order and sb.order[0] != i:
+        sb.order = [i, *(o for o in sb.order if o != i)]
+    return True
+
+
+def insert_top(sb: Any, row: ConversationRow) -> None:
+    """A conversation new to this sidebar: takes a free slot, or the least recent one's."""
+    order = list(sb.order)
+    free = [i for i in range(N_ROWS) if i not in set(order)]
+    slot = free[0] if free else order.pop()
+    setattr(sb, row_name(slot), row)
+    sb.order = [slot, *(o for o in order if o != slot)]
+
+
+def update_people(sb: Any, user_id: int, fields: dict[str, Any]) -> list[int]:
+    """Change every row whose other person is `user_id`; returns their conversation ids."""
+    convs = []
+    for i, row in list(rows(sb)):
+        if row.get("peer_id") == user_id:
+            changed = {k: v for k, v in fields.items() if row.get(k) != v}
+            if changed:
+                setattr(sb, row_name(i), {**dict(row), **changed})
+            convs.append(int(row["id"]))
+    return convs

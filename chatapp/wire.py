@@ -1,0 +1,210 @@
+"""The one typed definition of what travels: events on the real-time bus, and the small records
+the state layer shows in a tab (one message, one sidebar row, one person).
+
+Nothing here imports Reflex: the realtime layer publishes these, the state layer turns them into
+vars. Builders take service DTOs; times are epoch milliseconds (UTC) so they survive JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, TypedDict
+
+from chatapp.services.dto import ConversationOut, MessageOut, PersonOut
+from chatapp.services.media import full_url, thumb_url
+
+PREVIEW_CHARS = 80
+Status = Literal["pending", "sent", "failed"]
+
+
+# What a tab shows ----------------------------------------------------------------------------
+class MessageView(TypedDict):
+    """One bubble. ``day`` and ``time`` are already in the viewer's time zone."""
+
+    key: str  # stable React key: "c<client id>" (the same before and after it is stored)
+    id: int  # 0 while pending or failed
+    cid: str
+    sender: int
+    mine: bool
+    body: str
+    at: int  # ms since the epoch
+    time: str  # "14:05" / "2:05 PM"
+    day: str  # day separator shown above this bubble ("Today", "Yesterday", a date) or ""
+    first: bool  # first of a run by one sender (shows the avatar)
+    status: Status
+    error: str
+    img: str  # thumbnail URL or ""
+    full: str
+    w: int  # thumbnail box, so the view does not jump when the image loads
+    h: int
+
+
+class ConversationRow(TypedDict):
+    """One sidebar row."""
+
+    id: int
+    title: str
+    peer_id: int
+    peer_username: str
+    initials: str
+    avatar: str
+    online: bool
+    last_seen: int  # ms, 0 = never
+    preview: str
+    when: str  # "14:05" today, "25 Nov" before (viewer's time zone)
+    last_id: int
+    unread: int
+
+
+class PersonView(TypedDict):
+    id: int
+    name: str
+    username: str
+    initials: str
+    avatar: str
+    online: bool
+    last_seen: int
+
+
+# What the bus carries --------------------------------------------------------------------------
+class WireMessage(TypedDict):
+    """A stored message as published to members (no viewer-specific fields)."""
+
+    id: int
+    cid: str
+    conv: int
+    sender: int
+    body: str
+    at: int
+    img: str
+    full: str
+    w: int
+    h: int
+
+
+class SenderCard(TypedDict):
+    id: int
+    name: str
+    username: str
+    initials: str
+    avatar: str
+
+
+class MessageEvent(TypedDict):
+    type: Literal["message"]
+    origin: str  # the tab it came from (already shows it)
+    message: WireMessage
+    sender: SenderCard
+
+
+class ReadEvent(TypedDict):
+    type: Literal["read"]
+    conv: int
+    origin: str
+
+
+class PersonEvent(TypedDict):
+    type: Literal["person"]
+    user: int
+    title: str
+    initials: str
+    avatar: str
+    bio: str
+
+
+class PresenceEvent(TypedDict):
+    type: Literal["presence"]
+    user: int
+    online: bool
+    last_seen: int
+
+
+BusEvent = MessageEvent | ReadEvent | PersonEvent | PresenceEvent
+
+
+# Builders ----------------------------------------------------------------------------------------
+def ms(dt: datetime | None) -> int:
+    return int(dt.timestamp() * 1000) if dt else 0
+
+
+def initials(name: str) -> str:
+    parts = [p for p in name.replace("_", " ").replace(".", " ").split() if p]
+    if not parts:
+        return "?"
+    if len(parts) == 1:
+        return parts[0][:2].upper()
+    return (parts[0][0] + parts[-1][0]).upper()
+
+
+def person(p: PersonOut, online: bool = False) -> PersonView:
+    return {
+        "id": p.id,
+        "name": p.display_name,
+        "username": p.username,
+        "initials": initials(p.display_name),
+        "avatar": thumb_url(p.avatar_ref),
+        "online": online,
+        "last_seen": ms(p.last_seen_at),
+    }
+
+
+def sender_card(user_id: int, display_name: str, username: str, avatar: str) -> SenderCard:
+    return {
+        "id": user_id,
+        "name": display_name,
+        "username": username,
+        "initials": initials(display_name),
+        "avatar": avatar,
+    }
+
+
+def thumb_box(width: int, height: int, box: int = 320) -> tuple[int, int]:
+    """The size a thumbnail is drawn at (fits a box of `box` px wide, 360 px high)."""
+    if width <= 0 or height <= 0:
+        return 0, 0
+    scale = min(1.0, box / width, 360 / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def message(m: MessageOut) -> WireMessage:
+    w, h = thumb_box(getattr(m, "media_width", 0), getattr(m, "media_height", 0))
+    return {
+        "id": m.id,
+        "cid": m.client_id,
+        "conv": m.conversation_id,
+        "sender": m.sender_id,
+        "body": m.body,
+        "at": ms(m.created_at),
+        "img": thumb_url(m.media_ref),
+        "full": full_url(m.media_ref),
+        "w": w,
+        "h": h,
+    }
+
+
+def preview(body: str, mine: bool, has_image: bool = False) -> str:
+    text = " ".join(body.split()) or ("📷 Photo" if has_image else "")
+    if len(text) > PREVIEW_CHARS:
+        text = text[: PREVIEW_CHARS - 1] + "…"
+    return f"You: {text}" if mine else text
+
+
+def conversation(
+    c: ConversationOut, viewer_id: int, online: set[int], when: str
+) -> ConversationRow:
+    peer = c.peer
+    lm = c.last_message
+    return {
+        "id": c.id,
+        "title": c.title,
+        "peer_id": peer.id if peer else 0,
+        "peer_username": peer.username if peer else "",
+        "initials": initials(c.title),
+        "avatar": thumb_url(peer.avatar_ref) if peer else "",
+        "online": bool(peer and peer.id in online),
+        "last_seen": ms(peer.last_seen_at) if peer else 0,
+        "preview": preview(lm.body, lm.sender_id == viewer_id, bool(lm.media_ref)) if lm else "",
+        "when": when,
+        "last_id": lm.id if lm else 0,
+        "unread": c.unread,
+    }
