@@ -7,6 +7,7 @@ import reflex as rx
 from chatapp.pages.account import profile_page, settings_page
 from chatapp.pages.auth import login_page, signup_page
 from chatapp.pages.home import home_page
+from chatapp.pages.not_found import not_found_page
 from chatapp.state import bridge
 from chatapp.state.account import ProfileState
 from chatapp.state.chat import ChatState
@@ -16,7 +17,13 @@ from chatapp.web.auth_routes import build_routes_app
 app = rx.App(
     stylesheets=["/styles.css"],
     api_transformer=build_routes_app(),
-    head_components=[rx.el.meta(name="viewport", content="width=device-width, initial-scale=1")],
+    head_components=[
+        rx.el.meta(name="viewport", content="width=device-width, initial-scale=1"),
+        # assets/ is served at /: the chat-bubble icon in the accent colour.
+        # (icon-192.png / icon-512.png are there for a web app manifest.)
+        rx.el.link(rel="icon", href="/favicon.ico", sizes="32x32"),
+        rx.el.link(rel="apple-touch-icon", href="/apple-touch-icon.png"),
+    ],
 )
 
 app.add_page(
@@ -47,5 +54,7 @@ app.add_page(
     title="Sign up · chatapp",
     on_load=SessionState.redirect_if_signed_in,
 )
+# Any URL no page claims.
+app.add_page(not_found_page, route="404", title="Page not found · chatapp", image="icon-512.png")
 
 bridge.install(app)

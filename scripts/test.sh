@@ -27,7 +27,7 @@ fi
 echo "== ruff"
 ruff check chatapp tests bench alembic rxconfig.py
 ruff format --check chatapp tests bench alembic rxconfig.py
-echo "== mypy (services and below)"
+echo "== mypy (state, web, storage, services and below)"
 mypy
 echo "== pytest"
 exec python -m pytest "$@"

@@ -178,7 +178,6 @@ def sidebar() -> rx.Component:
                 size="2",
                 width="100%",
                 type="search",
-                auto_focus=ChatState.no_conversations,
             ),
             rx.el.label(
                 rx.switch(
@@ -534,8 +533,8 @@ def composer() -> rx.Component:
                 size="2",
                 class_name="composer-input",
                 min_height="40px",
-                on_change=ChatState.set_draft.debounce(250),
-                on_blur=ChatState.set_draft,
+                on_change=lambda text: ChatState.set_draft(text, ChatState.active_id).debounce(250),
+                on_blur=lambda text: ChatState.set_draft(text, ChatState.active_id),
                 aria_describedby="composer-count",
             ),
             rx.button(

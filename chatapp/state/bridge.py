@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import reflex as rx
 
@@ -15,7 +15,7 @@ from chatapp.services import accounts, conversations
 from chatapp.state.chat import ChatState
 from chatapp.state.db_call import db_call
 from chatapp.state.reads import read_marks
-from chatapp.wire import ms
+from chatapp.wire import BusEvent, ms
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def install(app: rx.App) -> None:
     async def deliver(token: str, event: dict[str, Any]) -> None:
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=ChatState)) as root:
             chat = await root.get_state(ChatState)
-            mark_conv = await chat._apply_event(event)
+            mark_conv = await chat._apply_event(cast(BusEvent, event))
             uid = chat._uid
         if mark_conv and uid:
             # The message arrived in the conversation this tab is showing: it has been read.

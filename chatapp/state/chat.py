@@ -172,7 +172,8 @@ class ChatState(rx.State):
             return None
         if not target:
             await self._close()
-            return None
+            # A new account: straight to the search field.
+            return rx.set_focus("people-search") if self.no_conversations else None
         return await self._open(uid, target)
 
     @rx.event
@@ -374,14 +375,16 @@ class ChatState(rx.State):
 
     # Composer -----------------------------------------------------------------------------------
     @rx.event
-    def set_draft(self, text: str) -> None:
+    def set_draft(self, text: str, conversation_id: int = 0) -> None:
+        """The composer's text (debounced), saved as the draft of the conversation it was typed
+        in (the id is taken when the key is pressed, not when the save arrives)."""
         text = str(text)[:MAX_RAW_BODY]
-        if not self.active_id:
-            return
+        conv = _int(conversation_id) or self.active_id
+        if not conv or conv != self.active_id:
+            return  # typed in a conversation that is no longer open: its blur saved it already
         if self._sent_body and text == self._sent_body:
-            return  # a debounced save of the text that was just sent
-        self._sent_body = ""
-        self._set_draft(self.active_id, text)
+            return  # a late save of the text that was just sent
+        self._set_draft(conv, text)
 
     @rx.event
     async def send(self, form: dict[str, Any], client_id: str = ""):  # type: ignore[no-untyped-def]
@@ -593,11 +596,11 @@ class ChatState(rx.State):
                     "bio": event["bio"],
                 }
         elif event["type"] == "presence":
-            fields = {"online": event["online"], "last_seen": event["last_seen"]}
-            for conv in sidebar.update_people(sb, event["user"], fields):
+            seen: dict[str, Any] = {"online": event["online"], "last_seen": event["last_seen"]}
+            for conv in sidebar.update_people(sb, event["user"], seen):
                 if conv == self.active_id:
-                    self.active = {**self.active, **fields}
-            self._update_people(event["user"], fields)
+                    self.active = {**self.active, **seen}
+            self._update_people(event["user"], seen)
         return 0
 
     def _update_people(self, user_id: int, fields: dict[str, Any]) -> None:
