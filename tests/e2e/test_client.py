@@ -183,3 +183,60 @@ def test_search_finds_new_people_with_live_presence(
     expect(a.locator(".conv-header")).to_contain_text(stranger)
     ctx.close()
     other.close()
+
+
+def test_scroll_up_loads_older_keeps_place_and_new_messages_pill(
+    browser: Browser, base_url: str, app_server: AppServer
+) -> None:
+    from chatapp.services import conversations, messages
+
+    a_name, b_name = unique_name("pa"), unique_name("pb")
+    a_ctx, b_ctx = browser.new_context(), browser.new_context()
+    a, b = a_ctx.new_page(), b_ctx.new_page()
+    sign_up(a, base_url, a_name)
+    sign_up(b, base_url, b_name)
+    engine = make_engine(app_server.database_url)
+    with Session(engine) as s:
+        ua = accounts.authenticate(session=s, login=a_name, password=PASSWORD)
+        ub = accounts.authenticate(session=s, login=b_name, password=PASSWORD)
+        conv = conversations.open_direct(session=s, user_id=ua.id, other_user_id=ub.id)
+        for i in range(120):
+            messages.send_message(
+                session=s,
+                sender_id=ub.id if i % 2 else ua.id,
+                conversation_id=conv,
+                body=f"history line {i:03d}",
+                client_id=f"hist-{i:04d}-{secrets.token_hex(3)}",
+            )
+        s.commit()
+    engine.dispose()
+    a.goto(f"{base_url}/c/{conv}")
+    expect(bubbles(a)).to_have_count(50)
+    expect(bubbles(a).last).to_contain_text("history line 119")
+    # Scroll to the top: older messages come in above, the reader stays where they were.
+    anchor = a.get_by_text("history line 070", exact=True)
+    a.evaluate(
+        "(() => { const e = document.getElementById('message-scroller');"
+        " e.scrollTop = -e.scrollHeight; })()"
+    )
+    box = anchor.bounding_box()
+    expect(bubbles(a)).to_have_count(120)
+    expect(a.get_by_text("This is the beginning of your conversation")).to_have_count(1)
+    after = anchor.bounding_box()
+    assert box is not None and after is not None
+    assert abs(after["y"] - box["y"]) < 40, (box, after)
+    texts = bubbles(a).all_inner_texts()
+    assert "history line 000" in texts[0] and "history line 119" in texts[-1]
+    # Scrolled up, a new message does not yank the view: a pill says it is there.
+    a.mouse.wheel(0, -500)
+    a.wait_for_timeout(400)
+    b.goto(f"{base_url}/c/{conv}")
+    send(b, "are you there?")
+    pill = a.get_by_role("button", name="New messages")
+    expect(pill).to_be_visible()
+    expect(a.get_by_text("are you there?")).not_to_be_in_viewport()
+    pill.click()
+    expect(a.get_by_text("are you there?")).to_be_in_viewport()
+    expect(pill).to_have_count(0)
+    a_ctx.close()
+    b_ctx.close()
