@@ -1,4 +1,4 @@
-"""The 404 page: any URL no other page claims (Reflex renders the page registered at route "404")."""
+"""The 404 page: any URL no other page claims (Reflex serves the page added at route "404")."""
 
 from __future__ import annotations
 
@@ -19,7 +19,13 @@ def not_found_page() -> rx.Component:
             ),
             # One focusable element: the link itself, drawn as a button (Radix asChild).
             rx.button(
-                rx.link(rx.icon("arrow-left", size=16), "Back to chatapp", href="/"),
+                rx.link(
+                    rx.icon("arrow-left", size=16),
+                    "Back to chatapp",
+                    href="/",
+                    # rx.link's own hover colour (accent-8) would vanish on the accent button.
+                    _hover={"color": "var(--accent-contrast)"},
+                ),
                 as_child=True,
                 size="3",
             ),
