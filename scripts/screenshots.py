@@ -2,86 +2,177 @@
 
 Usage (with the app running, e.g. ./scripts/run.sh):
     .venv/bin/python scripts/screenshots.py http://127.0.0.1:8000
-Creates three demo users with a short conversation (including an image) on that server.
+Creates two demo people (Alice and Bob, with a random suffix) and a short conversation with an
+image on that server, so point it at a throwaway database. Needs Chromium at /usr/bin/chromium
+(or CHROMIUM=/path); it never downloads a browser.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import re
 import secrets
 import sys
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
+from PIL import Image, ImageDraw
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.e2e.conftest import CHROMIUM_ARGS  # noqa: E402
-from tests.e2e.helpers import open_chat_with, send, sign_up  # noqa: E402
-from tests.support.images import jpeg_with_gps  # noqa: E402
-
 OUT = ROOT / "docs" / "screenshots"
+PASSWORD = "correct horse battery"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORTS = (("desktop", 1280, 800), ("phone", 375, 760))
+
+
+def photo_jpeg() -> bytes:
+    """A small drawn landscape (sky, sun, mountains, lake): nicer in a screenshot than stripes."""
+    w, h = 800, 600
+    im = Image.new("RGB", (w, h))
+    d = ImageDraw.Draw(im)
+    for y in range(h):  # sky: deep blue to warm haze
+        t = y / h
+        d.line([(0, y), (w, y)], fill=(int(40 + 200 * t), int(90 + 110 * t), int(190 - 20 * t)))
+    d.ellipse((560, 90, 660, 190), fill=(255, 214, 120))
+    ridge = [(0, 420), (170, 210), (330, 400), (470, 250), (640, 430), (800, 300)]
+    d.polygon([*ridge, (800, 600), (0, 600)], fill=(70, 82, 110))
+    d.polygon([(170, 210), (215, 265), (128, 262)], fill=(235, 238, 245))
+    d.polygon([(470, 250), (510, 295), (432, 292)], fill=(235, 238, 245))
+    d.rectangle((0, 470, w, h), fill=(44, 110, 150))
+    for y in range(480, h, 18):
+        d.line([(60, y), (740, y)], fill=(80, 150, 190), width=2)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def path_re(base: str, path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.escape(base + path.rstrip("/")) + "/?([?#].*)?$")
+
+
+def sign_up(page: Page, base: str, username: str, display_name: str, bio: str) -> None:
+    page.goto(f"{base}/signup")
+    page.get_by_label("Username", exact=True).fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url(path_re(base, "/"), timeout=45_000)
+    page.goto(f"{base}/profile")
+    page.get_by_label("Display name").fill(display_name)
+    page.get_by_label("Bio").fill(bio)
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("header-display-name")).to_have_text(display_name)
+    page.goto(f"{base}/")
+
+
+def open_chat_with(page: Page, base: str, username: str) -> None:
+    """Search (2+ characters, no suggestions) and open the direct conversation: /c/<id>."""
+    page.get_by_label("Search people").fill(username)
+    page.get_by_test_id("person-row").filter(has_text=f"@{username}").click()
+    page.wait_for_url(re.compile(re.escape(base) + r"/c/\d+"))
+    expect(page.locator(".conv-header")).to_be_visible()
+
+
+def send(page: Page, text: str) -> None:
+    box = page.get_by_role("textbox", name="Message")
+    box.fill(text)
+    box.press("Enter")
+    expect(page.get_by_test_id("message").filter(has_text=text).last).to_be_visible()
 
 
 def shoot(page: Page, name: str) -> None:
-    page.wait_for_timeout(600)
+    # Park the pointer in a corner with nothing under it (no hover styles in the picture).
+    size = page.viewport_size or {"width": 1280, "height": 800}
+    page.mouse.move(size["width"] - 1, size["height"] - 1)
+    page.wait_for_timeout(800)  # fonts, images and the theme settle
     page.screenshot(path=str(OUT / f"{name}.png"))
+    print("  ", name)
 
 
-def main(base: str) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
+def make_conversation(browser: Browser, base: str) -> dict:  # type: ignore[type-arg]
+    """Alice and Bob talk; returns Bob's storage state (his session cookie)."""
     tag = secrets.token_hex(2)
     alice, bob = f"alice{tag}", f"bob{tag}"
     photo = Path(tempfile.mkdtemp()) / "harbour.jpg"
-    photo.write_bytes(jpeg_with_gps(800, 600, orientation=1))
+    photo.write_bytes(photo_jpeg())
+    a_ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    b_ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    a, b = a_ctx.new_page(), b_ctx.new_page()
+    sign_up(a, base, alice, "Alice Martin", "Climber, coffee person, occasional photographer.")
+    sign_up(b, base, bob, "Bob Chen", "Weekend climber.")
+    open_chat_with(a, base, bob)
+    send(a, "Hey Bob! Are we still on for the climb on Saturday?")
+    open_chat_with(b, base, alice)
+    send(b, "Absolutely. 8 am at the car park?")
+    send(a, "Perfect. I'll bring coffee ☕")
+    with a.expect_file_chooser() as chooser:
+        a.get_by_role("button", name="Attach image").click()
+    chooser.value.set_files(str(photo))
+    a.get_by_text("Ready to send").wait_for()
+    send(a, "The view from last time")
+    b.locator(".bubble-img").wait_for()
+    send(b, "Wow. Same route again?")
+    b.wait_for_timeout(800)
+    state = b_ctx.storage_state()
+    a_ctx.close()
+    b_ctx.close()
+    return state  # type: ignore[return-value]
+
+
+def main(base: str) -> None:
+    base = base.rstrip("/")
+    OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_ARGS
+        )
         for scheme in ("light", "dark"):
-            for label, viewport in (("desktop", (1280, 800)), ("phone", (375, 760))):
+            for label, width, height in VIEWPORTS:
                 ctx = browser.new_context(
-                    viewport={"width": viewport[0], "height": viewport[1]},
+                    viewport={"width": width, "height": height},
                     color_scheme=scheme,  # type: ignore[arg-type]
                 )
                 page = ctx.new_page()
                 page.goto(f"{base}/signup")
+                page.get_by_role("button", name="Sign up").wait_for()
                 shoot(page, f"signup-{label}-{scheme}")
                 ctx.close()
-        a_ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-        b_ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-        a, b = a_ctx.new_page(), b_ctx.new_page()
-        sign_up(a, base, alice)
-        sign_up(b, base, bob)
-        open_chat_with(a, bob)
-        send(a, "Hey Bob! Are we still on for the climb on Saturday? 🧗")
-        open_chat_with(b, alice)
-        send(b, "Absolutely. 8 am at the car park?")
-        send(a, "Perfect. I'll bring coffee ☕")
-        with a.expect_file_chooser() as chooser:
-            a.get_by_role("button", name="Attach image").click()
-        chooser.value.set_files(str(photo))
-        a.get_by_text("Ready to send").wait_for()
-        send(a, "The view from last time")
-        b.wait_for_timeout(800)
-        state = b_ctx.storage_state()
+        state = make_conversation(browser, base)
         for scheme in ("light", "dark"):
-            for label, viewport in (("desktop", (1280, 800)), ("phone", (375, 760))):
+            for label, width, height in VIEWPORTS:
                 ctx = browser.new_context(
-                    viewport={"width": viewport[0], "height": viewport[1]},
+                    viewport={"width": width, "height": height},
                     color_scheme=scheme,  # type: ignore[arg-type]
-                    storage_state=state,
+                    storage_state=state,  # type: ignore[arg-type]
                 )
                 page = ctx.new_page()
                 page.goto(f"{base}/")
                 page.get_by_test_id("conversation-row").first.wait_for()
                 if label == "phone":
                     shoot(page, f"sidebar-{label}-{scheme}")
+                # Conversations are links to /c/<id>.
                 page.get_by_test_id("conversation-row").first.click()
+                page.wait_for_url(re.compile(re.escape(base) + r"/c/\d+"))
                 page.locator(".bubble-img").wait_for()
+                page.wait_for_function(
+                    "() => [...document.querySelectorAll('.bubble-img')].every(i => i.complete)"
+                )
                 shoot(page, f"chat-{label}-{scheme}")
                 page.goto(f"{base}/profile")
+                page.get_by_label("Display name").wait_for()
                 shoot(page, f"profile-{label}-{scheme}")
                 page.goto(f"{base}/settings")
+                page.get_by_role("button", name="Change password").wait_for()
                 shoot(page, f"settings-{label}-{scheme}")
                 ctx.close()
         browser.close()
