@@ -12,6 +12,7 @@ from typing import Any
 
 import reflex as rx
 
+from chatapp.components.avatar import avatar
 from chatapp.services import images, messages
 from chatapp.state import uploads
 from chatapp.state.chat import ChatState
@@ -34,32 +35,6 @@ SCROLL_JS = (
     "(e => e ? [e.scrollTop, e.scrollHeight - e.clientHeight] : [0, 0])"
     "(document.getElementById('message-scroller'))"
 )
-
-
-def avatar(
-    src: rx.Var | str, initials: rx.Var | str, name: rx.Var | str, size: int
-) -> rx.Component:
-    """A round picture with a real alt text, or the initials when there is none."""
-    src_var = rx.Var.create(src).to(str)
-    return rx.cond(
-        src_var.to(bool),
-        rx.image(
-            src=src_var,
-            alt=name,
-            class_name="avatar",
-            width=f"{size}px",
-            height=f"{size}px",
-            loading="lazy",
-        ),
-        rx.box(
-            initials,
-            class_name="avatar avatar-initials",
-            width=f"{size}px",
-            height=f"{size}px",
-            font_size=f"{max(10, size * 0.4):.0f}px",
-            aria_hidden="true",
-        ),
-    )
 
 
 def presence_avatar(

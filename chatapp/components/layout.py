@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from chatapp.components.avatar import avatar
 from chatapp.state.session import SessionState
 
 
@@ -74,13 +75,7 @@ def header() -> rx.Component:
         rx.spacer(),
         rx.link(
             rx.hstack(
-                rx.avatar(
-                    src=SessionState.avatar,
-                    fallback=SessionState.display_name[:2].upper(),
-                    size="2",
-                    radius="full",
-                    aria_hidden="true",
-                ),
+                avatar(SessionState.avatar, SessionState.initials, SessionState.display_name, 32),
                 rx.text(
                     SessionState.display_name,
                     weight="medium",

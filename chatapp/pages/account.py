@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from chatapp.components.avatar import avatar
 from chatapp.components.forms import field, form_error
 from chatapp.components.layout import signed_in_shell
 from chatapp.services import images
@@ -32,12 +33,11 @@ def _avatar_editor() -> rx.Component:
     up = ProfileState.avatar_upload
     ready = up["thumb"].to(bool)
     return rx.hstack(
-        rx.avatar(
-            src=rx.cond(ready, up["thumb"].to(str), SessionState.avatar),
-            fallback=SessionState.display_name[:2].upper(),
-            alt="Your avatar",
-            size="7",
-            radius="full",
+        avatar(
+            rx.cond(ready, up["thumb"].to(str), SessionState.avatar),
+            SessionState.initials,
+            "Your avatar",
+            80,
         ),
         rx.vstack(
             rx.upload.root(

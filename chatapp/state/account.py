@@ -116,6 +116,7 @@ class ProfileState(rx.State):
         user = update.user
         self.name, self.bio = user.display_name, user.bio
         session.display_name = user.display_name
+        session.initials = wire.initials(user.display_name)
         session.avatar = media.thumb_url(user.avatar_ref)
         self.busy = False
         self.saved = "Saved. Your contacts see the change right away."

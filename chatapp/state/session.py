@@ -13,6 +13,7 @@ from chatapp.services import accounts
 from chatapp.services.media import thumb_url
 from chatapp.settings import get_settings
 from chatapp.state.db_call import db_call
+from chatapp.wire import initials
 
 # How often a long-lived tab re-checks that its session row has not been revoked.
 RECHECK_SECONDS = 30.0
@@ -63,6 +64,7 @@ class SessionState(rx.State):
     auth_checked: bool = False
     username: str = ""
     display_name: str = ""
+    initials: str = ""
     avatar: str = ""
 
     def _clear(self) -> None:
@@ -72,6 +74,7 @@ class SessionState(rx.State):
         self.signed_in = False
         self.username = ""
         self.display_name = ""
+        self.initials = ""
         self.avatar = ""
 
     async def _load_from_cookie(self) -> bool:
@@ -86,6 +89,7 @@ class SessionState(rx.State):
         self.signed_in = True
         self.username = current.user.username
         self.display_name = current.user.display_name
+        self.initials = initials(current.user.display_name)
         self.avatar = thumb_url(current.user.avatar_ref)
         return True
 
