@@ -33,7 +33,9 @@ def _load_args(argv: list[str]) -> argparse.Namespace:
         help="ASGI server for the python-socketio relay (match chatapp's SERVER setting)",
     )
     p.add_argument("--no-baselines", action="store_true", help="skip the two relays")
-    p.add_argument("--users", type=int, help="override the profile: user steps, e.g. 200")
+    p.add_argument(
+        "--users", help="override the profile: comma-separated user steps, e.g. 200 or 500,1000"
+    )
     p.add_argument("--rates", help="override the profile: comma-separated messages/s")
     p.add_argument("--duration", type=float, help="override the profile: seconds per step")
     p.add_argument("--body-bytes", type=int, default=120)
@@ -72,7 +74,7 @@ def load_main(argv: list[str]) -> int:
         rates = [float(r) for r in args.rates.split(",")] if args.rates else plan.rates
         plan = Plan(
             name="custom",
-            user_steps=[args.users] if args.users else plan.user_steps,
+            user_steps=[int(u) for u in args.users.split(",")] if args.users else plan.user_steps,
             rates=rates,
             duration=args.duration or plan.duration,
             # Several rates: rise until p99 passes 200 ms, as --full does.

@@ -32,6 +32,8 @@ SIDEBAR = f"{VIEW}____sidebar_state"
 OPEN_PAGE = "p50"  # chatapp.state.view.OPEN_PAGE
 CLOCK = {f"{CHAT_STATE}.clock_rx_state_": "UTC|h23"}  # what a browser keeps in localStorage
 ROUTER = {"pathname": "/", "asPath": "/"}
+ON_LOAD = f"{ROOT_STATE}.reflex___state____on_load_internal_state.on_load_internal"
+CONV_PATH = re.compile(r"^/c/(\d+)/?$")  # chatapp's URL of an open conversation
 CONTEXT_JS = Path(__file__).resolve().parent.parent / ".web" / "utils" / "context.jsx"
 
 Op = dict[str, Any]
@@ -204,8 +206,13 @@ def chatapp_ops(delta: dict[str, Any], tab: Tab) -> list[Op]:
 class ChatappTab(Tab):
     """A signed-in browser tab on chatapp's page `/` (Reflex's socket.io protocol)."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.router: dict[str, str] = dict(ROUTER)  # the page the tab is on
+        self._redirected: asyncio.Future[str] | None = None
+
     def _event(self, handler: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return {"name": f"{CHAT_STATE}.{handler}", "payload": payload, "router_data": ROUTER}
+        return {"name": f"{CHAT_STATE}.{handler}", "payload": payload, "router_data": self.router}
 
     async def connect(self) -> None:
         self._hydrated = asyncio.get_running_loop().create_future()
@@ -233,11 +240,38 @@ class ChatappTab(Tab):
         )
         await asyncio.wait_for(asyncio.gather(self._hydrated, sidebar), 60)
 
+    def _on_server_event(self, ev: dict[str, Any]) -> None:
+        if ev.get("name") == "_redirect" and self._redirected is not None:
+            path = str((ev.get("payload") or {}).get("path", ""))
+            if not self._redirected.done():
+                self._redirected.set_result(path)
+            return
+        super()._on_server_event(ev)
+
     async def open_conversation(self) -> None:
-        opened = self.expect(lambda op: op.get("t") == "msgs_reset")
-        self.client.emit("event", self._event("open_person", {"user_id": self.peer.id}))
-        op = await asyncio.wait_for(opened, 60)
-        self.conv = int(op["conv"])
+        """Click the peer (open_person answers with a redirect to /c/<id>), then follow the
+        redirect as the browser does: navigate, which runs the page's on_load chain
+        (require_login, ChatState.load) for /c/<id>; done when the opened page arrives."""
+        self._redirected = asyncio.get_running_loop().create_future()
+        try:
+            self.client.emit("event", self._event("open_person", {"user_id": self.peer.id}))
+            path = await asyncio.wait_for(self._redirected, 60)
+        finally:
+            self._redirected = None
+        match = CONV_PATH.match(path)
+        if match is None:
+            raise ConnectionError(f"open_person redirected to {path!r}, not to a conversation")
+        conv = int(match.group(1))
+        opened = self.expect(lambda op: op.get("t") == "msgs_reset" and op.get("conv") == conv)
+        self.navigate(path)
+        await asyncio.wait_for(opened, 60)
+        self.conv = conv
+
+    def navigate(self, path: str) -> None:
+        """A client-side route change: Reflex's frontend sends on_load_internal for the new
+        route (.web/utils/state.js, onLoadInternalEvent)."""
+        self.router = {"pathname": path, "asPath": path}
+        self.client.emit("event", {"name": ON_LOAD, "payload": {}, "router_data": self.router})
 
     def send(self, body: str, cid: str) -> None:
         self.client.emit("event", self._event("send", {"form": {"body": body}, "client_id": cid}))
