@@ -56,7 +56,19 @@ def auth_card(title: str, subtitle: str, *children: rx.Component) -> rx.Componen
 
 
 def loading_screen() -> rx.Component:
-    return rx.center(rx.spinner(size="3"), min_height="100dvh", aria_label="Loading")
+    return rx.center(
+        rx.vstack(
+            rx.spinner(size="3"),
+            rx.cond(
+                SessionState.outage != "",
+                rx.text(SessionState.outage, size="2", class_name="muted", role="alert"),
+            ),
+            align="center",
+            spacing="3",
+        ),
+        min_height="100dvh",
+        aria_label="Loading",
+    )
 
 
 def header() -> rx.Component:

@@ -25,3 +25,11 @@ class Throttled(ServiceError):
 
 class NotAllowed(ServiceError):
     """The user may not see or change this (or it does not exist: we don't say which)."""
+
+
+class Unavailable(ServiceError):
+    """The database (or another backend) cannot be reached right now; trying again later may
+    work. Nothing was changed."""
+
+    def __init__(self, message: str = "Can't reach the server's database right now.") -> None:
+        super().__init__(message)

@@ -7,6 +7,7 @@ is in the URL (/c/<id>): Back, reload and sharing work, and only its members can
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -20,7 +21,7 @@ from sqlmodel import Session
 from chatapp.realtime import get_hub
 from chatapp.services import conversations, messages
 from chatapp.services.dto import ConversationOut, MessagePage
-from chatapp.services.errors import ServiceError
+from chatapp.services.errors import ServiceError, Unavailable
 from chatapp.state import sidebar, timeline, uploads
 from chatapp.state.db_call import db_call, db_run
 from chatapp.state.reads import read_marks
@@ -39,6 +40,7 @@ from chatapp.wire import (
 
 log = logging.getLogger(__name__)
 MAX_RAW_BODY = 20_000  # anything longer is refused before it is even trimmed
+RETRY_SECONDS = 3.0  # the database was away during a page load: try again after this
 MAX_UNSENT = 16  # failed or pending messages a tab keeps for Retry (< N_SLOTS)
 OLDER_PAGE = 100  # messages per "load older" (the first page on open is messages.PAGE_SIZE)
 CONV_PATH = re.compile(r"^/c/(\d{1,18})/?$")
@@ -95,6 +97,9 @@ class ChatState(rx.State):
     clock: str = rx.LocalStorage("", name="chat_clock")
     # Drafts per conversation, {conversation id: text}, kept for this tab across reloads.
     drafts: str = rx.SessionStorage("{}", name="chat_drafts")
+    # Messages not yet confirmed stored, {client id: {c: conversation, b: body, m: media}}, kept
+    # by the browser: after a server restart they are sent again with the same id (stored once).
+    outbox: str = rx.SessionStorage("{}", name="chat_outbox")
 
     _uid: int = 0
     _token: str = ""
@@ -138,6 +143,24 @@ class ChatState(rx.State):
             return {}
         return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
+    def _outbox_map(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.outbox or "{}")
+        except ValueError:
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {str(k): v for k, v in data.items() if isinstance(v, dict)}
+
+    def _outbox_set(self, cid: str, entry: dict[str, Any] | None) -> None:
+        box = self._outbox_map()
+        if entry is None:
+            if box.pop(cid, None) is None:
+                return
+        else:
+            box[cid] = entry
+        self.outbox = json.dumps(box, ensure_ascii=False, separators=(",", ":"))
+
     def _set_draft(self, conv_id: int, text: str) -> None:
         drafts = self._draft_map()
         if text.strip():
@@ -157,24 +180,69 @@ class ChatState(rx.State):
         """on_load of / and /c/<id>. A new websocket connection (first load, reconnect, server
         restart) rebuilds the whole view from the database: nothing missed, nothing twice. A
         navigation on the same connection only switches the conversation."""
+        session = await self.get_state(SessionState)
+        try:
+            if not await session.ensure_signed_in():
+                return rx.redirect("/login", replace=True)
+            return await self._load()
+        except Unavailable as exc:
+            # The database is away: say so, keep what is on screen, try again shortly.
+            session.outage = self.notice = f"{exc} Trying again…"
+            return ChatState.retry_load
+
+    @rx.event(background=True)
+    async def retry_load(self):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(RETRY_SECONDS)
+        yield ChatState.load
+
+    async def _load(self) -> Any:
         uid = await self._user_id()
         if not uid:
-            return None
+            return rx.redirect("/login", replace=True)
+        if self.notice.endswith("Trying again…"):
+            self.notice = ""
         if not self.clock:
             return rx.call_script(CLOCK_JS, callback=ChatState.set_clock)
-        match = CONV_PATH.match(self.router.url.path or "")
-        target = int(match.group(1)) if match else 0
+        target = self._route_conversation()
         sid = self.router.session.session_id
+        events: list[Any] = []
         if sid != self._sid:
             self._sid = sid
             await self._full_load(uid)
+            if self._outbox_map():
+                events.append(ChatState.flush_outbox)
         elif target == self.active_id:
             return None
         if not target:
             await self._close()
             # A new account: straight to the search field.
-            return rx.set_focus("people-search") if self.no_conversations else None
-        return await self._open(uid, target)
+            if self.no_conversations:
+                events.append(rx.set_focus("people-search"))
+            return events
+        opened = await self._open(uid, target)
+        return [*(opened if isinstance(opened, list) else [opened]), *events]
+
+    def _route_conversation(self) -> int:
+        match = CONV_PATH.match(self.router.url.path or "")
+        return int(match.group(1)) if match else 0
+
+    async def _ensure_view(self, uid: int) -> None:
+        """An event on a connection this state has not built the view for: the server
+        restarted, or the tab's state was lost (Redis restarted empty) and this event arrived
+        before on_load. Rebuild it (every view var, so nothing stale stays in the browser)."""
+        sid = self.router.session.session_id
+        if sid == self._sid:
+            return
+        if not self._sid:
+            history, arrivals, sb = await self._views()
+            timeline.clear_all(history, arrivals)
+            sidebar.reset(sb, [], clear_all=True)
+            self._cursor = {}
+        self._sid = sid
+        await self._full_load(uid)
+        target = self._route_conversation()
+        if target:
+            await self._open(uid, target)
 
     @rx.event
     async def set_clock(self, spec: str):  # type: ignore[no-untyped-def]
@@ -390,8 +458,21 @@ class ChatState(rx.State):
     async def send(self, form: dict[str, Any], client_id: str = ""):  # type: ignore[no-untyped-def]
         body = form.get("body", "") if isinstance(form, dict) else ""
         cid = str(client_id) or secrets.token_urlsafe(12)
-        async for update in self._send(str(body), cid, self.active_id, new=True):
+        async for update in self._send(str(body), cid, 0, new=True):
             yield update
+
+    @rx.event
+    async def flush_outbox(self):  # type: ignore[no-untyped-def]
+        """After a reconnect: send again what this tab had not seen confirmed (same client id,
+        so a message the server stored before it went away is not stored twice)."""
+        for cid, entry in list(self._outbox_map().items())[:MAX_UNSENT]:
+            async for update in self._send(
+                str(entry.get("b", "")),
+                cid,
+                _int(entry.get("c")),
+                media_id=str(entry.get("m", ""))[:32],
+            ):
+                yield update
 
     @rx.event
     async def resend(self, client_id: str):  # type: ignore[no-untyped-def]
@@ -408,6 +489,7 @@ class ChatState(rx.State):
     async def discard(self, client_id: str):  # type: ignore[no-untyped-def]
         """Give up on a failed message."""
         cid = str(client_id)
+        self._outbox_set(cid, None)
         if self._unsent.pop(cid, None) is None:
             return
         _, arrivals, _ = await self._views()
@@ -457,7 +539,17 @@ class ChatState(rx.State):
     async def _send(  # type: ignore[no-untyped-def]
         self, body: str, cid: str, conv_id: int, *, media_id: str = "", new: bool = False
     ):
-        uid = await self._user_id()
+        try:
+            uid = await self._user_id()
+            if uid:
+                await self._ensure_view(uid)
+                conv_id = conv_id or (self.active_id if new else 0)
+        except Unavailable as exc:
+            if new:
+                yield self._refuse(f"{exc} Not sent: press Send again in a moment.", body)
+            else:
+                self.notice = f"{exc} Not sent yet: it will be sent when the server is back."
+            return
         if not uid:
             self.notice = "Your session has ended. Log in again to send."
             yield rx.redirect("/login")
@@ -520,6 +612,7 @@ class ChatState(rx.State):
             timeline.put(cur, history, arrivals, view)
         self._cursor = cur.dump()
         self._unsent[cid] = {"conv": conv_id, "body": text, "media": media_id, "view": view}
+        self._outbox_set(cid, {"c": conv_id, "b": text, "m": media_id})
         # The pending bubble goes out now; the database write follows.
         yield rx.scroll_to("messages-end") if not self._near_bottom else None
         try:
@@ -539,6 +632,8 @@ class ChatState(rx.State):
             error = "Check your connection and try again."
         cur = timeline.Cursor.load(self._cursor)
         if error:
+            if error.startswith("Can't reach"):
+                error = f"{error} It will be sent again when the server is back."
             failed = {**view, "status": "failed", "error": error}
             self._unsent[cid]["view"] = failed
             if conv_id == self.active_id:
@@ -547,6 +642,7 @@ class ChatState(rx.State):
             return
         # Committed: now (and only now) tell everyone.
         self._unsent.pop(cid, None)
+        self._outbox_set(cid, None)
         wire = _wire(result.message, w=pending["w"], h=pending["h"])
         if conv_id == self.active_id:
             timeline.put(cur, history, arrivals, {**view, "id": wire["id"], "status": "sent"})

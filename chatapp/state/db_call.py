@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 from chatapp.db import session_scope
+from chatapp.services.errors import Unavailable
 
 T = TypeVar("T")
 # Its own pool, sized like the engine's connection pool (10 + 20 overflow would be too many
@@ -16,8 +21,34 @@ _POOL = ThreadPoolExecutor(max_workers=12, thread_name_prefix="db")
 
 
 def _in_transaction(fn: Callable[..., T], kwargs: dict[str, Any]) -> T:
-    with session_scope() as session:
-        return fn(session=session, **kwargs)
+    with _unavailable_on_outage():
+        with session_scope() as session:
+            return fn(session=session, **kwargs)
+
+
+def _direct(fn: Callable[..., T], kwargs: dict[str, Any]) -> T:
+    with _unavailable_on_outage():
+        return fn(**kwargs)
+
+
+@contextmanager
+def _unavailable_on_outage() -> Iterator[None]:
+    """A lost or refused database connection becomes ``Unavailable`` (a ServiceError with a
+    message for the user), so every handler's refusal path shows it and offers a retry."""
+    try:
+        yield
+    except PoolTimeout as exc:
+        raise Unavailable() from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated or _is_connection_error(exc):
+            raise Unavailable() from exc
+        raise
+
+
+def _is_connection_error(exc: DBAPIError) -> bool:
+    # PyMySQL: 2003 can't connect, 2006 gone away, 2013 lost during query; sqlite: locked/IO.
+    code = getattr(exc.orig, "args", (None,))[0] if exc.orig is not None else None
+    return code in (2003, 2006, 2013, 2014, 2055) or "OperationalError" in type(exc).__name__
 
 
 async def db_call(fn: Callable[..., T], /, **kwargs: Any) -> T:
@@ -31,4 +62,4 @@ async def db_call(fn: Callable[..., T], /, **kwargs: Any) -> T:
 
 async def db_run(fn: Callable[..., T], /, **kwargs: Any) -> T:
     """Like :func:`db_call` for a service that runs its own transaction (the send path)."""
-    return await asyncio.get_running_loop().run_in_executor(_POOL, lambda: fn(**kwargs))
+    return await asyncio.get_running_loop().run_in_executor(_POOL, _direct, fn, kwargs)

@@ -10,6 +10,7 @@ from http.cookies import CookieError, SimpleCookie
 import reflex as rx
 
 from chatapp.services import accounts
+from chatapp.services.errors import Unavailable
 from chatapp.services.media import thumb_url
 from chatapp.settings import get_settings
 from chatapp.state.db_call import db_call
@@ -59,8 +60,10 @@ class SessionState(rx.State):
     _user_id: int = 0
     _session_id: str = ""
     _checked_at: float = 0.0
+    _conn: str = ""  # the websocket connection whose cookie was checked
 
     signed_in: bool = False
+    outage: str = ""  # shown while the database cannot be reached
     auth_checked: bool = False
     username: str = ""
     display_name: str = ""
@@ -94,25 +97,51 @@ class SessionState(rx.State):
         return True
 
     async def current_user_id(self) -> int:
-        """The signed-in user's id, or 0. Re-validates the session row now and then, so a
-        revoked session (log out elsewhere, password change) stops working in open tabs too."""
+        """The signed-in user's id, or 0.
+
+        Identity is bound to the websocket connection: the first event of every connection
+        (first load, reconnect, server restart, or someone replaying a tab's token) checks that
+        connection's own session cookie. So a tab is never signed in by its token alone, and a
+        message queued while the server was away is taken as soon as it arrives, before any
+        on_load. After that the session row is re-checked every RECHECK_SECONDS (revocation).
+        Raises Unavailable when the database cannot be asked on a new connection."""
+        sid = self.router.session.session_id
+        if sid != self._conn:
+            await self._load_from_cookie()  # (Unavailable: _conn stays, the next event retries)
+            self._conn = sid
+            self.auth_checked = True
+            return self._user_id
         if not self._user_id:
             return 0
         if time.monotonic() - self._checked_at > RECHECK_SECONDS:
-            live = await db_call(
-                accounts.session_is_live, session_id=self._session_id, user_id=self._user_id
-            )
+            try:
+                live = await db_call(
+                    accounts.session_is_live, session_id=self._session_id, user_id=self._user_id
+                )
+            except Unavailable:
+                return self._user_id  # checked on this connection already; again next event
             if not live:
                 self._clear()
                 return 0
             self._checked_at = time.monotonic()
         return self._user_id
 
+    async def ensure_signed_in(self) -> bool:
+        """on_load of a signed-in page: check signature, expiry and revocation now."""
+        ok = await self._load_from_cookie()
+        self._conn = self.router.session.session_id
+        self.auth_checked = True
+        self.outage = ""
+        return ok
+
     @rx.event
     async def require_login(self):  # type: ignore[no-untyped-def]
         """on_load of signed-in pages: check signature, expiry and revocation."""
-        ok = await self._load_from_cookie()
-        self.auth_checked = True
+        try:
+            ok = await self.ensure_signed_in()
+        except Unavailable as exc:
+            self.outage = f"{exc} Reload the page in a moment."
+            return None
         if not ok:
             return rx.redirect("/login", replace=True)
         return None
@@ -120,7 +149,10 @@ class SessionState(rx.State):
     @rx.event
     async def redirect_if_signed_in(self):  # type: ignore[no-untyped-def]
         """on_load of /login and /signup."""
-        ok = await self._load_from_cookie()
+        try:
+            ok = await self._load_from_cookie()
+        except Unavailable:
+            ok = False  # show the form; signing in will say that the database is away
         self.auth_checked = True
         if ok:
             return rx.redirect("/", replace=True)

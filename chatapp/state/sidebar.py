@@ -18,14 +18,18 @@ def rows(sb: Any) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def find(sb: Any, conv_id: int) -> tuple[int, dict[str, Any]] | None:
-    for i, row in rows(sb):
-        if row.get("id") == conv_id:
-            return i, dict(row)
-    return None
+    """The row of a conversation (one lookup in the backend index, not a scan of the rows)."""
+    i = sb._slot_of_conv.get(conv_id)
+    if i is None:
+        return None
+    row = getattr(sb, row_name(i))
+    if row.get("id") != conv_id:  # (an index out of step would be a bug: never show wrong rows)
+        return None
+    return i, dict(row)
 
 
-def reset(sb: Any, new_rows: list[ConversationRow]) -> None:
-    used = set(sb.order)
+def reset(sb: Any, new_rows: list[ConversationRow], *, clear_all: bool = False) -> None:
+    used = set(range(N_ROWS)) if clear_all else set(sb.order)
     new_rows = new_rows[:N_ROWS]
     for i, row in enumerate(new_rows):
         setattr(sb, row_name(i), row)
@@ -33,6 +37,7 @@ def reset(sb: Any, new_rows: list[ConversationRow]) -> None:
         if i >= len(new_rows):
             setattr(sb, row_name(i), {})
     sb.order = list(range(len(new_rows)))
+    sb._slot_of_conv = {int(row["id"]): i for i, row in enumerate(new_rows)}
 
 
 def update(sb: Any, conv_id: int, fields: dict[str, Any], *, to_top: bool = False) -> bool:
@@ -54,8 +59,11 @@ def insert_top(sb: Any, row: ConversationRow) -> None:
     order = list(sb.order)
     free = [i for i in range(N_ROWS) if i not in set(order)]
     slot = free[0] if free else order.pop()
+    index = {c: i for c, i in sb._slot_of_conv.items() if i != slot}
+    index[int(row["id"])] = slot
     setattr(sb, row_name(slot), row)
     sb.order = [slot, *(o for o in order if o != slot)]
+    sb._slot_of_conv = index
 
 
 def update_people(sb: Any, user_id: int, fields: dict[str, Any]) -> list[int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -19,15 +20,16 @@ class Clock:
     zone: ZoneInfo
     h12: bool = False
 
-    @classmethod
-    def parse(cls, spec: str) -> Clock:
+    @staticmethod
+    @lru_cache(maxsize=256)
+    def parse(spec: str) -> Clock:
         """``"Europe/Berlin|h23"`` as the browser reports it; anything unknown is UTC, 24 h."""
         name, _, cycle = (spec or "").partition("|")
         try:
             zone = ZoneInfo(name[:64]) if name else ZoneInfo("UTC")
         except (ZoneInfoNotFoundError, ValueError):
             zone = ZoneInfo("UTC")
-        return cls(zone, cycle in ("h11", "h12"))
+        return Clock(zone, cycle in ("h11", "h12"))
 
     def local(self, at_ms: int) -> datetime:
         return datetime.fromtimestamp(at_ms / 1000, UTC).astimezone(self.zone)

@@ -15,6 +15,8 @@ from chatapp.state.view import N_PAGES, N_SLOTS, OPEN_PAGE, page_name, slot_name
 from chatapp.wire import MessageView, Status, WireMessage
 from chatapp.wire import message as wire_message
 
+FOLDED_MEMORY = 2 * N_SLOTS
+
 
 def view_of(
     m: WireMessage,
@@ -91,6 +93,14 @@ class Cursor:
         return cls(**data) if data else cls()
 
 
+def clear_all(history: Any, arrivals: Any) -> None:
+    """Every page and slot var, whatever the browser may still show (a rebuilt state)."""
+    for i in range(N_PAGES):
+        setattr(history, page_name(i), [])
+    for i in range(N_SLOTS):
+        setattr(arrivals, slot_name(i), {})
+
+
 def clear(cur: Cursor, history: Any, arrivals: Any) -> Cursor:
     """Empty the view (only the vars in use are touched, so only they go on the wire)."""
     for i in cur.pages_used:
@@ -142,6 +152,9 @@ def _fold(cur: Cursor, history: Any, arrivals: Any) -> None:
         # Hundreds arrived while the conversation stayed open: the newest page grows.
         last = page_name(N_PAGES - 1)
         setattr(history, last, [*getattr(history, last), *settled])
+    # Remember recently folded ones (a late duplicate delivery is still recognised), not all.
+    keep = set([c for c, s in cur.slot_of.items() if s == -1][-FOLDED_MEMORY:])
+    cur.slot_of = {c: s for c, s in cur.slot_of.items() if s != -1 or c in keep}
     for v in settled:
         cur.slot_of[v["cid"]] = -1
     for i in range(cur.slots_used):

@@ -81,5 +81,5 @@ SidebarState: Any = _numbered_state(
     dict[str, Any],
     {},
     "The sidebar's conversation rows, one var each, and their display order.",
-    extra={"order": (list[int], [])},
+    extra={"order": (list[int], []), "_slot_of_conv": (dict[int, int], {})},
 )

@@ -149,7 +149,7 @@ def test_older_pages_fill_downwards_then_the_oldest_grows() -> None:
 
 
 def sidebar_state() -> Recorder:
-    sb = Recorder(**{row_name(i): {} for i in range(N_ROWS)}, order=[])
+    sb = Recorder(**{row_name(i): {} for i in range(N_ROWS)}, order=[], _slot_of_conv={})
     sb.take()
     return sb
 
