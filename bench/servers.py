@@ -22,12 +22,14 @@ def chatapp(
     name: str = "chatapp",
     gc_log: str = "",
 ) -> Server:
-    """`reflex run --env prod --single-port` (or `--backend-only`, which serves the same backend
-    without rebuilding .web: used for a second process once the first one has built it)."""
+    """`python -m chatapp.serve` as scripts/run.sh runs it (or `reflex run --backend-only`, the
+    same backend without the frontend: used for a second process)."""
     port = free_port()
-    mode = ["--backend-only"] if backend_only else ["--single-port"]
-    cmd = [sys.executable, "-m", "reflex", "run", "--env", "prod", *mode]
-    cmd += ["--backend-port", str(port), "--backend-host", "127.0.0.1"]
+    if backend_only:
+        cmd = [sys.executable, "-m", "reflex", "run", "--env", "prod", "--backend-only"]
+        cmd += ["--backend-port", str(port), "--backend-host", "127.0.0.1"]
+    else:
+        cmd = [sys.executable, "-m", "chatapp.serve", "--port", str(port), "--host", "127.0.0.1"]
     env = base_env(
         DATABASE_URL=database_url,
         JWT_SECRET=jwt_secret,

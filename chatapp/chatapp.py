@@ -26,15 +26,14 @@ app = rx.App(
     ],
 )
 
-app.add_page(
-    home_page, route="/", title="chatapp", on_load=[SessionState.require_login, ChatState.load]
-)
+# ChatState.load checks the session cookie itself (and copes with a database outage).
+app.add_page(home_page, route="/", title="chatapp", on_load=ChatState.load)
 # One URL per conversation: Back returns to the list, reload and links open it (members only).
 app.add_page(
     home_page,
     route="/c/[conv_id]",
     title="chatapp",
-    on_load=[SessionState.require_login, ChatState.load],
+    on_load=ChatState.load,
 )
 app.add_page(
     profile_page,

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'chatapp.db'}"
     jwt_secret: str = ""
     session_lifetime_hours: int = Field(default=24 * 7, ge=1, le=24 * 365)
+    # How often an open tab re-checks that its session has not been revoked.
+    session_recheck_seconds: float = Field(default=30.0, ge=0.5, le=3600)
     cloudinary_url: str = ""
     redis_url: str = ""
     media_dir: Path = PROJECT_ROOT / "media"

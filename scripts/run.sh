@@ -11,4 +11,5 @@ python -m chatapp.db                      # apply pending migrations
 echo
 echo "  chatapp is starting: open http://localhost:${PORT}/ when it says 'App running'"
 echo
-exec reflex run --env prod --single-port --backend-port "$PORT" --backend-host "${HOST:-0.0.0.0}"
+# Builds the frontend only when the app changed (see chatapp/serve.py), then serves on one port.
+exec python -m chatapp.serve --port "$PORT" --host "${HOST:-0.0.0.0}"

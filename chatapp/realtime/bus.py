@@ -11,6 +11,9 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+# Called after the bus was cut off and is listening again: events published meanwhile are gone
+# (pub/sub keeps nothing), so every local tab must catch up from the database.
+GapHandler = Callable[[], Awaitable[None]]
 CHANNEL_PREFIX = "chatapp:events"
 
 
@@ -23,7 +26,7 @@ def channel_for(db: int) -> str:
 
 class Bus(Protocol):
     async def publish(self, event: dict[str, Any]) -> None: ...
-    async def run(self, handler: Handler) -> None: ...
+    async def run(self, handler: Handler, on_gap: GapHandler | None = None) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -37,7 +40,7 @@ class LocalBus:
         if self._handler is not None:
             await self._handler(event)
 
-    async def run(self, handler: Handler) -> None:
+    async def run(self, handler: Handler, on_gap: GapHandler | None = None) -> None:
         self._handler = handler
         await asyncio.Event().wait()  # until cancelled
 
@@ -58,11 +61,16 @@ class RedisBus:
     async def publish(self, event: dict[str, Any]) -> None:
         await self._redis.publish(self._channel, json.dumps(event, separators=(",", ":")))
 
-    async def run(self, handler: Handler) -> None:
+    async def run(self, handler: Handler, on_gap: GapHandler | None = None) -> None:
+        cut_off = False
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self._channel)
+                if cut_off and on_gap is not None:
+                    cut_off = False
+                    log.warning("redis bus is back: every tab here catches up")
+                    await on_gap()
                 async for msg in pubsub.listen():
                     if msg.get("type") != "message":
                         continue
@@ -75,8 +83,9 @@ class RedisBus:
             except asyncio.CancelledError:
                 raise
             except Exception:  # connection lost: resubscribe after a pause
-                log.exception("redis bus listener failed; resubscribing")
-                await asyncio.sleep(1)
+                log.warning("redis bus listener failed; resubscribing", exc_info=True)
+                cut_off = True
+                await asyncio.sleep(0.5)
             finally:
                 try:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]

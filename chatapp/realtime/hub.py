@@ -34,6 +34,7 @@ class Hub:
         self._deliver: Deliver | None = None
         self._is_connected: Callable[[str], bool] = lambda _t: True
         self._presence_changed: PresenceChanged | None = None
+        self._catch_up: Callable[[str], Awaitable[None]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.delivered = 0
 
@@ -42,10 +43,12 @@ class Hub:
         deliver: Deliver,
         is_connected: Callable[[str], bool],
         presence_changed: PresenceChanged | None = None,
+        catch_up: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._deliver = deliver
         self._is_connected = is_connected
         self._presence_changed = presence_changed
+        self._catch_up = catch_up
 
     # Tabs -------------------------------------------------------------------------------
     async def tab_opened(self, user_id: int, token: str) -> None:
@@ -117,12 +120,22 @@ class Hub:
         except Exception:
             log.exception("delivery to a tab failed")
 
+    async def _gap(self) -> None:
+        """The bus missed events (Redis went away): every tab here catches up."""
+        if self._catch_up is None:
+            return
+        for token in list(self._owner):
+            try:
+                await self._catch_up(token)
+            except Exception:
+                log.exception("catching up a tab failed")
+
     # Background work ----------------------------------------------------------------------
     def start(self) -> None:
         if self._tasks:
             return
         self._tasks = [
-            asyncio.create_task(self.bus.run(self._on_event), name="chatapp-bus"),
+            asyncio.create_task(self.bus.run(self._on_event, self._gap), name="chatapp-bus"),
             asyncio.create_task(self._sweep(), name="chatapp-presence"),
         ]
 

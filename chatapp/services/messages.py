@@ -237,6 +237,20 @@ def _by_client_id(session: Session, sender_id: int, client_id: str) -> Message |
     return session.get(Message, found) if found is not None else None
 
 
+def stored_client_ids(*, session: Session, sender_id: int, client_ids: list[str]) -> set[str]:
+    """Which of these client ids the sender has already stored (on the unique key's index).
+    A tab back from an outage asks this before re-sending what it never saw confirmed."""
+    wanted = [c for c in client_ids if CLIENT_ID_RE.fullmatch(c)][:100]
+    if not wanted:
+        return set()
+    rows = session.exec(
+        select(Message.client_id).where(
+            Message.sender_id == sender_id, col(Message.client_id).in_(wanted)
+        )
+    ).all()
+    return set(rows)
+
+
 def _replay(
     session: Session,
     existing: Message,

@@ -23,14 +23,40 @@ log = logging.getLogger(__name__)
 def install(app: rx.App) -> None:
     hub = get_hub()
 
+    rehydrating: set[str] = set()
+
     async def deliver(token: str, event: dict[str, Any]) -> None:
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=ChatState)) as root:
             chat = await root.get_state(ChatState)
-            mark_conv = await chat._apply_event(cast(BusEvent, event))
+            # The hub knows this tab but its state does not know its user: the state was lost
+            # (Redis restarted empty). Showing the event is not enough: rebuild the tab.
+            lost = not chat._uid
+            mark_conv = 0 if lost else await chat._apply_event(cast(BusEvent, event))
             uid = chat._uid
-        if mark_conv and uid:
+        if lost:
+            await rehydrate(token)
+        elif mark_conv and uid:
             # The message arrived in the conversation this tab is showing: it has been read.
             read_marks.add(uid, mark_conv, int(event["message"]["id"]), token)
+
+    async def rehydrate(token: str) -> None:
+        """Close the tab's transport (not a socket.io disconnect, which the browser would not
+        retry): the browser reconnects at once, rehydrates, and its on_load rebuilds the view
+        from the database and this connection's cookie, catching up on what it missed. Used when
+        a tab's state was lost, or the bus missed events (Redis restarted)."""
+        ns = app.event_namespace
+        sid = ns.token_to_sid.get(token) if ns is not None else None
+        if ns is None or sid is None or token in rehydrating:
+            return
+        rehydrating.add(token)
+        try:
+            server = ns.server
+            eio_sid = server.manager.eio_sid_from_sid(sid, ns.namespace)
+            if eio_sid is not None:
+                log.warning("reconnecting tab %s to rebuild its view", token[:8])
+                await server.eio.disconnect(eio_sid)
+        finally:
+            rehydrating.discard(token)
 
     def is_connected(token: str) -> bool:
         ns = app.event_namespace
@@ -39,14 +65,13 @@ def install(app: rx.App) -> None:
     async def presence_changed(user_id: int, online: bool) -> None:
         seen = await db_call(accounts.touch_last_seen, user_id=user_id)
         contacts = await db_call(conversations.contact_ids, user_id=user_id)
-        # Also published with no contacts: tabs that found this person by search watch it.
-        if True:
-            await hub.publish(
-                contacts,
-                {"type": "presence", "user": user_id, "online": online, "last_seen": ms(seen)},
-            )
+        # Published even with no contacts: tabs that found this person by search watch it.
+        await hub.publish(
+            contacts,
+            {"type": "presence", "user": user_id, "online": online, "last_seen": ms(seen)},
+        )
 
-    hub.attach(deliver, is_connected, presence_changed)
+    hub.attach(deliver, is_connected, presence_changed, catch_up=rehydrate)
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

@@ -167,12 +167,18 @@ class ChatState(rx.State):
             drafts[str(conv_id)] = text[:MAX_RAW_BODY]
         else:
             drafts.pop(str(conv_id), None)
-        self.drafts = json.dumps(drafts, ensure_ascii=False)
+        value = json.dumps(drafts, ensure_ascii=False)
+        if value != self.drafts:
+            self.drafts = value
         self._composer(text)
 
+    # (Reflex sends every var that was assigned, changed or not: assign only real changes, so a
+    # send costs the sender's tab only the vars that did change.)
     def _composer(self, text: str) -> None:
-        self.draft_len = len(text)
-        self.draft_blank = not text.strip()
+        if self.draft_len != len(text):
+            self.draft_len = len(text)
+        if self.draft_blank != (not text.strip()):
+            self.draft_blank = not text.strip()
 
     # Page load, navigation, reconnect ---------------------------------------------------------
     @rx.event
@@ -465,7 +471,17 @@ class ChatState(rx.State):
     async def flush_outbox(self):  # type: ignore[no-untyped-def]
         """After a reconnect: send again what this tab had not seen confirmed (same client id,
         so a message the server stored before it went away is not stored twice)."""
-        for cid, entry in list(self._outbox_map().items())[:MAX_UNSENT]:
+        box = self._outbox_map()
+        try:
+            uid = await self._user_id()
+            stored = await db_call(messages.stored_client_ids, sender_id=uid, client_ids=list(box))
+        except Unavailable:
+            return  # still away: the next reconnect tries again
+        for cid in stored:
+            # Stored before the server went away: the rebuilt view already shows it.
+            self._outbox_set(cid, None)
+            box.pop(cid, None)
+        for cid, entry in list(box.items())[:MAX_UNSENT]:
             async for update in self._send(
                 str(entry.get("b", "")),
                 cid,
@@ -579,7 +595,8 @@ class ChatState(rx.State):
         if new and len(self._unsent) >= MAX_UNSENT:
             yield self._refuse("Too many messages are waiting to be sent. Retry those first.", body)
             return
-        self.notice = ""
+        if self.notice:
+            self.notice = ""
         history, arrivals, sb = await self._views()
         clock = self._clock()
         cur = timeline.Cursor.load(self._cursor)
@@ -596,8 +613,9 @@ class ChatState(rx.State):
             "h": int(self.attachment.get("h", 0)) if new else 0,
         }
         if new:
-            self.attachment = {}
-            self._upload_gen += 1
+            if self.attachment:
+                self.attachment = {}
+                self._upload_gen += 1
             self._sent_body = body
             self._set_draft(conv_id, "")
         view = timeline.view_of(

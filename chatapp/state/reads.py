@@ -37,10 +37,19 @@ class ReadMarks:
             if not self._pending:
                 return
             batch, self._pending = self._pending, {}
-            await db_call(
-                conversations.mark_read_many,
-                marks=[(u, c, m) for (u, c), (m, _o) in batch.items()],
-            )
+            try:
+                await db_call(
+                    conversations.mark_read_many,
+                    marks=[(u, c, m) for (u, c), (m, _o) in batch.items()],
+                )
+            except Exception:
+                # Keep them for the next flush (the database may be back by then); a newer
+                # mark that arrived meanwhile wins.
+                for key, (mid, origin) in batch.items():
+                    prev = self._pending.get(key)
+                    if prev is None or prev[0] < mid:
+                        self._pending[key] = (mid, origin)
+                raise
         hub = get_hub()
         for (uid, conv), (_m, origin) in batch.items():
             # The user's other tabs clear their badge too (only worth it if there are any).

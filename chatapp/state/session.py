@@ -16,9 +16,6 @@ from chatapp.settings import get_settings
 from chatapp.state.db_call import db_call
 from chatapp.wire import initials
 
-# How often a long-lived tab re-checks that its session row has not been revoked.
-RECHECK_SECONDS = 30.0
-
 
 def _cookie_value(header: str, name: str) -> str:
     jar: SimpleCookie = SimpleCookie()
@@ -103,7 +100,7 @@ class SessionState(rx.State):
         (first load, reconnect, server restart, or someone replaying a tab's token) checks that
         connection's own session cookie. So a tab is never signed in by its token alone, and a
         message queued while the server was away is taken as soon as it arrives, before any
-        on_load. After that the session row is re-checked every RECHECK_SECONDS (revocation).
+        on_load. After that the session row is re-checked every SESSION_RECHECK_SECONDS.
         Raises Unavailable when the database cannot be asked on a new connection."""
         sid = self.router.session.session_id
         if sid != self._conn:
@@ -113,7 +110,7 @@ class SessionState(rx.State):
             return self._user_id
         if not self._user_id:
             return 0
-        if time.monotonic() - self._checked_at > RECHECK_SECONDS:
+        if time.monotonic() - self._checked_at > get_settings().session_recheck_seconds:
             try:
                 live = await db_call(
                     accounts.session_is_live, session_id=self._session_id, user_id=self._user_id

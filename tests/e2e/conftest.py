@@ -39,7 +39,8 @@ def free_port() -> int:
 
 
 class AppServer:
-    """`reflex run --env prod --single-port` in a subprocess, as the README runs it."""
+    """`python -m chatapp.serve` (production, one port) in a subprocess, as scripts/run.sh
+    runs it."""
 
     def __init__(
         self,
@@ -87,14 +88,10 @@ class AppServer:
             [
                 sys.executable,
                 "-m",
-                "reflex",
-                "run",
-                "--env",
-                "prod",
-                "--single-port",
-                "--backend-port",
+                "chatapp.serve",
+                "--port",
                 str(self.port),
-                "--backend-host",
+                "--host",
                 "127.0.0.1",
             ],
             cwd=ROOT,
@@ -120,6 +117,12 @@ class AppServer:
             time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"app did not come up in {timeout}s, see {self.log_path}")
+
+    def kill(self) -> None:
+        """kill -9 the whole server (gunicorn and its workers): a crash, no goodbye."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -6,6 +6,7 @@ Two ``RedisPresence`` / ``Hub`` instances in one test stand for two worker proce
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import time
@@ -318,3 +319,53 @@ async def test_buses_on_different_database_numbers_do_not_hear_each_other(
         await asyncio.gather(*tasks, return_exceptions=True)
         await mine.close()
         await theirs.close()
+
+
+async def test_bus_back_after_redis_restart_asks_every_tab_to_catch_up() -> None:
+    """Pub/sub keeps nothing: events published while a process was cut off are gone. When
+    the bus listens again it says so (the bridge then rebuilds every local tab from the
+    database), and new events flow again. On a private Redis, restarted empty."""
+    from tests.support.services import OwnRedis
+
+    server = OwnRedis()
+    server.start()
+    got: list[dict[str, Any]] = []
+    gaps = asyncio.Event()
+
+    async def on_event(event: dict[str, Any]) -> None:
+        got.append(event)
+
+    async def on_gap() -> None:
+        gaps.set()
+
+    bus = RedisBus(server.url)
+    task = asyncio.create_task(bus.run(on_event, on_gap))
+    try:
+        await _until(lambda: _subscribers(server.url, bus) > 0)
+        await bus.publish({"n": 1})
+        await _until(lambda: len(got) == 1)
+        server.kill()
+        server.start()
+        await asyncio.wait_for(gaps.wait(), 15)
+        await bus.publish({"n": 2})
+        await _until(lambda: len(got) == 2)
+        assert [e["n"] for e in got] == [1, 2]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        await bus.close()
+        server.close()
+
+
+def _subscribers(url: str, bus: RedisBus) -> int:
+    counts = redis.Redis.from_url(url).pubsub_numsub(bus._channel)
+    return int(counts[0][1]) if counts else 0
+
+
+async def _until(cond: Callable[[], bool], within: float = 10) -> None:
+    deadline = time.monotonic() + within
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
