@@ -5,7 +5,6 @@ Import :mod:`bench.env` first: chatapp reads JWT_SECRET and BCRYPT_ROUNDS once, 
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,10 +12,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from chatapp.db import make_engine, upgrade
+from bench.instances import DEFAULT_SERVER_URL, DatabaseServer, ThrowawayDatabase
 from chatapp.services import accounts
 
-SERVER_URL = "mysql+pymysql://root@127.0.0.1:3306"
+SERVER_URL = DEFAULT_SERVER_URL
 PASSWORD = "bench-password-1"
 
 
@@ -27,29 +26,16 @@ class BenchUser:
     token: str  # the chatapp_session cookie value (a signed JWT)
 
 
-class TempDatabase:
-    """CREATE DATABASE bench_<random> (utf8mb4), migrated to head; dropped by :meth:`drop`."""
+class TempDatabase(ThrowawayDatabase):
+    """CREATE DATABASE bench_<pid>_<random> (utf8mb4), migrated to head; dropped by :meth:`drop`
+    (the shared helper in bench/instances.py, on its own connection to `server_url`)."""
 
     def __init__(self, server_url: str = SERVER_URL, prefix: str = "bench") -> None:
-        self.server_url = server_url
-        self.name = f"{prefix}_{secrets.token_hex(4)}"
-        self._admin = sa.create_engine(server_url + "/?charset=utf8mb4")
-        with self._admin.connect() as c:
-            c.execute(
-                sa.text(
-                    f"CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4 "
-                    "COLLATE utf8mb4_unicode_ci"
-                )
-            )
-        self.url = f"{server_url}/{self.name}?charset=utf8mb4"
-        upgrade(self.url)
-        self.engine = make_engine(self.url)
+        super().__init__(DatabaseServer(server_url), prefix)
 
     def drop(self) -> None:
-        self.engine.dispose()
-        with self._admin.connect() as c:
-            c.execute(sa.text(f"DROP DATABASE IF EXISTS `{self.name}`"))
-        self._admin.dispose()
+        super().drop()
+        self.server.dispose()
 
 
 def _make_user(engine: sa.Engine, username: str) -> BenchUser:

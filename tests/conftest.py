@@ -7,7 +7,6 @@ tests that need it are skipped with the reason.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +18,8 @@ os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
 
 import sqlalchemy as sa
 from sqlmodel import Session
+
+from bench.instances import DatabaseServer
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
@@ -33,35 +34,8 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-class MySQLServer:
-    def __init__(self, server_url: str) -> None:
-        self.server_url = server_url
-        self.engine = sa.create_engine(server_url + "/?charset=utf8mb4", pool_pre_ping=True)
-
-    def reachable(self) -> str | None:
-        try:
-            with self.engine.connect() as c:
-                c.execute(sa.text("SELECT 1"))
-        except Exception as exc:
-            return str(exc).splitlines()[0]
-        return None
-
-    def create_database(self, prefix: str = "chatapp_test") -> str:
-        name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
-        with self.engine.connect() as c:
-            c.execute(
-                sa.text(
-                    f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-                )
-            )
-        return name
-
-    def drop_database(self, name: str) -> None:
-        with self.engine.connect() as c:
-            c.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
-
-    def url(self, name: str) -> str:
-        return f"{self.server_url}/{name}?charset=utf8mb4"
+# The throwaway-database helper shared with the benchmark and the fault runner.
+MySQLServer = DatabaseServer
 
 
 @pytest.fixture(scope="session")
