@@ -40,6 +40,8 @@ class Recorder:
     ids: Counter[tuple[int, int]] = field(default_factory=Counter)  # (tab, msg id) -> count
     frame_bytes: list[int] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    caught_up: set[tuple[int, str]] = field(default_factory=set)  # (tab, cid) by catch-up
+    twice: set[tuple[int, str]] = field(default_factory=set)  # (tab, cid) shown twice at once
     active: bool = True  # errors and deliveries outside a step are not counted
 
     def reset(self) -> None:
@@ -68,14 +70,28 @@ class Recorder:
         if self.active:
             self.errors[what[:120]] += 1
 
+    def recovered(self, tab: Tab, item: dict[str, Any]) -> None:
+        """Shown by a rebuilt view (a reconnect's catch-up), not live: no latency to count."""
+        cid = str(item.get("cid"))
+        if self.active and cid in self.sent:
+            self.caught_up.add((tab.index, cid))
+
+    def shown_twice(self, tab: Tab, cid: str) -> None:
+        if self.active:
+            self.twice.add((tab.index, cid))
+
     # Exactly-once ---------------------------------------------------------------------------------
     def missing(self) -> int:
-        return sum(1 for cid, (_, rcpt) in self.sent.items() if self.got[(rcpt, cid)] == 0)
+        return sum(
+            1
+            for cid, (_, rcpt) in self.sent.items()
+            if self.got[(rcpt, cid)] == 0 and (rcpt, cid) not in self.caught_up
+        )
 
     def duplicated(self) -> int:
         by_id = sum(n - 1 for n in self.ids.values() if n > 1)
         by_cid = sum(n - 1 for n in self.got.values() if n > 1)
-        return max(by_id, by_cid)
+        return max(by_id, by_cid, len(self.twice))
 
 
 async def drive(

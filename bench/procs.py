@@ -56,7 +56,7 @@ class Server:
         self.external_pid: int | None = None  # a server this benchmark did not start
 
     def start(self, ready_path: str = "/ping", timeout: float = 600) -> None:
-        log = self.log_path.open("wb")
+        log = self.log_path.open("ab")  # a restarted server appends to the same log
         self.proc = subprocess.Popen(
             self.cmd,
             cwd=ROOT,
@@ -77,6 +77,14 @@ class Server:
             time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"{self.name} did not come up in {timeout}s, see {self.log_path}")
+
+    def kill(self) -> None:
+        """kill -9 the whole server (its process group): a crash, no goodbye."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -21,6 +21,7 @@ def chatapp(
     backend_only: bool = False,
     name: str = "chatapp",
     gc_log: str = "",
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     """`python -m chatapp.serve` as scripts/run.sh runs it (or `reflex run --backend-only`, the
     same backend without the frontend: used for a second process)."""
@@ -46,6 +47,7 @@ def chatapp(
         env["REDIS_URL"] = redis_url
     else:
         env.pop("REDIS_URL", None)
+    env.update(extra_env or {})
     return Server(name, cmd, env, port)
 
 

@@ -60,6 +60,9 @@ class SioClient(asyncio.Protocol):
         self.bytes_in = 0  # payload + frame header bytes of every text frame received
         self.frames_in = 0
         self.closed = False
+        # The server said goodbye on the namespace (socket.io DISCONNECT): a browser does not
+        # reconnect after that ("io server disconnect"), unlike after a lost transport.
+        self.server_disconnected = False
         self._ws = WSConnection(ConnectionType.CLIENT)
         self._transport: asyncio.Transport | None = None
         self._parts: list[str] = []
@@ -169,6 +172,7 @@ class SioClient(asyncio.Protocol):
         elif kind == "4":
             self._gone(f"namespace connect refused: {rest[:200]}")
         elif kind == "1":
+            self.server_disconnected = True
             self._gone("namespace disconnect")
 
     # Sending ----------------------------------------------------------------------------------
@@ -184,6 +188,18 @@ class SioClient(asyncio.Protocol):
             raise ConnectionError("socket is closed")
         payload = json.dumps([name, data], separators=(",", ":"))
         self._send_text(f"42{self._prefix}{payload}")
+
+    @property
+    def connected(self) -> bool:
+        """The namespace is open (socket.io's ``socket.connected``): events can be sent."""
+        fut = self._ns_connected
+        return (
+            not self.closed
+            and fut is not None
+            and fut.done()
+            and not fut.cancelled()
+            and fut.exception() is None
+        )
 
     @property
     def local_port(self) -> int:

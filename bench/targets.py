@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -37,6 +38,8 @@ class Target:
     engine: sa.Engine | None = None  # chatapp: where to count stored rows
     tabs: list[Tab] = field(default_factory=list)
     placement: dict[int, int] = field(default_factory=dict)  # tab index -> server pid
+    # Extra keyword arguments for every tab (ChatappTab: reconnect=True, retry=True).
+    tab_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_chatapp(self) -> bool:
@@ -55,8 +58,18 @@ class Target:
         t0 = time.monotonic()
         new: list[Tab] = []
         for i in range(len(self.tabs), len(users)):
+            options = dict(self.tab_options)
+            if options.get("reconnect"):
+                # Where a load balancer would send the tab when its own process is gone.
+                home = self.port_for(i)
+                options["ports"] = [home, *(s.port for s in self.servers if s.port != home)]
             tab = self.kind(
-                index=i, user=users[i], peer=users[i ^ 1], port=self.port_for(i), sink=rec
+                index=i,
+                user=users[i],
+                peer=users[i ^ 1],
+                port=self.port_for(i),
+                sink=rec,
+                **options,
             )
             new.append(tab)
         sem = asyncio.Semaphore(CONNECT_CONCURRENCY)

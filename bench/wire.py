@@ -55,6 +55,12 @@ class Sink:
     def error(self, tab: Tab, what: str) -> None:
         self.errors.append(what)
 
+    def recovered(self, tab: Tab, item: dict[str, Any]) -> None:
+        pass  # pages of history (re-open, load older): not per-message figures
+
+    def shown_twice(self, tab: Tab, cid: str) -> None:
+        self.errors.append(f"message {cid} shown twice")
+
 
 class WireTab(ChatappTab):
     """A chatapp tab that remembers the size of every frame, and which frame carried what:
