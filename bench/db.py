@@ -60,10 +60,18 @@ def create_users(engine: sa.Engine, count: int, start: int = 0) -> list[BenchUse
 def stored_counts(engine: sa.Engine, client_ids: Iterable[str]) -> dict[str, int]:
     """Rows in `messages` per client id (exactly-once storage check)."""
     wanted = set(client_ids)
-    counts: dict[str, int] = {}
-    with engine.connect() as c:
-        rows = c.execute(sa.text("SELECT client_id, COUNT(*) FROM messages GROUP BY client_id"))
-        for cid, n in rows:
-            if cid in wanted:
-                counts[cid] = int(n)
-    return counts
+    for attempt in (1, 2):
+        counts: dict[str, int] = {}
+        try:
+            with engine.connect() as c:
+                q = sa.text("SELECT client_id, COUNT(*) FROM messages GROUP BY client_id")
+                for cid, n in c.execute(q):
+                    if cid in wanted:
+                        counts[cid] = int(n)
+            return counts
+        except sa.exc.DBAPIError as exc:
+            # A pooled connection from before a database restart: the pool was invalidated,
+            # the second attempt gets a fresh one.
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+    return {}

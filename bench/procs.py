@@ -31,6 +31,7 @@ def base_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{VENV_BIN}:{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
+    env.pop("PYTEST_CURRENT_TEST", None)  # (started from a test: Reflex must not see pytest)
     env.update(extra)
     return env
 
