@@ -86,6 +86,7 @@ class Server:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
+        self._wait_port_free()
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -98,6 +99,19 @@ class Server:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+        self._wait_port_free()
+
+    def _wait_port_free(self, timeout: float = 30) -> None:
+        """Until nothing listens on the port: the master can exit before its workers, and a
+        restart must not take a dying worker's answer for its own."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    pass
+            except OSError:
+                return
+            time.sleep(0.1)
 
     def processes(self) -> list[psutil.Process]:
         pid = self.proc.pid if self.proc is not None else self.external_pid
