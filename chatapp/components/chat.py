@@ -469,6 +469,9 @@ def composer() -> rx.Component:
     too_long = ChatState.draft_len > MAX_CHARS
     cant_send = (ChatState.draft_blank & ~ready_image) | too_long
     return rx.form(
+        # The conversation this text was typed in travels with it (read from the page when Send
+        # is pressed), so a send that waited out a reconnect still goes to that person.
+        rx.el.input(type="hidden", name="conversation", value=ChatState.active_id.to(str)),
         attachment_preview(),
         rx.hstack(
             rx.upload.root(

@@ -170,7 +170,8 @@ class ChatState(rx.State):
         value = json.dumps(drafts, ensure_ascii=False)
         if value != self.drafts:
             self.drafts = value
-        self._composer(text)
+        if conv_id == self.active_id:
+            self._composer(text)
 
     # (Reflex sends every var that was assigned, changed or not: assign only real changes, so a
     # send costs the sender's tab only the vars that did change.)
@@ -461,10 +462,17 @@ class ChatState(rx.State):
         self._set_draft(conv, text)
 
     @rx.event
-    async def send(self, form: dict[str, Any], client_id: str = ""):  # type: ignore[no-untyped-def]
-        body = form.get("body", "") if isinstance(form, dict) else ""
+    async def send(  # type: ignore[no-untyped-def]
+        self, form: dict[str, Any], client_id: str = "", conversation_id: int = 0
+    ):
+        """The composer's submit. The form carries the conversation the browser showed when Send
+        was pressed: a send queued while offline still goes to that person even if another
+        conversation was opened before it reached the server (membership is checked on store)."""
+        form = form if isinstance(form, dict) else {}
+        body = form.get("body", "")
+        conv = _int(conversation_id) or _int(form.get("conversation"))
         cid = str(client_id) or secrets.token_urlsafe(12)
-        async for update in self._send(str(body), cid, 0, new=True):
+        async for update in self._send(str(body), cid, conv, new=True):
             yield update
 
     @rx.event
