@@ -16,6 +16,7 @@ import asyncio
 import os
 import secrets
 import sys
+import threading
 import time
 from typing import Any
 
@@ -75,14 +76,36 @@ def measure(port: int, conv: int, a_token: str, shown: int, n: int, rate: float)
             [{"name": "chatapp_session", "value": a_token, "url": f"http://127.0.0.1:{port}"}]
         )
         page = ctx.new_page()
+        if os.environ.get("BENCH_DEBUG"):
+            page.on(
+                "console",
+                lambda m: print(f"[browser] console {m.type}: {m.text[:300]}", file=sys.stderr),
+            )
         page.goto(f"http://127.0.0.1:{port}/")
         page.get_by_test_id("conversation-row").first.click()
         bubbles = page.get_by_test_id("message")
         bubbles.first.wait_for()
+        if os.environ.get("BENCH_DEBUG"):
+            page.evaluate(
+                "window.__scrolls = 0; document.getElementById('message-scroller')"
+                ".addEventListener('scroll', () => window.__scrolls++)"
+            )
         deadline = time.monotonic() + 180
         while bubbles.count() < shown and time.monotonic() < deadline:
             page.evaluate(TO_TOP_JS)
             page.wait_for_timeout(400)
+            if os.environ.get("BENCH_DEBUG"):
+                pos = page.evaluate(
+                    "(() => { const e = document.getElementById('message-scroller');"
+                    " const b = document.getElementById('load-older');"
+                    " return [e.scrollTop, e.scrollHeight, e.clientHeight, !!b,"
+                    " b ? b.disabled : null]; })()"
+                )
+                n_scroll = page.evaluate("window.__scrolls")
+                print(
+                    f"[browser] shown {bubbles.count()} scroll {pos} events {n_scroll}",
+                    file=sys.stderr,
+                )
         loaded = bubbles.count()
         page.evaluate(TO_BOTTOM_JS)
         page.wait_for_timeout(1000)
@@ -90,7 +113,10 @@ def measure(port: int, conv: int, a_token: str, shown: int, n: int, rate: float)
         cdp.send("Performance.enable")
         before = _metrics(cdp)
         t0 = time.monotonic()
-        asyncio.run(_send(port, conv, n, rate))
+        # (Playwright's sync API runs its own event loop in this thread: send from another.)
+        sender = threading.Thread(target=lambda: asyncio.run(_send(port, conv, n, rate)))
+        sender.start()
+        sender.join()
         page.wait_for_function(
             f"document.querySelectorAll('[data-testid=message]').length >= {loaded + n}",
             timeout=120_000,

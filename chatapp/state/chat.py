@@ -53,6 +53,14 @@ CLOCK_JS = (
 )
 
 
+# inline JS (2 of 4): where the reader has scrolled to ([scrollTop, scrollable height]); Reflex's
+# on_scroll carries no position and there is no Python API to read it.
+SCROLL_JS = (
+    "(e => e ? [e.scrollTop, e.scrollHeight - e.clientHeight] : [0, 0])"
+    "(document.getElementById('message-scroller'))"
+)
+
+
 def _int(value: Any) -> int:
     try:
         return int(value)
@@ -426,6 +434,10 @@ class ChatState(rx.State):
         if page.items:
             self._oldest = page.items[0].id
         self.has_more = page.has_more
+        if page.has_more:
+            # Still at the top (a long jump up, or a short page)? Ask again: the browser sends
+            # no scroll event while the reader does not move.
+            yield rx.call_script(SCROLL_JS, callback=ChatState.scrolled)
 
     @rx.event
     def scrolled(self, position: list[float]):  # type: ignore[no-untyped-def]
