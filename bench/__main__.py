@@ -1,5 +1,6 @@
 """python -m bench [--quick | --full] [--workers N] [--processes N] ...   (load benchmark)
 python -m bench wire [...]                                              (issue 3's figures)
+python -m bench browser [...]              (browser CPU per message with 1,000 messages shown)
 python -m bench faults [--scenario NAME ...]                            (messages under faults)
 
 Run from the project root. See bench/RESULTS.md for what is measured and how.
@@ -114,6 +115,11 @@ def main(argv: list[str]) -> int:
         from bench.wire import main as wire_main
 
         return wire_main(argv[1:])
+    if argv[:1] == ["browser"]:
+        env.prepare(own_server=True)
+        from bench.browser_cpu import main as browser_main
+
+        return browser_main(argv[1:])
     if argv[:1] == ["faults"]:
         env.prepare(own_server=True)
         from bench.faults import main as faults_main

@@ -24,8 +24,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 INPUTS = ("chatapp", "assets", "rxconfig.py", "reflex.lock", "requirements.txt")
-BUILD = ROOT / ".web" / "build" / "client"
-STAMP = ROOT / ".web" / "build" / ".chatapp-build"
+
+
+def web_dir() -> Path:
+    """Reflex's frontend folder (REFLEX_WEB_WORKDIR, default .web): servers on different ports
+    need their own, since the port is written into the bundle."""
+    from reflex.utils.prerequisites import get_web_dir
+
+    web = Path(get_web_dir())
+    return web if web.is_absolute() else ROOT / web
 
 
 def build_stamp(port: int) -> str:
@@ -43,7 +50,9 @@ def build_stamp(port: int) -> str:
 def ensure_build(port: int) -> bool:
     """Build the frontend if its inputs changed. True if it built."""
     stamp = build_stamp(port)
-    if (BUILD / "index.html").exists() and STAMP.exists() and STAMP.read_text() == stamp:
+    built = web_dir() / "build" / "client" / "index.html"
+    stamp_file = web_dir() / "build" / ".chatapp-build"
+    if built.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
         return False
     env = {**os.environ, "REFLEX_API_URL": f"http://localhost:{port}"}
     subprocess.run(
@@ -52,7 +61,7 @@ def ensure_build(port: int) -> bool:
         env=env,
         check=True,
     )
-    STAMP.write_text(stamp)
+    stamp_file.write_text(stamp)
     return True
 
 

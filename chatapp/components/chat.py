@@ -15,7 +15,7 @@ import reflex as rx
 from chatapp.components.avatar import avatar
 from chatapp.services import images, messages
 from chatapp.state import uploads
-from chatapp.state.chat import ChatState
+from chatapp.state.chat import SCROLL_JS, ChatState
 from chatapp.state.view import (
     N_PAGES,
     N_ROWS,
@@ -29,12 +29,6 @@ from chatapp.state.view import (
 )
 
 MAX_CHARS = messages.MAX_BODY_CHARS
-# inline JS (2 of 4): where the reader has scrolled to ([scrollTop, scrollable height]); Reflex's
-# on_scroll carries no position and there is no Python API to read it.
-SCROLL_JS = (
-    "(e => e ? [e.scrollTop, e.scrollHeight - e.clientHeight] : [0, 0])"
-    "(document.getElementById('message-scroller'))"
-)
 
 
 def presence_avatar(
@@ -344,7 +338,9 @@ def message_list() -> rx.Component:
         role="log",
         aria_label="Conversation history",
         aria_live="polite",
-        on_scroll=ChatState.scrolled(rx.Var(SCROLL_JS)).throttle(200),
+        # Debounced, not throttled: Reflex's throttle drops the last event of a burst, and the
+        # last position (at the top: load older; at the bottom: clear the pill) is the one needed.
+        on_scroll=ChatState.scrolled(rx.Var(SCROLL_JS)).debounce(120),
     )
 
 
@@ -469,6 +465,9 @@ def composer() -> rx.Component:
     too_long = ChatState.draft_len > MAX_CHARS
     cant_send = (ChatState.draft_blank & ~ready_image) | too_long
     return rx.form(
+        # The conversation this text was typed in travels with it (read from the page when Send
+        # is pressed), so a send that waited out a reconnect still goes to that person.
+        rx.el.input(type="hidden", name="conversation", value=ChatState.active_id.to(str)),
         attachment_preview(),
         rx.hstack(
             rx.upload.root(

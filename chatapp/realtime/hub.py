@@ -34,7 +34,7 @@ class Hub:
         self._deliver: Deliver | None = None
         self._is_connected: Callable[[str], bool] = lambda _t: True
         self._presence_changed: PresenceChanged | None = None
-        self._catch_up: Callable[[str], Awaitable[None]] | None = None
+        self._catch_up_all: Callable[[], Awaitable[None]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.delivered = 0
 
@@ -43,12 +43,12 @@ class Hub:
         deliver: Deliver,
         is_connected: Callable[[str], bool],
         presence_changed: PresenceChanged | None = None,
-        catch_up: Callable[[str], Awaitable[None]] | None = None,
+        catch_up_all: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._deliver = deliver
         self._is_connected = is_connected
         self._presence_changed = presence_changed
-        self._catch_up = catch_up
+        self._catch_up_all = catch_up_all
 
     # Tabs -------------------------------------------------------------------------------
     async def tab_opened(self, user_id: int, token: str) -> None:
@@ -122,13 +122,12 @@ class Hub:
 
     async def _gap(self) -> None:
         """The bus missed events (Redis went away): every tab here catches up."""
-        if self._catch_up is None:
+        if self._catch_up_all is None:
             return
-        for token in list(self._owner):
-            try:
-                await self._catch_up(token)
-            except Exception:
-                log.exception("catching up a tab failed")
+        try:
+            await self._catch_up_all()
+        except Exception:
+            log.exception("catching up the tabs failed")
 
     # Background work ----------------------------------------------------------------------
     def start(self) -> None:

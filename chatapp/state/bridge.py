@@ -20,6 +20,16 @@ from chatapp.wire import BusEvent, ms
 log = logging.getLogger(__name__)
 
 
+async def drop_transport(eio: Any, eio_sid: str) -> None:
+    """Cut one engine.io connection without a goodbye (no CLOSE packet, which the browser would
+    take as "the server does not want me" and not retry): to the browser it is a network blip,
+    so it reconnects at once, rehydrates and runs on_load."""
+    socket = eio.sockets.get(eio_sid)
+    if socket is not None:
+        await socket.close(wait=False, abort=True)
+        await socket.queue.put(None)  # wakes its writer, which closes the websocket itself
+
+
 def install(app: rx.App) -> None:
     hub = get_hub()
 
@@ -54,9 +64,25 @@ def install(app: rx.App) -> None:
             eio_sid = server.manager.eio_sid_from_sid(sid, ns.namespace)
             if eio_sid is not None:
                 log.warning("reconnecting tab %s to rebuild its view", token[:8])
-                await server.eio.disconnect(eio_sid)
+                await drop_transport(server.eio, eio_sid)
         finally:
             rehydrating.discard(token)
+
+    async def reconnect_all() -> None:
+        """The bus missed events (Redis went away): every websocket this process holds is
+        closed at the transport, so every tab reconnects and rebuilds from the database. All of
+        them, not only those the hub knows: Reflex's token records lived in that Redis too."""
+        ns = app.event_namespace
+        if ns is None:
+            return
+        eio = ns.server.eio
+        sids = list(getattr(eio, "sockets", {}))
+        log.warning("reconnecting all %d tabs of this process to catch up", len(sids))
+        for eio_sid in sids:
+            try:
+                await drop_transport(eio, eio_sid)
+            except Exception:
+                log.debug("closing a transport failed", exc_info=True)
 
     def is_connected(token: str) -> bool:
         ns = app.event_namespace
@@ -71,7 +97,7 @@ def install(app: rx.App) -> None:
             {"type": "presence", "user": user_id, "online": online, "last_seen": ms(seen)},
         )
 
-    hub.attach(deliver, is_connected, presence_changed, catch_up=rehydrate)
+    hub.attach(deliver, is_connected, presence_changed, catch_up_all=reconnect_all)
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

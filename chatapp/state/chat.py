@@ -53,6 +53,14 @@ CLOCK_JS = (
 )
 
 
+# inline JS (2 of 4): where the reader has scrolled to ([scrollTop, scrollable height]); Reflex's
+# on_scroll carries no position and there is no Python API to read it.
+SCROLL_JS = (
+    "(e => e ? [e.scrollTop, e.scrollHeight - e.clientHeight] : [0, 0])"
+    "(document.getElementById('message-scroller'))"
+)
+
+
 def _int(value: Any) -> int:
     try:
         return int(value)
@@ -170,7 +178,8 @@ class ChatState(rx.State):
         value = json.dumps(drafts, ensure_ascii=False)
         if value != self.drafts:
             self.drafts = value
-        self._composer(text)
+        if conv_id == self.active_id:
+            self._composer(text)
 
     # (Reflex sends every var that was assigned, changed or not: assign only real changes, so a
     # send costs the sender's tab only the vars that did change.)
@@ -425,6 +434,10 @@ class ChatState(rx.State):
         if page.items:
             self._oldest = page.items[0].id
         self.has_more = page.has_more
+        if page.has_more:
+            # Still at the top (a long jump up, or a short page)? Ask again: the browser sends
+            # no scroll event while the reader does not move.
+            yield rx.call_script(SCROLL_JS, callback=ChatState.scrolled)
 
     @rx.event
     def scrolled(self, position: list[float]):  # type: ignore[no-untyped-def]
@@ -461,10 +474,17 @@ class ChatState(rx.State):
         self._set_draft(conv, text)
 
     @rx.event
-    async def send(self, form: dict[str, Any], client_id: str = ""):  # type: ignore[no-untyped-def]
-        body = form.get("body", "") if isinstance(form, dict) else ""
+    async def send(  # type: ignore[no-untyped-def]
+        self, form: dict[str, Any], client_id: str = "", conversation_id: int = 0
+    ):
+        """The composer's submit. The form carries the conversation the browser showed when Send
+        was pressed: a send queued while offline still goes to that person even if another
+        conversation was opened before it reached the server (membership is checked on store)."""
+        form = form if isinstance(form, dict) else {}
+        body = form.get("body", "")
+        conv = _int(conversation_id) or _int(form.get("conversation"))
         cid = str(client_id) or secrets.token_urlsafe(12)
-        async for update in self._send(str(body), cid, 0, new=True):
+        async for update in self._send(str(body), cid, conv, new=True):
             yield update
 
     @rx.event

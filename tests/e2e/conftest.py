@@ -49,6 +49,7 @@ class AppServer:
         port: int | None = None,
         extra_env: dict[str, str] | None = None,
         log_name: str = "app",
+        own_web_dir: bool = True,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -56,6 +57,24 @@ class AppServer:
         self.extra_env = extra_env or {}
         self.log_path = ROOT / "test-artifacts" / f"{log_name}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        # The port is written into the frontend bundle: a server on another port than the
+        # session's needs its own build folder, or it would re-point the others' pages.
+        self.web_dir = ROOT / (f".web-test-{self.port}" if own_web_dir else ".web")
+
+    def _prepare_web_dir(self) -> None:
+        base = ROOT / ".web"
+        if self.web_dir == base or self.web_dir.exists():
+            return
+        if (base / "node_modules").is_dir():
+            # A copy of the sources (Reflex rewrites them in place) and hard links to the
+            # installed packages (instant, no extra space; nothing writes into them).
+            shutil.copytree(
+                base, self.web_dir, ignore=shutil.ignore_patterns("node_modules", "build")
+            )
+            subprocess.run(
+                ["cp", "-al", str(base / "node_modules"), str(self.web_dir / "node_modules")],
+                check=True,
+            )
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -68,6 +87,7 @@ class AppServer:
             PYTHONUNBUFFERED="1",
             BCRYPT_ROUNDS="12",
             PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
+            REFLEX_WEB_WORKDIR=str(self.web_dir),
         )
         env.pop("PYTEST_CURRENT_TEST", None)
         env.update(self.extra_env)
@@ -75,6 +95,7 @@ class AppServer:
 
     def start(self, timeout: float = 600) -> None:
         self.log_path.parent.mkdir(exist_ok=True)
+        self._prepare_web_dir()
         log = self.log_path.open("wb")
         subprocess.run(
             [sys.executable, "-m", "chatapp.db"],
@@ -134,6 +155,13 @@ class AppServer:
                 self.proc.wait(10)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_web_dirs() -> Iterator[None]:
+    yield
+    for path in ROOT.glob(".web-test-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     need(
@@ -160,7 +188,7 @@ def e2e_db_url(mysql_server: MySQLServer) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def app_server(e2e_db_url: str, chromium_path: str) -> Iterator[AppServer]:
-    server = AppServer(e2e_db_url)
+    server = AppServer(e2e_db_url, own_web_dir=False)
     server.start()
     yield server
     server.stop()

@@ -70,26 +70,43 @@ def _status(page: Page, text: str) -> object:
 def test_typed_while_the_server_is_down_is_sent_when_it_is_back(
     browser: Browser, server: AppServer
 ) -> None:
-    a, b, a_name, _ = _pair(browser, server.url)
+    a, b, a_name, b_name = _pair(browser, server.url)
+    c_name = unique_name("fc")
+    c = browser.new_context().new_page()
+    sign_up(c, server.url, c_name)
+    open_chat_with(a, c_name)
+    send(a, "hello c")
+    a.get_by_test_id("conversation-row").filter(has_text=b_name).click()
+    expect(a.locator(".conv-header")).to_contain_text(b_name)
     send(a, "before the crash")
     expect(_status(a, "before the crash")).to_have_attribute("data-status", "sent")
+    scripts = a.evaluate("[...document.scripts].map(s => s.src).filter(Boolean).sort()")
+    a.evaluate("window.__same_page = true")
     server.kill()
     tag = secrets.token_hex(3)
     for i in (1, 2):
         send(a, f"typed while down {i} {tag}")
     server.start()
+    # Right away the person opens another conversation and comes back: a route change on the
+    # restarted server (same asset names: no reload, nothing queued is dropped), and the two
+    # messages still go to the person they were typed to.
+    a.get_by_test_id("conversation-row").filter(has_text=c_name).click()
+    expect(a.locator(".conv-header")).to_contain_text(c_name, timeout=BACK)
+    a.get_by_test_id("conversation-row").filter(has_text=b_name).click()
     for i in (1, 2):
         expect(_status(a, f"typed while down {i} {tag}")).to_have_attribute(
             "data-status", "sent", timeout=BACK
         )
+    assert a.evaluate("window.__same_page === true"), "the tab reloaded"
+    assert a.evaluate("[...document.scripts].map(s => s.src).filter(Boolean).sort()") == scripts
     assert "/login" not in a.url
     for i in (1, 2):
         assert _count(server.database_url, f"typed while down {i} {tag}") == 1
     b.goto(server.url + "/")
     b.get_by_test_id("conversation-row").filter(has_text=a_name).click()
     expect(bubbles(b)).to_have_count(3)
-    a.context.close()
-    b.context.close()
+    for page in (a, b, c):
+        page.context.close()
 
 
 def test_in_flight_when_the_server_dies_is_stored_once(
