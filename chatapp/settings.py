@@ -7,6 +7,7 @@ app run on a fresh machine; production mode refuses to start with a weak or defa
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -51,6 +52,10 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
     session_cookie_name: str = "chatapp_session"
+    # Origins (scheme://host[:port], comma-separated) allowed to call the HTTP routes and
+    # open the websocket. Empty: only the origin the app is served from (the request's own
+    # Host). Set it when the app sits behind a proxy under another name.
+    allowed_origins: str = ""
     # The ASGI server Reflex runs in production. uvicorn (through gunicorn) holds ~120 KB per
     # connected tab against granian's ~230 KB and kept a higher message rate on our benchmark
     # (bench/RESULTS.md); granian stays available.
@@ -59,8 +64,29 @@ class Settings(BaseSettings):
     workers: int = Field(default=0, ge=0, le=64)
 
     @property
+    def allowed_origin_list(self) -> tuple[str, ...]:
+        """ALLOWED_ORIGINS normalised: lower-case, no trailing slash, no duplicates."""
+        seen: list[str] = []
+        for raw in self.allowed_origins.split(","):
+            origin = raw.strip().rstrip("/").lower()
+            if origin and origin not in seen:
+                seen.append(origin)
+        return tuple(seen)
+
+    @property
     def worker_count(self) -> int:
         return self.workers or (2 if self.redis_url else 1)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: str) -> str:
+        for raw in value.split(","):
+            origin = raw.strip().rstrip("/")
+            if origin and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
+                raise ValueError(
+                    f"ALLOWED_ORIGINS: {origin!r} is not an origin like https://chat.example.com"
+                )
+        return value
 
     @field_validator("database_url")
     @classmethod

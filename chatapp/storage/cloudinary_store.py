@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import cloudinary
 import cloudinary.uploader
@@ -78,6 +79,19 @@ class CloudinaryStorage:
             **self._opts(),
         )
         return str(url)
+
+    def image_origins(self) -> list[str]:
+        """Where delivery URLs point (res.cloudinary.com, or the account's CDN name)."""
+        origins: list[str] = []
+        for url in (
+            self.delivery_url("chat/x/probe.jpg", private=True),
+            self.delivery_url("avatars/x/probe.jpg", private=False),
+        ):
+            parts = urlsplit(url or "")
+            origin = f"{parts.scheme}://{parts.netloc}"
+            if parts.netloc and origin not in origins:
+                origins.append(origin)
+        return origins
 
     def delete(self, key: str, *, private: bool) -> None:
         cloudinary.uploader.destroy(

@@ -40,7 +40,13 @@ def _error(message: str, status: int) -> JSONResponse:
 
 
 async def upload(request: Request) -> Response:
-    """POST /api/media?purpose=chat|avatar with the raw image as the body."""
+    """POST /api/media?purpose=chat|avatar with the raw image as the body (Content-Type
+    image/..., from a page of this app: see auth_routes.cross_site_refusal)."""
+    from chatapp.web.auth_routes import cross_site_refusal
+
+    refusal = cross_site_refusal(request, body_type="image/")
+    if refusal is not None:
+        return refusal
     purpose = request.query_params.get("purpose", "")
     if purpose not in media.PURPOSES:
         return _error("Unknown upload purpose.", 400)

@@ -48,6 +48,7 @@ class AppServer:
         port: int | None = None,
         extra_env: dict[str, str] | None = None,
         log_name: str = "app",
+        private_web: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -55,6 +56,36 @@ class AppServer:
         self.extra_env = extra_env or {}
         self.log_path = ROOT / "test-artifacts" / f"{log_name}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        # The built frontend carries its backend's port (Reflex bakes it into the bundle), so
+        # a second server building into the shared .web would send the first server's pages
+        # to its own websocket: a cross-origin connection the app refuses. Servers other than
+        # the session's main one build into their own copy (node_modules hard-linked).
+        self.web_dir: Path | None = (
+            ROOT / "test-artifacts" / f"web-{log_name}-{self.port}" if private_web else None
+        )
+
+    def _prepare_web_dir(self) -> None:
+        if self.web_dir is None:
+            return
+        shared = ROOT / ".web"
+        shutil.rmtree(self.web_dir, ignore_errors=True)
+        self.web_dir.parent.mkdir(exist_ok=True)
+        if not (shared / "node_modules").is_dir():
+            return  # nothing to copy yet: Reflex initialises the directory itself
+        shutil.copytree(
+            shared, self.web_dir, symlinks=True, ignore=shutil.ignore_patterns("node_modules")
+        )
+        subprocess.run(
+            ["cp", "-al", str(shared / "node_modules"), str(self.web_dir / "node_modules")],
+            check=True,
+        )
+
+    @property
+    def media_dir(self) -> Path:
+        """Where this server keeps local media (MEDIA_DIR, else the project's media/)."""
+        return Path(
+            self.extra_env.get("MEDIA_DIR") or os.environ.get("MEDIA_DIR") or ROOT / "media"
+        )
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -69,11 +100,14 @@ class AppServer:
             PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
         )
         env.pop("PYTEST_CURRENT_TEST", None)
+        if self.web_dir is not None:
+            env["REFLEX_WEB_WORKDIR"] = str(self.web_dir)
         env.update(self.extra_env)
         return env
 
     def start(self, timeout: float = 600) -> None:
         self.log_path.parent.mkdir(exist_ok=True)
+        self._prepare_web_dir()
         log = self.log_path.open("wb")
         subprocess.run(
             [sys.executable, "-m", "chatapp.db"],
@@ -130,6 +164,10 @@ class AppServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
 
+    def remove_web_dir(self) -> None:
+        if self.web_dir is not None:
+            shutil.rmtree(self.web_dir, ignore_errors=True)
+
 
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
@@ -167,3 +205,31 @@ def app_server(e2e_db_url: str, chromium_path: str) -> Iterator[AppServer]:
 def base_url(app_server: AppServer) -> str:
     # pytest-playwright reads this for page.goto("/...").
     return app_server.url
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    """Every browser test doubles as a check that the app works under its Content Security
+    Policy: Chromium logs each violation to the console, and any one fails the test."""
+    seen: list[str] = []
+    names = request.fixturenames
+    if "browser" not in names and "page" not in names:
+        yield seen
+        return
+    browser = request.getfixturevalue("browser")
+    original = browser.new_context
+
+    def new_context(*args: Any, **kwargs: Any) -> Any:
+        context = original(*args, **kwargs)
+        context.on(
+            "console",
+            lambda msg: seen.append(msg.text) if "Content Security Policy" in msg.text else None,
+        )
+        return context
+
+    browser.new_context = new_context
+    try:
+        yield seen
+    finally:
+        del browser.new_context
+    assert not seen, "Content-Security-Policy violations:\n" + "\n".join(seen)

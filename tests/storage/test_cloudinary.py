@@ -27,7 +27,7 @@ from chatapp.services import conversations, media, profiles
 from chatapp.services.errors import NotAllowed
 from chatapp.storage.base import MediaStorage
 from chatapp.storage.cloudinary_store import CloudinaryStorage
-from tests.storage.conftest import cookie, login_token, make_user, media_rows
+from tests.storage.conftest import cookie, login_token, make_user, media_rows, upload_headers
 from tests.support.cloudinary_standin import (
     CloudinaryStandIn,
     api_signature,
@@ -421,7 +421,7 @@ def test_media_route_redirects_members_to_signed_urls(
     r = client.post(
         "/api/media?purpose=chat",
         content=jpeg_with_gps(),
-        headers={**cookie(tokens[alice]), "Content-Type": "image/jpeg"},
+        headers=upload_headers(tokens[alice], "image/jpeg"),
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -477,7 +477,9 @@ def test_media_route_redirects_avatar_to_public_url(
     client = routes_client(cloud)
     alice, carol = make_user(db, "alice"), make_user(db, "carol")
     r = client.post(
-        "/api/media?purpose=avatar", content=png(300, 200), headers=cookie(login_token(db, alice))
+        "/api/media?purpose=avatar",
+        content=png(300, 200),
+        headers=upload_headers(login_token(db, alice)),
     )
     assert r.status_code == 200, r.text
     mid = r.json()["id"]
