@@ -52,6 +52,20 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
     session_cookie_name: str = "chatapp_session"
+    # Abuse limits (SECURITY.md). Every count is per client address unless it says otherwise;
+    # kept in Redis when REDIS_URL is set, so all workers and processes share them.
+    # Log-in and sign-up attempts per address per minute, refused before any bcrypt work.
+    auth_attempts_per_minute: int = Field(default=10, ge=1)
+    # Failed log-ins from one address (any accounts) within LOGIN_LOCKOUT_MINUTES that lock
+    # that address out of logging in for the window: password spraying.
+    login_address_max_failures: int = Field(default=20, ge=1)
+    # Accounts one address may try to create per hour.
+    signups_per_address_per_hour: int = Field(default=10, ge=1)
+    # Password hashing (bcrypt) runs in its own small pool, never in the database pool:
+    # this many threads, and at most HASH_QUEUE_MAX log-ins, sign-ups and password changes
+    # under way per worker ("busy, try again in a moment" beyond: ~2 s of work at cost 12).
+    hash_workers: int = Field(default=1, ge=1, le=16)
+    hash_queue_max: int = Field(default=8, ge=1)
     # Origins (scheme://host[:port], comma-separated) allowed to call the HTTP routes and
     # open the websocket. Empty: only the origin the app is served from (the request's own
     # Host). Set it when the app sits behind a proxy under another name.

@@ -12,6 +12,7 @@ import reflex as rx
 from chatapp.gc_tuning import tune_after_startup
 from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations
+from chatapp.state import hashing
 from chatapp.state.chat import ChatState
 from chatapp.state.db_call import db_call
 from chatapp.state.reads import read_marks
@@ -47,6 +48,7 @@ def install(app: rx.App) -> None:
             )
 
     hub.attach(deliver, is_connected, presence_changed)
+    hashing.set_liveness(is_connected)  # bcrypt for a tab that has gone is skipped
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

@@ -49,6 +49,7 @@ class AppServer:
         extra_env: dict[str, str] | None = None,
         log_name: str = "app",
         private_web: bool = False,
+        backend_only: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -56,6 +57,8 @@ class AppServer:
         self.extra_env = extra_env or {}
         self.log_path = ROOT / "test-artifacts" / f"{log_name}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        # Backend only: the websocket and the HTTP routes, no frontend build (protocol tests).
+        self.backend_only = backend_only
         # The built frontend carries its backend's port (Reflex bakes it into the bundle), so
         # a second server building into the shared .web would send the first server's pages
         # to its own websocket: a cross-origin connection the app refuses. Servers other than
@@ -125,7 +128,7 @@ class AppServer:
                 "run",
                 "--env",
                 "prod",
-                "--single-port",
+                "--backend-only" if self.backend_only else "--single-port",
                 "--backend-port",
                 str(self.port),
                 "--backend-host",
@@ -144,7 +147,8 @@ class AppServer:
                     f"app exited early, see {self.log_path}:\n{self.log_path.read_text()[-3000:]}"
                 )
             try:
-                with urllib.request.urlopen(self.url + "/login", timeout=2) as r:  # noqa: S310
+                page = "/ping" if self.backend_only else "/login"
+                with urllib.request.urlopen(self.url + page, timeout=2) as r:  # noqa: S310
                     if r.status == 200:
                         with urllib.request.urlopen(self.url + "/ping", timeout=2) as p:  # noqa: S310
                             if p.status == 200:
@@ -193,12 +197,29 @@ def e2e_db_url(mysql_server: MySQLServer) -> Iterator[str]:
         mysql_server.drop_database(name)
 
 
+# The browser tests sign up dozens of people from one address (127.0.0.1) within minutes,
+# which is exactly what the per-address limits stop; the main server lifts those two limits.
+# The limits themselves are tested on `strict_server`, which runs with the defaults.
+RELAXED_LIMITS = {"AUTH_ATTEMPTS_PER_MINUTE": "1000", "SIGNUPS_PER_ADDRESS_PER_HOUR": "1000"}
+
+
 @pytest.fixture(scope="session")
 def app_server(e2e_db_url: str, chromium_path: str) -> Iterator[AppServer]:
-    server = AppServer(e2e_db_url)
+    server = AppServer(e2e_db_url, extra_env=RELAXED_LIMITS)
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def strict_server(e2e_db_url: str) -> Iterator[AppServer]:
+    """The backend with every default limit and production bcrypt cost, for the abuse tests
+    (protocol clients from 127.0.0.x addresses; no frontend build needed)."""
+    server = AppServer(e2e_db_url, log_name="strict", private_web=True, backend_only=True)
+    server.start()
+    yield server
+    server.stop()
+    server.remove_web_dir()
 
 
 @pytest.fixture(scope="session")
