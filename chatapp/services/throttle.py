@@ -18,6 +18,7 @@ Addresses are grouped: IPv4 by address, IPv6 by /64 (one subscriber's whole pref
 from __future__ import annotations
 
 import ipaddress
+import threading
 import time
 from functools import lru_cache
 
@@ -123,8 +124,11 @@ def wait_message(seconds: int, what: str = "failed log-ins") -> str:
     return f"Too many {what}. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
 
 
+_creating = threading.Lock()
+
+
 @lru_cache(maxsize=1)
-def get_login_throttle() -> LoginThrottle:
+def _make_login_throttle() -> LoginThrottle:
     s = get_settings()
     return LoginThrottle(
         s.redis_url or "memory://",
@@ -134,3 +138,13 @@ def get_login_throttle() -> LoginThrottle:
         attempts_per_minute=s.auth_attempts_per_minute,
         signups_per_hour=s.signups_per_address_per_hour,
     )
+
+
+def get_login_throttle() -> LoginThrottle:
+    """The process's one throttle. (lru_cache alone is not enough: threads asking for the
+    first time at once would each build one, and memory counts would be split between them.)"""
+    with _creating:
+        return _make_login_throttle()
+
+
+get_login_throttle.cache_clear = _make_login_throttle.cache_clear  # type: ignore[attr-defined]
