@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     # under way per worker ("busy, try again in a moment" beyond: ~2 s of work at cost 12).
     hash_workers: int = Field(default=1, ge=1, le=16)
     hash_queue_max: int = Field(default=8, ge=1)
+    # Image uploads: images decoded at once per worker and the memory they may use together
+    # (MB; a job that does not fit waits), uploads per user per hour, and the stored bytes one
+    # user may own (MB); uploads never attached to a message are deleted after
+    # ORPHAN_UPLOAD_GRACE_HOURS.
+    image_workers: int = Field(default=2, ge=1, le=16)
+    image_memory_mb: int = Field(default=200, ge=64)
+    uploads_per_hour: int = Field(default=60, ge=1)
+    media_quota_mb: int = Field(default=500, ge=1)
+    orphan_upload_grace_hours: int = Field(default=24, ge=1)
+    # How often each worker purges orphan uploads and expired log-in sessions.
+    housekeeping_minutes: int = Field(default=60, ge=1)
     # Origins (scheme://host[:port], comma-separated) allowed to call the HTTP routes and
     # open the websocket. Empty: only the origin the app is served from (the request's own
     # Host). Set it when the app sits behind a proxy under another name.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, update
@@ -376,11 +376,26 @@ def count_users(*, session: Session) -> int:
     return int(session.exec(select(func.count()).select_from(User)).one())
 
 
-def purge_expired_sessions(*, session: Session, older_than: timedelta = timedelta(days=30)) -> None:
-    cutoff = datetime.now(UTC) - older_than
-    session.execute(
-        AuthSession.__table__.delete().where(AuthSession.__table__.c.expires_at < cutoff)  # type: ignore[attr-defined]
+def purge_expired_sessions(
+    *,
+    session: Session,
+    grace: timedelta = timedelta(0),
+    revoked_grace: timedelta = timedelta(hours=1),
+) -> int:
+    """Delete log-in sessions past their expiry (unredeemed tickets included) and sessions
+    revoked more than `revoked_grace` ago (kept a while so open tabs can tell why they were
+    signed out). A deleted row signs nobody in, like a revoked one. Returns how many."""
+    now = utcnow()
+    table = AuthSession.__table__  # type: ignore[attr-defined]
+    result = session.execute(
+        table.delete().where(
+            or_(
+                table.c.expires_at < now - grace,
+                table.c.revoked_at < now - revoked_grace,
+            )
+        )
     )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def touch_last_seen(*, session: Session, user_id: int) -> datetime:

@@ -10,6 +10,7 @@ What is counted (values in settings.py, reasoning in SECURITY.md):
 * failed log-ins per address, whatever the account: one guess on each of many accounts
   (password spraying) locks the address out;
 * sign-ups per address per hour;
+* image uploads per user per hour;
 * failed password changes per account (someone at an unlocked, signed-in computer).
 
 Addresses are grouped: IPv4 by address, IPv6 by /64 (one subscriber's whole prefix).
@@ -52,6 +53,7 @@ class LoginThrottle:
         address_max_failures: int = 20,
         attempts_per_minute: int = 10,
         signups_per_hour: int = 10,
+        uploads_per_hour: int = 60,
     ) -> None:
         storage = storage_from_string(storage_uri)
         # Memory counts answer in microseconds without I/O: callers may ask on the event loop.
@@ -64,6 +66,7 @@ class LoginThrottle:
         self._lock_item = RateLimitItemPerMinute(1, lockout_minutes)
         self._attempt_item = RateLimitItemPerMinute(attempts_per_minute, 1)
         self._signup_item = RateLimitItemPerHour(signups_per_hour, 1)
+        self._upload_item = RateLimitItemPerHour(uploads_per_hour, 1)
         self.lockout_minutes = lockout_minutes
 
     # Attempts, before any work ----------------------------------------------------------------
@@ -74,6 +77,10 @@ class LoginThrottle:
     def sign_up(self, address: str) -> bool:
         """Count one account creation attempt from `address`; False when over the limit."""
         return self._moving.hit(self._signup_item, "signup", address_key(address))
+
+    def upload(self, user_id: int) -> bool:
+        """Count one image upload by `user_id`; False when over the hourly limit."""
+        return self._moving.hit(self._upload_item, "upload", str(user_id))
 
     # Failures and locks -----------------------------------------------------------------------
     def locked_for(self, key: str) -> int:
@@ -137,6 +144,7 @@ def _make_login_throttle() -> LoginThrottle:
         address_max_failures=s.login_address_max_failures,
         attempts_per_minute=s.auth_attempts_per_minute,
         signups_per_hour=s.signups_per_address_per_hour,
+        uploads_per_hour=s.uploads_per_hour,
     )
 
 

@@ -12,7 +12,7 @@ import reflex as rx
 from chatapp.gc_tuning import tune_after_startup
 from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations
-from chatapp.state import hashing
+from chatapp.state import hashing, housekeeping
 from chatapp.state.chat import ChatState
 from chatapp.state.db_call import db_call
 from chatapp.state.reads import read_marks
@@ -55,9 +55,12 @@ def install(app: rx.App) -> None:
         tune_after_startup()  # the app is loaded: keep its objects out of the collector's way
         hub.start()
         read_marks.start()
+        keeper = housekeeping.from_settings()  # expired sessions, uploads never sent
+        keeper.start()
         try:
             yield
         finally:
+            await keeper.stop()
             await read_marks.stop()
             await hub.stop()
 

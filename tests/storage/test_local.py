@@ -194,7 +194,7 @@ BAD_UPLOADS = [
     ("11_mb", 413, "Images can be at most 10 MB."),
     ("elf_named_png", 400, "That file is not a JPEG, PNG, WebP or GIF image."),
     ("truncated_jpeg", 400, "The image is damaged or incomplete."),
-    ("huge_dimensions_png", 400, "That image has too many pixels (at most 40 megapixels)."),
+    ("huge_dimensions_png", 400, "That image has too many pixels (at most 16.8 megapixels)."),
     ("gif_3000_frames", 400, "Animated images can have at most 300 frames."),
 ]
 
