@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     orphan_upload_grace_hours: int = Field(default=24, ge=1)
     # How often each worker purges orphan uploads and expired log-in sessions.
     housekeeping_minutes: int = Field(default=60, ge=1)
+    # Lifetime of a signed Cloudinary URL for a private chat image.
+    signed_url_seconds: int = Field(default=300, ge=10, le=86400)
     # Origins (scheme://host[:port], comma-separated) allowed to call the HTTP routes and
     # open the websocket. Empty: only the origin the app is served from (the request's own
     # Host). Set it when the app sits behind a proxy under another name.

@@ -139,7 +139,11 @@ async def view(request: Request) -> Response:
     url = storage.delivery_url(key, private=purpose == "chat")
     if not url:
         return Response("Not found.", status_code=404)
-    return RedirectResponse(url, status_code=302, headers={"Cache-Control": "private, max-age=300"})
+    # Reusable while the (expiring) link it points to still works.
+    ttl = get_settings().signed_url_seconds // 2
+    return RedirectResponse(
+        url, status_code=302, headers={"Cache-Control": f"private, max-age={ttl}"}
+    )
 
 
 routes = [
