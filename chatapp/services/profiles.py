@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from sqlmodel import Session
@@ -28,8 +29,47 @@ class ProfileUpdate:
     replaced_avatar: str | None  # media id to delete once the change is committed
 
 
+# Characters that look like nothing but change what a name shows: Hangul and Braille blanks
+# (a name of only these looks empty), plus every format character (Unicode category Cf:
+# bidirectional overrides, isolates and marks, zero-width spaces, joiners, soft hyphens,
+# tag characters ...) except two, where they are spelling: a zero-width joiner inside an emoji
+# sequence and a zero-width non-joiner between letters.
+_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
+_ZWJ, _ZWNJ = "\u200d", "\u200c"
+
+
+def _emoji_part(ch: str) -> bool:
+    return (
+        unicodedata.category(ch) in ("So", "Sk") or ch == "\ufe0f" or 0x1F3FB <= ord(ch) <= 0x1F3FF
+    )
+
+
+def clean_name(raw: str) -> str:
+    """A display name without bidirectional controls or invisible characters, its white
+    space collapsed to single spaces."""
+    kept: list[str] = []
+    for i, ch in enumerate(raw):
+        if ch in _BLANKS:
+            continue
+        cat = unicodedata.category(ch)
+        if cat == "Cf":
+            before = raw[i - 1] if i else ""
+            after = raw[i + 1] if i + 1 < len(raw) else ""
+            joins_emoji = ch == _ZWJ and before and after and _emoji_part(before)
+            joins_letters = (
+                ch == _ZWNJ and before.isalpha() and after.isalpha() if before and after else False
+            )
+            if not (joins_emoji or joins_letters):
+                continue
+        elif cat in ("Zl", "Zp", "Cc"):
+            kept.append(" ")
+            continue
+        kept.append(ch)
+    return " ".join("".join(kept).split())
+
+
 def validate_profile(display_name: str, bio: str) -> tuple[str, str, dict[str, str]]:
-    name = " ".join(display_name.split())
+    name = clean_name(display_name)
     text = bio.strip()
     errors: dict[str, str] = {}
     if not 1 <= len(name) <= MAX_DISPLAY_NAME:
