@@ -22,6 +22,14 @@ if _settings.redis_url:
     # to p99 54 ms at 300/s (bench/RESULTS.md).
     os.environ.setdefault("REFLEX_OPLOCK_ENABLED", "true")
 
+# Origins allowed to call the backend (CORS) and open its websocket. Empty ALLOWED_ORIGINS
+# means only the origin the app is served from, which chatapp/web/guard.py enforces for every
+# request; Reflex's own default, "*", would reflect any origin with credentials. In
+# development, `reflex run` without --env prod serves the frontend from its own port.
+_cors = list(_settings.allowed_origin_list)
+if not _settings.is_production:
+    _cors += ["http://localhost:3000", "http://127.0.0.1:3000"]
+
 config = rx.Config(
     app_name="chatapp",
     telemetry_enabled=False,
@@ -37,4 +45,5 @@ config = rx.Config(
         )
     ],
     disable_plugins=[rx.plugins.SitemapPlugin],
+    cors_allowed_origins=_cors,
 )

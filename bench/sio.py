@@ -83,8 +83,12 @@ class SioClient(asyncio.Protocol):
         headers: dict[str, str] | None = None,
         subprotocols: list[str] | None = None,
         auth: Any = None,
+        local_host: str | None = None,
     ) -> dict[str, Any]:
-        """Open the websocket, then the namespace (sending `auth` in the CONNECT packet)."""
+        """Open the websocket, then the namespace (sending `auth` in the CONNECT packet).
+
+        `local_host` binds the client side (e.g. 127.0.0.7: every 127/8 address is loopback on
+        Linux), so one machine can stand for many client addresses (per-address limits)."""
         loop = asyncio.get_running_loop()
         self._accepted = loop.create_future()
         self._ns_connected = loop.create_future()
@@ -99,7 +103,8 @@ class SioClient(asyncio.Protocol):
             subprotocols=subprotocols or [],
         )
         async with asyncio.timeout(CONNECT_TIMEOUT):
-            await loop.create_connection(lambda: self, host, port)
+            local = (local_host, 0) if local_host else None
+            await loop.create_connection(lambda: self, host, port, local_addr=local)
             await self._accepted
             return await self._ns_connected
 

@@ -13,8 +13,18 @@ from chatapp.state.account import ProfileState
 from chatapp.state.chat import ChatState
 from chatapp.state.session import SessionState
 from chatapp.web.auth_routes import build_routes_app
+from chatapp.web.guard import Guard, check_socket_origins
 
-app = rx.App(
+
+class ChatApp(rx.App):
+    """rx.App whose ASGI app is wrapped, outermost, in the cross-origin and security-header
+    guard (chatapp/web/guard.py): it then covers every response, Reflex's own included."""
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        return Guard(super().__call__())
+
+
+app = ChatApp(
     stylesheets=["/styles.css"],
     api_transformer=build_routes_app(),
     head_components=[
@@ -57,3 +67,4 @@ app.add_page(
 app.add_page(not_found_page, route="404", title="Page not found · chatapp", image="icon-512.png")
 
 bridge.install(app)
+check_socket_origins(app)

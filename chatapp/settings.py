@@ -7,6 +7,7 @@ app run on a fresh machine; production mode refuses to start with a weak or defa
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -53,6 +54,37 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_minutes: int = Field(default=15, ge=1)
     session_cookie_name: str = "chatapp_session"
+    # Abuse limits (SECURITY.md). Every count is per client address unless it says otherwise;
+    # kept in Redis when REDIS_URL is set, so all workers and processes share them.
+    # Log-in and sign-up attempts per address per minute, refused before any bcrypt work.
+    auth_attempts_per_minute: int = Field(default=10, ge=1)
+    # Failed log-ins from one address (any accounts) within LOGIN_LOCKOUT_MINUTES that lock
+    # that address out of logging in for the window: password spraying.
+    login_address_max_failures: int = Field(default=20, ge=1)
+    # Accounts one address may try to create per hour.
+    signups_per_address_per_hour: int = Field(default=10, ge=1)
+    # Password hashing (bcrypt) runs in its own small pool, never in the database pool:
+    # this many threads, and at most HASH_QUEUE_MAX log-ins, sign-ups and password changes
+    # under way per worker ("busy, try again in a moment" beyond: ~2 s of work at cost 12).
+    hash_workers: int = Field(default=1, ge=1, le=16)
+    hash_queue_max: int = Field(default=8, ge=1)
+    # Image uploads: images decoded at once per worker and the memory they may use together
+    # (MB; a job that does not fit waits), uploads per user per hour, and the stored bytes one
+    # user may own (MB); uploads never attached to a message are deleted after
+    # ORPHAN_UPLOAD_GRACE_HOURS.
+    image_workers: int = Field(default=2, ge=1, le=16)
+    image_memory_mb: int = Field(default=200, ge=64)
+    uploads_per_hour: int = Field(default=60, ge=1)
+    media_quota_mb: int = Field(default=500, ge=1)
+    orphan_upload_grace_hours: int = Field(default=24, ge=1)
+    # How often each worker purges orphan uploads and expired log-in sessions.
+    housekeeping_minutes: int = Field(default=60, ge=1)
+    # Lifetime of a signed Cloudinary URL for a private chat image.
+    signed_url_seconds: int = Field(default=300, ge=10, le=86400)
+    # Origins (scheme://host[:port], comma-separated) allowed to call the HTTP routes and
+    # open the websocket. Empty: only the origin the app is served from (the request's own
+    # Host). Set it when the app sits behind a proxy under another name.
+    allowed_origins: str = ""
     # The ASGI server Reflex runs in production. uvicorn (through gunicorn) holds ~120 KB per
     # connected tab against granian's ~230 KB and kept a higher message rate on our benchmark
     # (bench/RESULTS.md); granian stays available.
@@ -61,8 +93,29 @@ class Settings(BaseSettings):
     workers: int = Field(default=0, ge=0, le=64)
 
     @property
+    def allowed_origin_list(self) -> tuple[str, ...]:
+        """ALLOWED_ORIGINS normalised: lower-case, no trailing slash, no duplicates."""
+        seen: list[str] = []
+        for raw in self.allowed_origins.split(","):
+            origin = raw.strip().rstrip("/").lower()
+            if origin and origin not in seen:
+                seen.append(origin)
+        return tuple(seen)
+
+    @property
     def worker_count(self) -> int:
         return self.workers or (2 if self.redis_url else 1)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: str) -> str:
+        for raw in value.split(","):
+            origin = raw.strip().rstrip("/")
+            if origin and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
+                raise ValueError(
+                    f"ALLOWED_ORIGINS: {origin!r} is not an origin like https://chat.example.com"
+                )
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what is needed and run the whole test suite: lint, types, unit, MariaDB service tests,
-# Redis tests and end-to-end tests in a real Chromium. Under CI=true a missing MariaDB or
-# Chromium fails the run instead of skipping.
+# Redis tests and end-to-end tests in a real Chromium, then pip-audit on the pinned
+# requirements (scripts/audit.sh). Under CI=true a missing MariaDB or Chromium, or an advisory
+# service that cannot be reached, fails the run instead of skipping.
 source "$(dirname "$0")/setup.sh"
 setup_venv requirements-dev.txt
 
@@ -30,4 +31,12 @@ ruff format --check chatapp tests bench alembic rxconfig.py
 echo "== mypy (state, web, storage, services and below)"
 mypy
 echo "== pytest"
-exec python -m pytest "$@"
+set +e
+python -m pytest "$@"
+tests=$?
+# After the tests, so that an unreachable advisory service never hides their result.
+echo "== pip-audit (pinned requirements against the Python Packaging Advisory Database)"
+./scripts/audit.sh
+audit=$?
+if [ $tests -ne 0 ]; then exit $tests; fi
+exit $audit

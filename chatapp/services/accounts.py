@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, update
@@ -14,7 +14,7 @@ from sqlmodel import Session, col, or_, select
 from chatapp import security
 from chatapp.models import AuthSession, User, utcnow
 from chatapp.services.errors import AuthFailed, FieldErrors, Throttled
-from chatapp.services.throttle import get_login_throttle
+from chatapp.services.throttle import get_login_throttle, wait_message
 from chatapp.settings import get_settings
 
 USERNAME_RE = re.compile(r"^[a-z0-9_.]{3,32}$")
@@ -94,26 +94,53 @@ def validate_signup(username: str, email: str, password: str) -> tuple[str, str,
     return uname, norm_email, errors
 
 
-def sign_up(*, session: Session, username: str, email: str, password: str) -> UserOut:
+# Password hashing (bcrypt) is slow on purpose (~0.25 s at cost 12): callers that serve
+# requests run check_password / hash_new_password in a small pool of their own, never while
+# holding a database connection or a database-pool thread (chatapp/state/passwords.py). The
+# synchronous compositions below (sign_up, authenticate, ...) are for scripts and tests.
+ATTEMPTS = "Too many attempts from your network. Try again in a minute."
+SIGNUPS = "Too many new accounts from your network. Try again later."
+
+
+def check_password(*, password: str, password_hash: str | None) -> bool:
+    """bcrypt; an unknown account (no hash) is checked against a dummy so it takes as long."""
+    return security.verify_password(password, password_hash or _dummy_hash())
+
+
+def hash_new_password(*, password: str) -> str:
+    return security.hash_password(password, rounds=get_settings().bcrypt_rounds)
+
+
+def admit_attempt(*, address: str | None) -> None:
+    """Count one log-in or sign-up attempt from `address` (None: a trusted caller, a script or
+    a test, is not counted); Throttled when it is over its limit. No database: callers run it
+    first, so a flood is refused before any other work."""
+    if address is not None and not get_login_throttle().attempt(address):
+        raise Throttled(ATTEMPTS)
+
+
+def begin_sign_up(
+    *, session: Session, username: str, email: str, password: str, address: str | None
+) -> tuple[str, str]:
+    """Everything before hashing but the attempt count: shape, the per-address sign-up limit,
+    uniqueness. Returns the normalised (username, email)."""
     uname, norm_email, errors = validate_signup(username, email, password)
-    if (
-        not errors.get("username")
-        and session.exec(select(User.id).where(User.username == uname)).first()
-    ):
+    if errors:
+        raise FieldErrors(errors)
+    if address is not None and not get_login_throttle().sign_up(address):
+        raise Throttled(SIGNUPS)
+    if session.exec(select(User.id).where(User.username == uname)).first():
         errors["username"] = "That username is taken."
-    if (
-        not errors.get("email")
-        and session.exec(select(User.id).where(User.email == norm_email)).first()
-    ):
+    if session.exec(select(User.id).where(User.email == norm_email)).first():
         errors["email"] = "An account with this email already exists."
     if errors:
         raise FieldErrors(errors)
-    user = User(
-        username=uname,
-        email=norm_email,
-        display_name=uname,
-        password_hash=security.hash_password(password, rounds=get_settings().bcrypt_rounds),
-    )
+    return uname, norm_email
+
+
+def create_user(*, session: Session, username: str, email: str, password_hash: str) -> UserOut:
+    """Insert the account (normalised name and email from :func:`begin_sign_up`)."""
+    user = User(username=username, email=email, display_name=username, password_hash=password_hash)
     session.add(user)
     try:
         session.flush()
@@ -123,27 +150,82 @@ def sign_up(*, session: Session, username: str, email: str, password: str) -> Us
     return UserOut.of(user)
 
 
-def authenticate(*, session: Session, login: str, password: str) -> UserOut:
-    """Check a username-or-email and password. Unknown user and wrong password fail alike."""
+def sign_up(
+    *, session: Session, username: str, email: str, password: str, address: str | None = None
+) -> UserOut:
+    _, _, errors = validate_signup(username, email, password)
+    if errors:
+        raise FieldErrors(errors)
+    admit_attempt(address=address)
+    uname, norm_email = begin_sign_up(
+        session=session, username=username, email=email, password=password, address=address
+    )
+    return create_user(
+        session=session,
+        username=uname,
+        email=norm_email,
+        password_hash=hash_new_password(password=password),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCheck:
+    """What a log-in needs to know before bcrypt runs (never leaves the server)."""
+
+    account: str  # what failures are counted against: "user:<id>", or "login:<what was typed>"
+    user_id: int | None
+    password_hash: str | None = field(repr=False)
+
+
+def begin_log_in(*, session: Session, login: str, address: str | None) -> LoginCheck:
+    """Before bcrypt (and after :func:`admit_attempt`): the locks of this account from this
+    address and of this address (spraying), then the account's hash."""
+    throttle = get_login_throttle()
     ident = login.strip().lower()
     user = (
         session.exec(select(User).where(or_(User.username == ident, User.email == ident))).first()
         if ident
         else None
     )
-    throttle = get_login_throttle()
-    key = f"user:{user.id}" if user else f"login:{ident}"
-    wait = throttle.locked_for(key)
+    account = f"user:{user.id}" if user else f"login:{ident[:320]}"
+    wait = throttle.login_locked_for(account, address or "local")
     if wait:
-        minutes = max(1, (wait + 59) // 60)
-        raise Throttled(
-            f"Too many failed log-ins. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
-        )
-    ok = security.verify_password(password, user.password_hash if user else _dummy_hash())
-    if not (ok and user):
-        throttle.record_failure(key)
+        raise Throttled(wait_message(wait))
+    return LoginCheck(
+        account=account,
+        user_id=user.id if user else None,
+        password_hash=user.password_hash if user else None,
+    )
+
+
+def conclude_log_in(*, check: LoginCheck, ok: bool, address: str | None) -> int:
+    """Count the outcome; the user id, or AuthFailed (unknown user and wrong password alike)."""
+    throttle = get_login_throttle()
+    if not (ok and check.user_id):
+        throttle.login_failed(check.account, address or "local")
         raise AuthFailed(BAD_LOGIN)
-    throttle.record_success(key)
+    throttle.login_succeeded(check.account, address or "local")
+    return check.user_id
+
+
+def finish_log_in(
+    *, session: Session, check: LoginCheck, ok: bool, address: str | None, user_agent: str = ""
+) -> str:
+    """After bcrypt: count the outcome and, on success, start a pending session (its ticket)."""
+    user_id = conclude_log_in(check=check, ok=ok, address=address)
+    return start_session(session=session, user_id=user_id, user_agent=user_agent)
+
+
+def authenticate(
+    *, session: Session, login: str, password: str, address: str | None = None
+) -> UserOut:
+    """Check a username-or-email and password. Unknown user and wrong password fail alike."""
+    admit_attempt(address=address)
+    check = begin_log_in(session=session, login=login, address=address)
+    ok = check_password(password=password, password_hash=check.password_hash)
+    user_id = conclude_log_in(check=check, ok=ok, address=address)
+    user = session.get(User, user_id)
+    assert user is not None
     return UserOut.of(user)
 
 
@@ -167,18 +249,34 @@ def start_session(*, session: Session, user_id: int, user_agent: str = "") -> st
 
 
 def sign_up_and_start_session(
-    *, session: Session, username: str, email: str, password: str, user_agent: str = ""
+    *,
+    session: Session,
+    username: str,
+    email: str,
+    password: str,
+    user_agent: str = "",
+    address: str | None = None,
 ) -> str:
     """Create the account and a pending session; returns the one-time log-in ticket."""
-    user = sign_up(session=session, username=username, email=email, password=password)
+    user = sign_up(
+        session=session, username=username, email=email, password=password, address=address
+    )
+    return start_session(session=session, user_id=user.id, user_agent=user_agent)
+
+
+def create_user_and_start_session(
+    *, session: Session, username: str, email: str, password_hash: str, user_agent: str = ""
+) -> str:
+    """After hashing: the account and its pending session; returns the log-in ticket."""
+    user = create_user(session=session, username=username, email=email, password_hash=password_hash)
     return start_session(session=session, user_id=user.id, user_agent=user_agent)
 
 
 def log_in_and_start_session(
-    *, session: Session, login: str, password: str, user_agent: str = ""
+    *, session: Session, login: str, password: str, user_agent: str = "", address: str | None = None
 ) -> str:
     """Check credentials and create a pending session; returns the one-time log-in ticket."""
-    user = authenticate(session=session, login=login, password=password)
+    user = authenticate(session=session, login=login, password=password, address=address)
     return start_session(session=session, user_id=user.id, user_agent=user_agent)
 
 
@@ -278,11 +376,26 @@ def count_users(*, session: Session) -> int:
     return int(session.exec(select(func.count()).select_from(User)).one())
 
 
-def purge_expired_sessions(*, session: Session, older_than: timedelta = timedelta(days=30)) -> None:
-    cutoff = datetime.now(UTC) - older_than
-    session.execute(
-        AuthSession.__table__.delete().where(AuthSession.__table__.c.expires_at < cutoff)  # type: ignore[attr-defined]
+def purge_expired_sessions(
+    *,
+    session: Session,
+    grace: timedelta = timedelta(0),
+    revoked_grace: timedelta = timedelta(hours=1),
+) -> int:
+    """Delete log-in sessions past their expiry (unredeemed tickets included) and sessions
+    revoked more than `revoked_grace` ago (kept a while so open tabs can tell why they were
+    signed out). A deleted row signs nobody in, like a revoked one. Returns how many."""
+    now = utcnow()
+    table = AuthSession.__table__  # type: ignore[attr-defined]
+    result = session.execute(
+        table.delete().where(
+            or_(
+                table.c.expires_at < now - grace,
+                table.c.revoked_at < now - revoked_grace,
+            )
+        )
     )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def touch_last_seen(*, session: Session, user_id: int) -> datetime:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlmodel import Session
+from sqlalchemy import func
+from sqlmodel import Session, col, or_, select
 
-from chatapp.models import ConversationMember, Media
+from chatapp.models import ConversationMember, Media, User, utcnow
 from chatapp.services import images
 from chatapp.services.errors import NotAllowed, ServiceError
+from chatapp.services.throttle import get_login_throttle
+from chatapp.settings import get_settings
 from chatapp.storage.base import MediaStorage
 
 PURPOSES = ("chat", "avatar")
@@ -44,10 +48,42 @@ def full_url(media_id: str | None) -> str:
     return f"/media/{media_id}/full" if media_id else ""
 
 
-def store_upload(
-    *, session: Session, owner_id: int, purpose: str, data: bytes, storage: MediaStorage
-) -> MediaOut:
-    """Validate and re-encode the image, store both sizes, record it. Blocking: run in a thread."""
+def admit_upload(*, session: Session, owner_id: int, size: int) -> None:
+    """Before any decoding: the hourly upload limit and the stored-bytes quota of `owner_id`."""
+    if not get_login_throttle().upload(owner_id):
+        raise ServiceError(
+            "Too many uploads. Try again later (at most "
+            f"{get_settings().uploads_per_hour} an hour)."
+        )
+    quota = get_settings().media_quota_mb * 1024 * 1024
+    used = session.exec(
+        select(func.coalesce(func.sum(Media.bytes), 0)).where(Media.owner_id == owner_id)
+    ).one()
+    if int(used) + size > quota:
+        raise ServiceError(
+            "Your image storage is full "
+            f"({get_settings().media_quota_mb} MB). Delete some images and try again."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An upload decoded, cleaned and put in storage, not yet recorded."""
+
+    id: str
+    purpose: str
+    storage: str
+    full_key: str
+    thumb_key: str
+    mime: str
+    width: int
+    height: int
+    bytes: int
+
+
+def prepare_upload(*, purpose: str, data: bytes, storage: MediaStorage) -> Prepared:
+    """Validate and re-encode the image and store both sizes. CPU and storage I/O, no
+    database: run it in a thread of its own, never holding a database connection."""
     if purpose not in PURPOSES:
         raise ServiceError("Unknown upload purpose.")
     processed = (
@@ -61,28 +97,126 @@ def store_upload(
     storage.put(full_key, processed.full.data, mime=processed.full.mime, private=private)
     try:
         storage.put(thumb_key, processed.thumb.data, mime=processed.thumb.mime, private=private)
-        row = Media(
-            id=mid,
-            owner_id=owner_id,
-            purpose=purpose,
-            storage=storage.name,
-            full_key=full_key,
-            thumb_key=thumb_key,
-            mime=processed.full.mime,
-            width=processed.full.width,
-            height=processed.full.height,
-            bytes=len(processed.full.data),
-        )
-        session.add(row)
-        session.flush()
     except BaseException:
-        for key in (full_key, thumb_key):
-            try:
-                storage.delete(key, private=private)
-            except Exception:  # noqa: S112 - best effort clean-up, the original error matters
-                continue
+        # Both: a failed (timed-out) thumbnail upload may still have been stored.
+        _delete_files(storage, (full_key, thumb_key), private=private)
         raise
+    return Prepared(
+        id=mid,
+        purpose=purpose,
+        storage=storage.name,
+        full_key=full_key,
+        thumb_key=thumb_key,
+        mime=processed.full.mime,
+        width=processed.full.width,
+        height=processed.full.height,
+        bytes=len(processed.full.data),
+    )
+
+
+def record_upload(*, session: Session, owner_id: int, prepared: Prepared) -> MediaOut:
+    row = Media(
+        id=prepared.id,
+        owner_id=owner_id,
+        purpose=prepared.purpose,
+        storage=prepared.storage,
+        full_key=prepared.full_key,
+        thumb_key=prepared.thumb_key,
+        mime=prepared.mime,
+        width=prepared.width,
+        height=prepared.height,
+        bytes=prepared.bytes,
+    )
+    session.add(row)
+    session.flush()
     return MediaOut.of(row)
+
+
+def discard_prepared(*, prepared: Prepared, storage: MediaStorage) -> None:
+    """The files of an upload that could not be recorded."""
+    keys = (prepared.full_key, prepared.thumb_key)
+    _delete_files(storage, keys, private=prepared.purpose == "chat")
+
+
+def _delete_files(storage: MediaStorage, keys: tuple[str, ...], *, private: bool) -> None:
+    for key in keys:
+        try:
+            storage.delete(key, private=private)
+        except Exception:  # noqa: S112 - best effort clean-up, the original error matters
+            continue
+
+
+def store_upload(
+    *, session: Session, owner_id: int, purpose: str, data: bytes, storage: MediaStorage
+) -> MediaOut:
+    """Limits, then validate + re-encode + store, then record. Blocking: run in a thread.
+    (Request handlers run the three steps separately, so that no database connection is
+    held while an image is decoded: web/media_routes.py, state/uploads.py.)"""
+    if purpose not in PURPOSES:
+        raise ServiceError("Unknown upload purpose.")
+    admit_upload(session=session, owner_id=owner_id, size=len(data))
+    prepared = prepare_upload(purpose=purpose, data=data, storage=storage)
+    try:
+        return record_upload(session=session, owner_id=owner_id, prepared=prepared)
+    except BaseException:
+        discard_prepared(prepared=prepared, storage=storage)
+        raise
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    id: str
+    keys: tuple[str, str]
+    private: bool
+
+
+def find_orphans(
+    *, session: Session, older_than: timedelta, limit: int = 200, ids: list[str] | None = None
+) -> list[Orphan]:
+    """Uploads never attached to anything (a chat image never sent, an avatar whose profile
+    was never saved) older than `older_than` (among `ids`, when given)."""
+    cutoff = utcnow() - older_than
+    in_use = select(User.avatar_ref).where(col(User.avatar_ref).is_not(None))
+    query = select(Media).where(
+        col(Media.created_at) < cutoff,
+        or_(
+            (col(Media.purpose) == "chat") & col(Media.conversation_id).is_(None),
+            (col(Media.purpose) == "avatar") & col(Media.id).not_in(in_use),
+        ),
+    )
+    if ids is not None:
+        query = query.where(col(Media.id).in_(ids))
+    rows = session.exec(query.limit(limit)).all()
+    return [Orphan(m.id, (m.full_key, m.thumb_key), m.purpose == "chat") for m in rows]
+
+
+def delete_orphan_files(*, orphans: list[Orphan], storage: MediaStorage) -> None:
+    """Storage I/O only (Cloudinary: HTTP): no database connection is held meanwhile."""
+    for o in orphans:
+        _delete_files(storage, o.keys, private=o.private)
+
+
+def forget_orphans(*, session: Session, ids: list[str], older_than: timedelta) -> int:
+    """Delete the rows, re-checking that each is still an orphan (one may have been sent
+    while its files were being deleted: then it stays, without files, as a lost image)."""
+    if not ids:
+        return 0
+    found = find_orphans(session=session, older_than=older_than, limit=len(ids), ids=ids)
+    still = {o.id for o in found}
+    gone = [i for i in ids if i in still]
+    for mid in gone:
+        row = session.get(Media, mid)
+        if row is not None:
+            session.delete(row)
+    session.flush()
+    return len(gone)
+
+
+def purge_orphans(*, session: Session, storage: MediaStorage, older_than: timedelta) -> int:
+    """All three steps in one go (scripts, tests). Returns how many uploads were deleted."""
+    orphans = find_orphans(session=session, older_than=older_than, limit=10_000)
+    delete_orphan_files(orphans=orphans, storage=storage)
+    return forget_orphans(session=session, ids=[o.id for o in orphans], older_than=older_than)
 
 
 def viewable(*, session: Session, viewer_id: int, media_id: str) -> Media | None:

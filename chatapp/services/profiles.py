@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from sqlmodel import Session
 
 from chatapp import security
 from chatapp.models import User
-from chatapp.services.accounts import MIN_PASSWORD_CHARS, UserOut, revoke_all_sessions
-from chatapp.services.errors import FieldErrors, NotAllowed
+from chatapp.services.accounts import (
+    MIN_PASSWORD_CHARS,
+    UserOut,
+    hash_new_password,
+    revoke_all_sessions,
+)
+from chatapp.services.errors import FieldErrors, NotAllowed, Throttled
 from chatapp.services.media import claim_avatar
-from chatapp.settings import get_settings
+from chatapp.services.throttle import get_login_throttle, wait_message
 
 MAX_DISPLAY_NAME = 50
 MAX_BIO = 280
@@ -23,8 +29,47 @@ class ProfileUpdate:
     replaced_avatar: str | None  # media id to delete once the change is committed
 
 
+# Characters that look like nothing but change what a name shows: Hangul and Braille blanks
+# (a name of only these looks empty), plus every format character (Unicode category Cf:
+# bidirectional overrides, isolates and marks, zero-width spaces, joiners, soft hyphens,
+# tag characters ...) except two, where they are spelling: a zero-width joiner inside an emoji
+# sequence and a zero-width non-joiner between letters.
+_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
+_ZWJ, _ZWNJ = "\u200d", "\u200c"
+
+
+def _emoji_part(ch: str) -> bool:
+    return (
+        unicodedata.category(ch) in ("So", "Sk") or ch == "\ufe0f" or 0x1F3FB <= ord(ch) <= 0x1F3FF
+    )
+
+
+def clean_name(raw: str) -> str:
+    """A display name without bidirectional controls or invisible characters, its white
+    space collapsed to single spaces."""
+    kept: list[str] = []
+    for i, ch in enumerate(raw):
+        if ch in _BLANKS:
+            continue
+        cat = unicodedata.category(ch)
+        if cat == "Cf":
+            before = raw[i - 1] if i else ""
+            after = raw[i + 1] if i + 1 < len(raw) else ""
+            joins_emoji = ch == _ZWJ and before and after and _emoji_part(before)
+            joins_letters = (
+                ch == _ZWNJ and before.isalpha() and after.isalpha() if before and after else False
+            )
+            if not (joins_emoji or joins_letters):
+                continue
+        elif cat in ("Zl", "Zp", "Cc"):
+            kept.append(" ")
+            continue
+        kept.append(ch)
+    return " ".join("".join(kept).split())
+
+
 def validate_profile(display_name: str, bio: str) -> tuple[str, str, dict[str, str]]:
-    name = " ".join(display_name.split())
+    name = clean_name(display_name)
     text = bio.strip()
     errors: dict[str, str] = {}
     if not 1 <= len(name) <= MAX_DISPLAY_NAME:
@@ -60,23 +105,68 @@ def update_profile(
     return ProfileUpdate(user=UserOut.of(user), replaced_avatar=replaced)
 
 
+WRONG_CURRENT = "That is not your current password."
+
+
+def _change_key(user_id: int) -> str:
+    return f"password-change|user:{user_id}"
+
+
+def begin_password_change(*, session: Session, user_id: int, new: str) -> str:
+    """Before bcrypt: the wrong-guess lock, the new password's shape; returns the stored hash
+    (to check the current password against, in the hashing pool)."""
+    wait = get_login_throttle().locked_for(_change_key(user_id))
+    if wait:
+        raise Throttled(wait_message(wait, "wrong current passwords"))
+    if len(new) < MIN_PASSWORD_CHARS:
+        raise FieldErrors({"new": f"Password must be at least {MIN_PASSWORD_CHARS} characters."})
+    if len(new.encode()) > security.BCRYPT_MAX_BYTES:
+        raise FieldErrors({"new": "Password must be at most 72 bytes (bcrypt's limit)."})
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotAllowed("Your account no longer exists.")
+    return user.password_hash
+
+
+def finish_password_change(
+    *,
+    session: Session,
+    user_id: int,
+    keep_session_id: str,
+    current_ok: bool,
+    checked_hash: str,
+    new_hash: str,
+) -> int:
+    """After bcrypt: count a wrong guess, or set the new hash and revoke every other session.
+    Returns how many sessions were revoked."""
+    throttle = get_login_throttle()
+    if not current_ok:
+        throttle.record_failure(_change_key(user_id))
+        raise FieldErrors({"current": WRONG_CURRENT})
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotAllowed("Your account no longer exists.")
+    if user.password_hash != checked_hash:  # changed meanwhile (another tab or device)
+        raise FieldErrors({"current": "Your password was just changed elsewhere. Try again."})
+    throttle.record_success(_change_key(user_id))
+    user.password_hash = new_hash
+    session.add(user)
+    return revoke_all_sessions(session=session, user_id=user_id, keep_session_id=keep_session_id)
+
+
 def change_password(
     *, session: Session, user_id: int, keep_session_id: str, current: str, new: str
 ) -> int:
     """Check the current password, set the new one, and revoke every other session.
-    Returns how many sessions were revoked."""
-    user = session.get(User, user_id)
-    if user is None:
-        raise NotAllowed("Your account no longer exists.")
-    errors: dict[str, str] = {}
-    if not security.verify_password(current, user.password_hash):
-        errors["current"] = "That is not your current password."
-    if len(new) < MIN_PASSWORD_CHARS:
-        errors["new"] = f"Password must be at least {MIN_PASSWORD_CHARS} characters."
-    elif len(new.encode()) > security.BCRYPT_MAX_BYTES:
-        errors["new"] = "Password must be at most 72 bytes (bcrypt's limit)."
-    if errors:
-        raise FieldErrors(errors)
-    user.password_hash = security.hash_password(new, rounds=get_settings().bcrypt_rounds)
-    session.add(user)
-    return revoke_all_sessions(session=session, user_id=user_id, keep_session_id=keep_session_id)
+    Returns how many sessions were revoked. (Synchronous composition for scripts and tests;
+    the settings page runs the bcrypt steps in the hashing pool, chatapp/state/passwords.py.)"""
+    stored = begin_password_change(session=session, user_id=user_id, new=new)
+    ok = security.verify_password(current, stored)
+    return finish_password_change(
+        session=session,
+        user_id=user_id,
+        keep_session_id=keep_session_id,
+        current_ok=ok,
+        checked_hash=stored,
+        new_hash=hash_new_password(password=new) if ok else "",
+    )

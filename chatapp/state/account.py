@@ -10,8 +10,9 @@ from chatapp import wire
 from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations, media, profiles
 from chatapp.services.errors import FieldErrors, ServiceError
-from chatapp.state import uploads
+from chatapp.state import passwords, uploads
 from chatapp.state.db_call import db_call
+from chatapp.state.hashing import TabGone
 from chatapp.state.session import SessionState
 from chatapp.storage import get_storage
 
@@ -161,16 +162,22 @@ class SettingsState(rx.State):
         self.busy = True
         yield
         try:
-            revoked = await db_call(
-                profiles.change_password,
+            revoked = await passwords.change_password(
                 user_id=uid,
                 keep_session_id=session._session_id,
                 current=current,
                 new=new,
+                token=self.router.session.client_token,
             )
+        except TabGone:
+            return
         except FieldErrors as exc:
             self.current_error = exc.errors.get("current", "")
             self.new_error = exc.errors.get("new", "")
+            self.busy = False
+            return
+        except ServiceError as exc:  # too many wrong guesses, the server is busy
+            self.current_error = str(exc)
             self.busy = False
             return
         self.busy = False

@@ -12,6 +12,7 @@ import reflex as rx
 from chatapp.gc_tuning import tune_after_startup
 from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations
+from chatapp.state import hashing, housekeeping
 from chatapp.state.chat import ChatState
 from chatapp.state.db_call import db_call
 from chatapp.state.reads import read_marks
@@ -98,15 +99,19 @@ def install(app: rx.App) -> None:
         )
 
     hub.attach(deliver, is_connected, presence_changed, catch_up_all=reconnect_all)
+    hashing.set_liveness(is_connected)  # bcrypt for a tab that has gone is skipped
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         tune_after_startup()  # the app is loaded: keep its objects out of the collector's way
         hub.start()
         read_marks.start()
+        keeper = housekeeping.from_settings()  # expired sessions, uploads never sent
+        keeper.start()
         try:
             yield
         finally:
+            await keeper.stop()
             await read_marks.stop()
             await hub.stop()
 

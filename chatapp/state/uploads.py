@@ -9,7 +9,9 @@ from Reflex's public upload folder: the stored image is viewed through /media/<i
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chatapp.services import images, media
@@ -76,12 +78,29 @@ async def receive(chunks: Any) -> tuple[str, bytes, str]:
     return name, bytes(data), ""
 
 
+# Decoding and storing images runs here, never in the database pool: an image may wait for
+# its turn in the image memory budget (services/images.py) without holding a database thread.
+_MEDIA_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="media")
+
+
 async def store(*, owner_id: int, purpose: str, name: str, data: bytes) -> dict[str, Any]:
-    """Validate, re-encode and store (in a worker thread); the attachment as a tab shows it."""
+    """Limits, then validate, re-encode and store (in a media thread), then record; the
+    attachment as a tab shows it."""
+    storage = get_storage()
+    loop = asyncio.get_running_loop()
     try:
-        out = await db_call(
-            media.store_upload, owner_id=owner_id, purpose=purpose, data=data, storage=get_storage()
+        await db_call(media.admit_upload, owner_id=owner_id, size=len(data))
+        prepared = await loop.run_in_executor(
+            _MEDIA_POOL,
+            lambda: media.prepare_upload(purpose=purpose, data=data, storage=storage),
         )
+        try:
+            out = await db_call(media.record_upload, owner_id=owner_id, prepared=prepared)
+        except BaseException:
+            await loop.run_in_executor(
+                _MEDIA_POOL, lambda: media.discard_prepared(prepared=prepared, storage=storage)
+            )
+            raise
     except ServiceError as exc:
         return failed(name, str(exc))
     except Exception:

@@ -31,6 +31,10 @@ class MediaStorage(Protocol):
 
     def delete(self, key: str, *, private: bool) -> None: ...
 
+    def image_origins(self) -> list[str]:
+        """Origins the browser loads images from besides the app itself (for the CSP)."""
+        ...
+
 
 @lru_cache(maxsize=1)
 def get_storage() -> MediaStorage:

@@ -50,3 +50,6 @@ class LocalStorage:
 
     def delete(self, key: str, *, private: bool) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def image_origins(self) -> list[str]:
+        return []  # streamed by /media on the app's own origin

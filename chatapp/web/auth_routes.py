@@ -19,6 +19,7 @@ from starlette.routing import Route
 from chatapp.db import session_scope
 from chatapp.services import accounts
 from chatapp.settings import get_settings
+from chatapp.web.guard import same_origin
 
 MAX_BODY = 4096
 
@@ -68,9 +69,33 @@ def logout(request: Request, body: bytes) -> Response:
     return _no_store(resp)
 
 
+def cross_site_refusal(request: Request, *, body_type: str | None) -> Response | None:
+    """None when the request may change state; else the refusal (log-in CSRF, finding 5).
+
+    It must come from a page of this app (``Origin``, else ``Sec-Fetch-Site: same-origin``),
+    and a body must have the declared type: ``application/json`` cannot be sent cross-site
+    without a CORS preflight (which is refused), unlike the ``text/plain`` of a form or a
+    no-cors fetch. ``body_type`` is a full type or a prefix ending in "/" (``image/``).
+    """
+    if not same_origin(request.scope):
+        return _no_store(JSONResponse({"ok": False, "error": "Cross-site request refused."}, 403))
+    if body_type is not None:
+        declared = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not (
+            declared.startswith(body_type) if body_type.endswith("/") else declared == body_type
+        ):
+            return _no_store(
+                JSONResponse({"ok": False, "error": f"Send {body_type} content."}, 415)
+            )
+    return None
+
+
 async def _read_body_then(
-    handler: Callable[[Request, bytes], Response], request: Request
+    handler: Callable[[Request, bytes], Response], request: Request, *, body_type: str | None
 ) -> Response:
+    refusal = cross_site_refusal(request, body_type=body_type)
+    if refusal is not None:
+        return refusal
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -81,11 +106,11 @@ async def _read_body_then(
 
 
 async def _redeem(request: Request) -> Response:
-    return await _read_body_then(redeem_ticket, request)
+    return await _read_body_then(redeem_ticket, request, body_type="application/json")
 
 
 async def _logout(request: Request) -> Response:
-    return await _read_body_then(logout, request)
+    return await _read_body_then(logout, request, body_type=None)
 
 
 def build_routes_app() -> Starlette:

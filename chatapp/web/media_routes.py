@@ -40,7 +40,13 @@ def _error(message: str, status: int) -> JSONResponse:
 
 
 async def upload(request: Request) -> Response:
-    """POST /api/media?purpose=chat|avatar with the raw image as the body."""
+    """POST /api/media?purpose=chat|avatar with the raw image as the body (Content-Type
+    image/..., from a page of this app: see auth_routes.cross_site_refusal)."""
+    from chatapp.web.auth_routes import cross_site_refusal
+
+    refusal = cross_site_refusal(request, body_type="image/")
+    if refusal is not None:
+        return refusal
     purpose = request.query_params.get("purpose", "")
     if purpose not in media.PURPOSES:
         return _error("Unknown upload purpose.", 400)
@@ -50,24 +56,42 @@ async def upload(request: Request) -> Response:
     viewer = await run_in_threadpool(_viewer, request)
     if not viewer:
         return _error("Log in again to upload.", 401)
+
+    def admit() -> None:  # before the body is even read: hourly limit and quota
+        with session_scope() as db:
+            size = int(declared) if declared.isdigit() else 0
+            media.admit_upload(session=db, owner_id=viewer, size=size)
+
+    try:
+        await run_in_threadpool(admit)
+    except ServiceError as exc:
+        return _error(str(exc), 429)
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > images.MAX_BYTES:
             return _error("Images can be at most 10 MB.", 413)
 
-    def store() -> media.MediaOut:
+    def record(prepared: media.Prepared) -> media.MediaOut:
         with session_scope() as db:
-            return media.store_upload(
-                session=db,
-                owner_id=viewer,
-                purpose=purpose,
-                data=bytes(body),
-                storage=get_storage(),
-            )
+            return media.record_upload(session=db, owner_id=viewer, prepared=prepared)
 
+    storage = get_storage()
     try:
-        out = await run_in_threadpool(store)
+        # Decoding happens with no database connection held (and within the shared image
+        # memory budget, services/images.py).
+        data = bytes(body)
+        body.clear()
+        prepared = await run_in_threadpool(
+            lambda: media.prepare_upload(purpose=purpose, data=data, storage=storage)
+        )
+        try:
+            out = await run_in_threadpool(record, prepared)
+        except BaseException:
+            await run_in_threadpool(
+                lambda: media.discard_prepared(prepared=prepared, storage=storage)
+            )
+            raise
     except ServiceError as exc:
         return _error(str(exc), 400)
     except Exception:
@@ -115,7 +139,11 @@ async def view(request: Request) -> Response:
     url = storage.delivery_url(key, private=purpose == "chat")
     if not url:
         return Response("Not found.", status_code=404)
-    return RedirectResponse(url, status_code=302, headers={"Cache-Control": "private, max-age=300"})
+    # Reusable while the (expiring) link it points to still works.
+    ttl = get_settings().signed_url_seconds // 2
+    return RedirectResponse(
+        url, status_code=302, headers={"Cache-Control": f"private, max-age={ttl}"}
+    )
 
 
 routes = [

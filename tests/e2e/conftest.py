@@ -32,6 +32,12 @@ CHROMIUM_ARGS = [
 ]
 
 
+# The browser tests sign up dozens of people from one address (127.0.0.1) within minutes,
+# which is exactly what the per-address limits stop; test servers lift those two limits.
+# The limits themselves are tested on `strict_server`, which runs with the defaults.
+RELAXED_LIMITS = {"AUTH_ATTEMPTS_PER_MINUTE": "1000", "SIGNUPS_PER_ADDRESS_PER_HOUR": "1000"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -40,7 +46,7 @@ def free_port() -> int:
 
 class AppServer:
     """`python -m chatapp.serve` (production, one port) in a subprocess, as scripts/run.sh
-    runs it."""
+    runs it; or Reflex's backend alone for protocol tests."""
 
     def __init__(
         self,
@@ -49,32 +55,54 @@ class AppServer:
         port: int | None = None,
         extra_env: dict[str, str] | None = None,
         log_name: str = "app",
-        own_web_dir: bool = True,
+        private_web: bool = True,
+        backend_only: bool = False,
+        relaxed_limits: bool = True,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database_url = database_url
-        self.extra_env = extra_env or {}
+        # The browser tests sign up dozens of people from one address within minutes: the
+        # per-address limits are lifted unless a test is about them (strict_server).
+        self.extra_env = {**(RELAXED_LIMITS if relaxed_limits else {}), **(extra_env or {})}
         self.log_path = ROOT / "test-artifacts" / f"{log_name}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
-        # The port is written into the frontend bundle: a server on another port than the
-        # session's needs its own build folder, or it would re-point the others' pages.
-        self.web_dir = ROOT / (f".web-test-{self.port}" if own_web_dir else ".web")
+        # Backend only: the websocket and the HTTP routes, no frontend build (protocol tests).
+        self.backend_only = backend_only
+        # The built frontend carries its backend's port (Reflex bakes it into the bundle), so
+        # a second server building into the shared .web would send the first server's pages
+        # to its own websocket: a cross-origin connection the app refuses. Servers other than
+        # the session's main one build into their own copy (node_modules hard-linked).
+        self.web_dir: Path | None = (
+            ROOT / "test-artifacts" / f"web-{log_name}-{self.port}" if private_web else None
+        )
 
     def _prepare_web_dir(self) -> None:
-        base = ROOT / ".web"
-        if self.web_dir == base or self.web_dir.exists():
+        if self.web_dir is None:
             return
-        if (base / "node_modules").is_dir():
-            # A copy of the sources (Reflex rewrites them in place) and hard links to the
-            # installed packages (instant, no extra space; nothing writes into them).
-            shutil.copytree(
-                base, self.web_dir, ignore=shutil.ignore_patterns("node_modules", "build")
-            )
-            subprocess.run(
-                ["cp", "-al", str(base / "node_modules"), str(self.web_dir / "node_modules")],
-                check=True,
-            )
+        shared = ROOT / ".web"
+        if self.web_dir.exists():
+            return  # a restart: keep its build (same port, same asset names)
+        self.web_dir.parent.mkdir(exist_ok=True)
+        if not (shared / "node_modules").is_dir():
+            return  # nothing to copy yet: Reflex initialises the directory itself
+        shutil.copytree(
+            shared,
+            self.web_dir,
+            symlinks=True,
+            ignore=shutil.ignore_patterns("node_modules", "build"),
+        )
+        subprocess.run(
+            ["cp", "-al", str(shared / "node_modules"), str(self.web_dir / "node_modules")],
+            check=True,
+        )
+
+    @property
+    def media_dir(self) -> Path:
+        """Where this server keeps local media (MEDIA_DIR, else the project's media/)."""
+        return Path(
+            self.extra_env.get("MEDIA_DIR") or os.environ.get("MEDIA_DIR") or ROOT / "media"
+        )
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -87,9 +115,10 @@ class AppServer:
             PYTHONUNBUFFERED="1",
             BCRYPT_ROUNDS="12",
             PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
-            REFLEX_WEB_WORKDIR=str(self.web_dir),
         )
         env.pop("PYTEST_CURRENT_TEST", None)
+        if self.web_dir is not None:
+            env["REFLEX_WEB_WORKDIR"] = str(self.web_dir)
         env.update(self.extra_env)
         return env
 
@@ -105,16 +134,13 @@ class AppServer:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        if self.backend_only:
+            cmd = ["-m", "reflex", "run", "--env", "prod", "--backend-only"]
+            cmd += ["--backend-port", str(self.port), "--backend-host", "127.0.0.1"]
+        else:
+            cmd = ["-m", "chatapp.serve", "--port", str(self.port), "--host", "127.0.0.1"]
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chatapp.serve",
-                "--port",
-                str(self.port),
-                "--host",
-                "127.0.0.1",
-            ],
+            [sys.executable, *cmd],
             cwd=ROOT,
             env=self.env(),
             stdout=log,
@@ -128,7 +154,8 @@ class AppServer:
                     f"app exited early, see {self.log_path}:\n{self.log_path.read_text()[-3000:]}"
                 )
             try:
-                with urllib.request.urlopen(self.url + "/login", timeout=2) as r:  # noqa: S310
+                page = "/ping" if self.backend_only else "/login"
+                with urllib.request.urlopen(self.url + page, timeout=2) as r:  # noqa: S310
                     if r.status == 200:
                         with urllib.request.urlopen(self.url + "/ping", timeout=2) as p:  # noqa: S310
                             if p.status == 200:
@@ -154,11 +181,15 @@ class AppServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
 
+    def remove_web_dir(self) -> None:
+        if self.web_dir is not None:
+            shutil.rmtree(self.web_dir, ignore_errors=True)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _remove_test_web_dirs() -> Iterator[None]:
     yield
-    for path in ROOT.glob(".web-test-*"):
+    for path in (ROOT / "test-artifacts").glob("web-*"):
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -188,13 +219,52 @@ def e2e_db_url(mysql_server: MySQLServer) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def app_server(e2e_db_url: str, chromium_path: str) -> Iterator[AppServer]:
-    server = AppServer(e2e_db_url, own_web_dir=False)
+    server = AppServer(e2e_db_url, private_web=False)
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
+def strict_server(e2e_db_url: str) -> Iterator[AppServer]:
+    """The backend with every default limit and production bcrypt cost, for the abuse tests
+    (protocol clients from 127.0.0.x addresses; no frontend build needed)."""
+    server = AppServer(e2e_db_url, log_name="strict", backend_only=True, relaxed_limits=False)
+    server.start()
+    yield server
+    server.stop()
+    server.remove_web_dir()
+
+
+@pytest.fixture(scope="session")
 def base_url(app_server: AppServer) -> str:
     # pytest-playwright reads this for page.goto("/...").
     return app_server.url
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    """Every browser test doubles as a check that the app works under its Content Security
+    Policy: Chromium logs each violation to the console, and any one fails the test."""
+    seen: list[str] = []
+    names = request.fixturenames
+    if "browser" not in names and "page" not in names:
+        yield seen
+        return
+    browser = request.getfixturevalue("browser")
+    original = browser.new_context
+
+    def new_context(*args: Any, **kwargs: Any) -> Any:
+        context = original(*args, **kwargs)
+        context.on(
+            "console",
+            lambda msg: seen.append(msg.text) if "Content Security Policy" in msg.text else None,
+        )
+        return context
+
+    browser.new_context = new_context
+    try:
+        yield seen
+    finally:
+        del browser.new_context
+    assert not seen, "Content-Security-Policy violations:\n" + "\n".join(seen)

@@ -16,10 +16,11 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def own_server(e2e_db_url: str, chromium_path: str) -> Iterator[AppServer]:
-    server = AppServer(e2e_db_url, log_name="restart")
+    server = AppServer(e2e_db_url, log_name="restart", private_web=True)
     server.start()
     yield server
     server.stop()
+    server.remove_web_dir()
 
 
 def test_reconnect_after_server_restart(browser: Browser, own_server: AppServer) -> None:

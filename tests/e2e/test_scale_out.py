@@ -27,8 +27,8 @@ def two_servers(e2e_db_url: str, chromium_path: str) -> Iterator[tuple[AppServer
         need(False, f"Redis not reachable at {REDIS_URL}: {exc}")
     r.flushdb()
     env = {"REDIS_URL": REDIS_URL}
-    one = AppServer(e2e_db_url, extra_env=env, log_name="redis-one")
-    two = AppServer(e2e_db_url, extra_env=env, log_name="redis-two")
+    one = AppServer(e2e_db_url, extra_env=env, log_name="redis-one", private_web=True)
+    two = AppServer(e2e_db_url, extra_env=env, log_name="redis-two", private_web=True)
     one.start()
     try:
         two.start()
@@ -38,6 +38,8 @@ def two_servers(e2e_db_url: str, chromium_path: str) -> Iterator[tuple[AppServer
     yield one, two
     two.stop()
     one.stop()
+    one.remove_web_dir()
+    two.remove_web_dir()
     r.flushdb()
 
 

@@ -51,6 +51,12 @@ def cookie(token: str) -> dict[str, str]:
     return {"Cookie": f"{get_settings().session_cookie_name}={token}"}
 
 
+def upload_headers(token: str, mime: str = "image/png") -> dict[str, str]:
+    """What a browser sends with a same-origin upload: the cookie, the image's type and its
+    Fetch metadata (cross-site uploads are refused, see chatapp/web/guard.py)."""
+    return {**cookie(token), "Content-Type": mime, "Sec-Fetch-Site": "same-origin"}
+
+
 def media_rows(engine: sa.Engine) -> int:
     with engine.connect() as c:
         return int(c.execute(sa.text("SELECT COUNT(*) FROM media")).scalar_one())

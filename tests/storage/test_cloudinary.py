@@ -25,15 +25,15 @@ from starlette.testclient import TestClient
 from chatapp.models import Media
 from chatapp.services import conversations, media, profiles
 from chatapp.services.errors import NotAllowed
+from chatapp.settings import get_settings
 from chatapp.storage.base import MediaStorage
 from chatapp.storage.cloudinary_store import CloudinaryStorage
-from tests.storage.conftest import cookie, login_token, make_user, media_rows
+from tests.storage.conftest import cookie, login_token, make_user, media_rows, upload_headers
 from tests.support.cloudinary_standin import (
     CloudinaryStandIn,
     api_signature,
     parse_delivery_url,
     string_to_sign,
-    url_signature,
 )
 from tests.support.images import has_gps, jpeg_with_gps, png
 
@@ -172,43 +172,37 @@ def test_stale_timestamp_is_refused(
 
 
 # delivery_url ------------------------------------------------------------------------------
-def test_private_delivery_url_is_signed(
-    standin: CloudinaryStandIn, cloud: CloudinaryStorage
+def test_private_delivery_url_is_signed_and_expires(
+    standin: CloudinaryStandIn, cloud: CloudinaryStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A private chat image is handed out as a signed link that stops working after
+    SIGNED_URL_SECONDS (issue 11, finding 9): a plain signed delivery URL never expires, so a
+    leaked one worked for ever."""
     data = _jpeg()
     cloud.put("chat/xy/pic1.jpg", data, mime="image/jpeg", private=True)
     url = cloud.delivery_url("chat/xy/pic1.jpg", private=True)
     assert url is not None
-    assert url.startswith("https://res.cloudinary.com/demo/image/authenticated/s--")
-    m = SIG_RE.search(url)
-    assert m, url
-    assert url.endswith("/chat/xy/pic1.jpg")
-    # cloudinary.utils.cloudinary_url signs "<transformation/><public_id>.<ext>": here there is
-    # no transformation, and the "v1/" version component is not signed.
-    assert m[1] == _sha1_url_sig("chat/xy/pic1.jpg", standin.api_secret)
-    assert m[1] == url_signature("chat/xy/pic1.jpg", standin.api_secret)
-    d = standin.verify_delivery_url(url)
-    assert (d.type, d.public_id, d.format) == ("authenticated", "chat/xy/pic1", "jpg")
+    assert url.startswith(f"{standin.base_url}/v1_1/demo/image/download?")
+    p = standin.verify_download_url(url)
+    assert (p["type"], p["public_id"], p["format"]) == ("authenticated", "chat/xy/pic1", "jpg")
+    ttl = get_settings().signed_url_seconds
+    assert 0 < int(p["expires_at"]) - time.time() <= ttl
+    # The signature is Cloudinary's API signature of the parameters.
+    signed = {k: v for k, v in p.items() if k not in {"signature", "api_key"}}
+    to_sign = "&".join(f"{k}={signed[k]}" for k in sorted(signed))
+    assert p["signature"] == hashlib.sha1((to_sign + standin.api_secret).encode()).hexdigest()  # noqa: S324
 
-    other = cloud.delivery_url("chat/xy/pic2.jpg", private=True)
-    assert other is not None
-    m2 = SIG_RE.search(other)
-    assert m2 and m2[1] != m[1]
-    assert m2[1] == _sha1_url_sig("chat/xy/pic2.jpg", standin.api_secret)
-    other_secret = CloudinaryStorage(standin.cloudinary_url(api_secret="another-secret"))
-    m3 = SIG_RE.search(other_secret.delivery_url("chat/xy/pic1.jpg", private=True) or "")
-    assert m3 and m3[1] != m[1]
-
-    # The stand-in's CDN serves the signed URL, and nothing else.
-    ok = httpx.get(standin.local_delivery_url(url))
+    ok = httpx.get(url)
     assert ok.status_code == 200
     assert ok.content == data
-    forged = url.replace("/chat/xy/pic1.jpg", "/chat/xy/pic2.jpg")
-    assert httpx.get(standin.local_delivery_url(forged)).status_code == 401
-    unsigned = SIG_RE.sub("/image/authenticated/", url)
-    assert httpx.get(standin.local_delivery_url(unsigned)).status_code == 401
-    public_shape = SIG_RE.sub("/image/upload/", url)
-    assert httpx.get(standin.local_delivery_url(public_shape)).status_code == 404
+    # Another image, a longer life or a different type: the signature no longer matches.
+    for old, new in (("pic1", "pic2"), (p["expires_at"], str(int(p["expires_at"]) + 86400))):
+        assert httpx.get(url.replace(old, new)).status_code == 401
+    assert httpx.get(url.replace("authenticated", "upload")).status_code == 401
+    # After its lifetime the same link is refused.
+    later = time.time() + ttl + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert httpx.get(url).status_code == 401
 
 
 def test_avatar_is_public_and_unsigned(
@@ -421,7 +415,7 @@ def test_media_route_redirects_members_to_signed_urls(
     r = client.post(
         "/api/media?purpose=chat",
         content=jpeg_with_gps(),
-        headers={**cookie(tokens[alice]), "Content-Type": "image/jpeg"},
+        headers=upload_headers(tokens[alice], "image/jpeg"),
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -441,21 +435,24 @@ def test_media_route_redirects_members_to_signed_urls(
     media.claim_for_message(session=db, media_id=mid, sender_id=alice, conversation_id=conv)
     db.commit()
 
+    ttl = get_settings().signed_url_seconds
     for variant, suffix in (("full", ""), ("thumb", "_t")):
         r = client.get(f"/media/{mid}/{variant}", headers=cookie(tokens[bob]))
         assert r.status_code == 302
-        assert r.headers["cache-control"] == "private, max-age=300"
+        # The browser may reuse the redirect only while the link it points to still works.
+        assert r.headers["cache-control"] == f"private, max-age={ttl // 2}"
         location = r.headers["location"]
-        assert SIG_RE.search(location), location
-        d = standin.verify_delivery_url(location)
-        assert (d.type, d.public_id, d.format) == (
+        p = standin.verify_download_url(location)
+        assert (p["type"], p["public_id"], p["format"]) == (
             "authenticated",
             f"chat/{mid[:2]}/{mid}{suffix}",
             "jpg",
         )
-        served = httpx.get(standin.local_delivery_url(location))
+        served = httpx.get(location)
         assert served.status_code == 200
-        assert served.content == standin.asset(d.public_id, type="authenticated").data  # type: ignore[union-attr]
+        asset = standin.asset(p["public_id"], type="authenticated")
+        assert asset is not None
+        assert served.content == asset.data
         assert not has_gps(served.content)
 
     r = client.get(f"/media/{mid}/full", headers=cookie(tokens[carol]))
@@ -477,7 +474,9 @@ def test_media_route_redirects_avatar_to_public_url(
     client = routes_client(cloud)
     alice, carol = make_user(db, "alice"), make_user(db, "carol")
     r = client.post(
-        "/api/media?purpose=avatar", content=png(300, 200), headers=cookie(login_token(db, alice))
+        "/api/media?purpose=avatar",
+        content=png(300, 200),
+        headers=upload_headers(login_token(db, alice)),
     )
     assert r.status_code == 200, r.text
     mid = r.json()["id"]

@@ -12,6 +12,8 @@ What it implements, checked independently of the SDK (nothing here calls the SDK
   empty values dropped, sorted by key, joined as ``k=v`` with ``&``, the API secret appended,
   SHA-1 hex) and the timestamp must be within an hour. Uploaded bytes are kept in memory.
   Errors look like Cloudinary's: ``{"error": {"message": ...}}`` with a 4xx status.
+* ``GET /v1_1/<cloud>/image/download?...``: a signed link to a private or authenticated
+  asset (``private_download_url``), refused once its ``expires_at`` has passed.
 * ``GET /<cloud>/image/<type>/[s--SIG--/][v<version>/]<public_id>.<ext>``: delivery. ``upload``
   assets are public; ``authenticated`` and ``private`` ones need a valid URL signature (first 8
   characters of the URL-safe base64 SHA-1 of ``<public_id>.<ext>`` + API secret).
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from PIL import Image, UnidentifiedImageError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -478,6 +480,36 @@ class CloudinaryStandIn:
             found = self.assets.pop(key, None)
         return {"result": "ok" if found is not None else "not found"}
 
+    def _download(self, rec: RecordedRequest, cloud: str) -> tuple[int, str, bytes]:
+        """``GET /v1_1/<cloud>/image/download?...`` (``private_download_url``): a signed,
+        expiring link to a private or authenticated asset."""
+        p = rec.params
+        try:
+            if cloud != self.cloud_name:
+                raise StandInError(401, f"Invalid cloud_name {cloud}")
+            self._authenticate(rec)  # api_key and signature, as for the upload API
+        except StandInError as exc:
+            return exc.status, "text/plain", exc.message.encode()
+        expires = p.get("expires_at") or str(int(p.get("timestamp", "0")) + MAX_CLOCK_SKEW)
+        if not expires.isdigit() or time.time() > int(expires):
+            return 401, "text/plain", b"Unauthorized: this link has expired"
+        with self._lock:
+            asset = self.assets.get(("image", p.get("type", "upload"), p.get("public_id", "")))
+        if asset is None or (p.get("format") and p["format"] != asset.format):
+            return 404, "text/plain", b"Resource not found"
+        return 200, MIME[asset.format], asset.data
+
+    def verify_download_url(self, url: str) -> dict[str, str]:
+        """The parameters of a download URL whose signature is right (else ValueError)."""
+        parts = urlsplit(url)
+        m = API_PATH_RE.fullmatch(parts.path)
+        if m is None or m["action"] != "download" or m["cloud"] != self.cloud_name:
+            raise ValueError(f"not a download URL of this cloud: {url!r}")
+        p = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        if not hmac.compare_digest(p.get("signature", ""), api_signature(p, self.api_secret)):
+            raise ValueError("bad download URL signature")
+        return p
+
     def _deliver(self, path: str) -> tuple[int, str, bytes]:
         try:
             d = parse_delivery_url(path)
@@ -513,16 +545,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        m = API_PATH_RE.fullmatch(parts.path)
         rec = RecordedRequest(
             "GET",
             self.path,
-            "deliver",
-            None,
-            {},
+            "download" if m and m["action"] == "download" else "deliver",
+            m["resource_type"] if m else None,
+            {k: v[-1] for k, v in parse_qs(parts.query).items()} if m else {},
             {},
             {k.lower(): v for k, v in self.headers.items()},
         )
-        status, ctype, body = self.owner._deliver(self.path)
+        if m and m["action"] == "download":
+            status, ctype, body = self.owner._download(rec, m["cloud"])
+        else:
+            status, ctype, body = self.owner._deliver(self.path)
         rec.status, rec.response = status, body
         self.owner._record(rec)
         self._send(status, body, ctype)

@@ -76,3 +76,26 @@ def truncated_jpeg() -> bytes:
 
 def elf_executable() -> bytes:
     return b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x02\x00\x3e\x00" + b"\x90" * 4000
+
+
+def animated_gif(width: int, height: int, frames: int) -> bytes:
+    """A small file that decodes to `frames` full frames: a 3-pixel mark moves across a plain
+    background (the issue's 239 KB, 300-frame GIF that cost ~585 MB to decode)."""
+    palette = [0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * (256 * 3 - 9)
+    shots = []
+    for i in range(frames):
+        im = Image.new("P", (width, height), 0)
+        im.putpalette(palette)
+        im.paste(1 + i % 2, (i % width, 0, min(width, i % width + 3), 4))
+        shots.append(im)
+    out = io.BytesIO()
+    shots[0].save(out, "GIF", save_all=True, append_images=shots[1:], duration=40, loop=0)
+    return out.getvalue()
+
+
+def plain(fmt: str, width: int, height: int, mode: str = "RGB") -> bytes:
+    """A plain image of the given size: tiny on the wire, `width * height` pixels decoded."""
+    out = io.BytesIO()
+    color = (10, 20, 30, 200) if mode == "RGBA" else (10, 20, 30)
+    Image.new(mode, (width, height), color).save(out, fmt)
+    return out.getvalue()
