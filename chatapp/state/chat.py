@@ -117,6 +117,8 @@ class ChatState(rx.State):
     _near_bottom: bool = True
     _unsent: dict[str, dict[str, Any]] = {}  # client id -> {conv, body, media}
     _upload_gen: int = 0
+    _flush_after_send: bool = False
+    _auto_retrying: bool = False
     _sent_body: str = ""  # the text just sent (a late debounced draft save must not bring it back)
 
     # Plumbing -------------------------------------------------------------------------------
@@ -258,6 +260,8 @@ class ChatState(rx.State):
         target = self._route_conversation()
         if target:
             await self._open(uid, target)
+        # on_load will see this connection as built: the outbox is flushed from here instead.
+        self._flush_after_send = bool(self._outbox_map())
 
     @rx.event
     async def set_clock(self, spec: str):  # type: ignore[no-untyped-def]
@@ -510,10 +514,29 @@ class ChatState(rx.State):
             ):
                 yield update
 
+    @rx.event(background=True)
+    async def retry_failed_later(self):  # type: ignore[no-untyped-def]
+        """Sends that failed because the database was away are tried again by themselves
+        (after 2, 4, 8 … 30 s) while this tab stays open; Retry still works by hand."""
+        delay = 2.0
+        try:
+            for _ in range(20):
+                await asyncio.sleep(delay)
+                async with self:
+                    waiting = [c for c, u in self._unsent.items() if u.get("auto")]
+                if not waiting:
+                    return
+                for cid in waiting[:MAX_UNSENT]:
+                    yield ChatState.resend(cid)  # type: ignore[operator]
+                delay = min(30.0, delay * 2)
+        finally:
+            async with self:
+                self._auto_retrying = False
+
     @rx.event
     async def resend(self, client_id: str):  # type: ignore[no-untyped-def]
         unsent = self._unsent.get(str(client_id))
-        if unsent is None or unsent["conv"] != self.active_id:
+        if unsent is None:
             self.notice = "That message is no longer waiting to be sent."
             return
         async for update in self._send(
@@ -670,13 +693,18 @@ class ChatState(rx.State):
             error = "Check your connection and try again."
         cur = timeline.Cursor.load(self._cursor)
         if error:
-            if error.startswith("Can't reach"):
+            auto = error.startswith("Can't reach")
+            if auto:
                 error = f"{error} It will be sent again when the server is back."
             failed = {**view, "status": "failed", "error": error}
             self._unsent[cid]["view"] = failed
             if conv_id == self.active_id:
                 timeline.put(cur, history, arrivals, failed)  # type: ignore[arg-type]
                 self._cursor = cur.dump()
+            self._unsent[cid]["auto"] = auto
+            if auto and not self._auto_retrying:
+                self._auto_retrying = True
+                yield ChatState.retry_failed_later
             return
         # Committed: now (and only now) tell everyone.
         self._unsent.pop(cid, None)
@@ -702,6 +730,9 @@ class ChatState(rx.State):
                 "sender": sender_card(uid, session.display_name, session.username, session.avatar),
             }
             await get_hub().publish(result.member_ids, event)  # type: ignore[arg-type]
+        if self._flush_after_send:
+            self._flush_after_send = False
+            yield ChatState.flush_outbox
 
     # Delivery (called by the bridge with this tab's state locked; no database here) ----------
     async def _apply_event(self, event: BusEvent) -> int:
