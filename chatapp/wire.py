@@ -167,7 +167,7 @@ def thumb_box(width: int, height: int, box: int = 320) -> tuple[int, int]:
 
 
 def message(m: MessageOut) -> WireMessage:
-    w, h = thumb_box(getattr(m, "media_width", 0), getattr(m, "media_height", 0))
+    w, h = thumb_box(m.media_width, m.media_height)
     return {
         "id": m.id,
         "cid": m.client_id,

@@ -11,8 +11,8 @@ from sqlmodel.sql.expression import Select
 
 from chatapp.db import get_engine
 from chatapp.models import Media, Message, utcnow
-from chatapp.services.conversations import require_member
-from chatapp.services.dto import MessageOut, MessagePage, SendResult
+from chatapp.services.conversations import get_conversation, mark_read, require_member
+from chatapp.services.dto import ConversationOut, MessageOut, MessagePage, SendResult
 from chatapp.services.errors import NotAllowed, ServiceError
 from chatapp.services.hints import messages_by_conversation
 from chatapp.services.media import claim_for_message
@@ -328,3 +328,14 @@ def messages_after(
     return MessagePage(
         items=[_out(m, w, h) for m, w, h in rows[:limit]], has_more=len(rows) > limit
     )
+
+
+def open_conversation(
+    *, session: Session, user_id: int, conversation_id: int
+) -> tuple[ConversationOut, MessagePage]:
+    """Opening a conversation, in one transaction: authorise, its sidebar row, the newest page,
+    and the reader's marker moved to the end."""
+    row = get_conversation(session=session, user_id=user_id, conversation_id=conversation_id)
+    page = list_messages(session=session, user_id=user_id, conversation_id=conversation_id)
+    mark_read(session=session, user_id=user_id, conversation_id=conversation_id)
+    return row, page

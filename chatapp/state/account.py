@@ -42,13 +42,9 @@ class ProfileState(rx.State):
             gen = self._upload_gen
             if uid:
                 self.avatar_upload = uploads.progressed({}, {"progress": 0})
-        name, data, error = await uploads.receive(chunks)
-        if not uid:
+        result = await uploads.take(chunks, owner_id=uid, purpose="avatar")
+        if result is None:
             return
-        if error:
-            result = uploads.failed(name, error)
-        else:
-            result = await uploads.store(owner_id=uid, purpose="avatar", name=name, data=data)
         async with self:
             if gen == self._upload_gen:
                 self.avatar_upload = result

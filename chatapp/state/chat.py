@@ -16,11 +16,10 @@ import time
 from typing import Any
 
 import reflex as rx
-from sqlmodel import Session
 
 from chatapp.realtime import get_hub
 from chatapp.services import conversations, messages
-from chatapp.services.dto import ConversationOut, MessagePage
+from chatapp.services.dto import ConversationOut
 from chatapp.services.errors import ServiceError, Unavailable
 from chatapp.state import sidebar, timeline, uploads
 from chatapp.state.db_call import db_call, db_run
@@ -37,6 +36,7 @@ from chatapp.wire import (
     preview,
     sender_card,
 )
+from chatapp.wire import message as wire_message
 
 log = logging.getLogger(__name__)
 MAX_RAW_BODY = 20_000  # anything longer is refused before it is even trimmed
@@ -70,18 +70,6 @@ def _int(value: Any) -> int:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _open_tx(
-    *, session: Session, user_id: int, conversation_id: int
-) -> tuple[ConversationOut, MessagePage]:
-    """Opening a conversation in one transaction: authorise, newest page, read marker."""
-    row = conversations.get_conversation(
-        session=session, user_id=user_id, conversation_id=conversation_id
-    )
-    page = messages.list_messages(session=session, user_id=user_id, conversation_id=conversation_id)
-    conversations.mark_read(session=session, user_id=user_id, conversation_id=conversation_id)
-    return row, page
 
 
 class ChatState(rx.State):
@@ -282,7 +270,9 @@ class ChatState(rx.State):
 
     async def _open(self, uid: int, conv_id: int) -> list[Any] | Any:
         try:
-            row, page = await db_call(_open_tx, user_id=uid, conversation_id=conv_id)
+            row, page = await db_call(
+                messages.open_conversation, user_id=uid, conversation_id=conv_id
+            )
         except ServiceError as exc:
             self.notice = str(exc)
             await self._close()
@@ -296,13 +286,13 @@ class ChatState(rx.State):
             sidebar.insert_top(sb, item)
             self.no_conversations = False
         cur = timeline.clear(timeline.Cursor.load(self._cursor), history, arrivals)
-        before_at = _ms_dt(getattr(page, "before_at", None))
+        before_at = _ms_dt(page.before_at)
         views = timeline.views_of(
             page.items,
             viewer=uid,
             clock=clock,
             prev_at=before_at,
-            prev_sender=getattr(page, "before_sender", 0),
+            prev_sender=page.before_sender,
         )
         timeline.show_page(cur, history, views)
         # This tab's unsent messages of this conversation come back, still retryable.
@@ -430,8 +420,8 @@ class ChatState(rx.State):
             page.items,
             viewer=uid,
             clock=self._clock(),
-            prev_at=_ms_dt(getattr(page, "before_at", None)),
-            prev_sender=getattr(page, "before_sender", 0),
+            prev_at=_ms_dt(page.before_at),
+            prev_sender=page.before_sender,
         )
         timeline.prepend_older(cur, history, views)
         self._cursor = cur.dump()
@@ -565,13 +555,9 @@ class ChatState(rx.State):
             gen = self._upload_gen
             if uid:
                 self.attachment = uploads.progressed({}, {"progress": 0})
-        name, data, error = await uploads.receive(chunks)
-        if not uid:
+        result = await uploads.take(chunks, owner_id=uid, purpose="chat")
+        if result is None:
             return
-        if error:
-            result = uploads.failed(name, error)
-        else:
-            result = await uploads.store(owner_id=uid, purpose="chat", name=name, data=data)
         async with self:
             if gen == self._upload_gen:  # not removed or replaced meanwhile
                 self.attachment = result
@@ -709,7 +695,7 @@ class ChatState(rx.State):
         # Committed: now (and only now) tell everyone.
         self._unsent.pop(cid, None)
         self._outbox_set(cid, None)
-        wire = _wire(result.message, w=pending["w"], h=pending["h"])
+        wire = wire_message(result.message)
         if conv_id == self.active_id:
             timeline.put(cur, history, arrivals, {**view, "id": wire["id"], "status": "sent"})
             self._cursor = cur.dump()
@@ -832,12 +818,3 @@ def _ms_dt(dt: Any) -> int:
 
 def _ms_of(row: ConversationOut) -> int:
     return _ms_dt(row.last_message.created_at) if row.last_message else 0
-
-
-def _wire(m: Any, *, w: int, h: int) -> WireMessage:
-    from chatapp.wire import message
-
-    out = message(m)
-    if not out["w"] and w:
-        out["w"], out["h"] = w, h
-    return out

@@ -83,6 +83,17 @@ async def receive(chunks: Any) -> tuple[str, bytes, str]:
 _MEDIA_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="media")
 
 
+async def take(chunks: Any, *, owner_id: int, purpose: str) -> dict[str, Any] | None:
+    """The whole upload: read the stream (always to the end), then store it. None when nobody
+    is signed in (the bytes are read and dropped)."""
+    name, data, error = await receive(chunks)
+    if not owner_id:
+        return None
+    if error:
+        return failed(name, error)
+    return await store(owner_id=owner_id, purpose=purpose, name=name, data=data)
+
+
 async def store(*, owner_id: int, purpose: str, name: str, data: bytes) -> dict[str, Any]:
     """Limits, then validate, re-encode and store (in a media thread), then record; the
     attachment as a tab shows it."""

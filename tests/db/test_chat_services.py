@@ -1192,3 +1192,17 @@ def test_image_size_is_zero_once_the_message_or_the_image_is_gone(db: Session) -
     assert _sizes(page.items) == [(kept, 640, 480), (dropped, 0, 0), (None, 0, 0)]
     after = msgs.messages_after(session=db, user_id=b, conversation_id=conv, after_id=0)
     assert _sizes(after.items) == _sizes(page.items)
+
+
+def test_open_conversation_authorises_pages_and_marks_read(db: Session) -> None:
+    a, b, conv = _pair(db)
+    sent = [_send(db, a, conv, f"o{i}").message.id for i in range(3)]
+    db.commit()
+    row, page = msgs.open_conversation(session=db, user_id=b, conversation_id=conv)
+    db.commit()
+    assert row.id == conv and row.peer is not None and row.peer.id == a
+    assert [m.id for m in page.items] == sent
+    assert _read_marker(db, conv, b) == sent[-1]
+    stranger = _user(db, "openstranger")
+    with pytest.raises(NotAllowed):
+        msgs.open_conversation(session=db, user_id=stranger, conversation_id=conv)
