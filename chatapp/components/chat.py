@@ -498,6 +498,9 @@ def composer() -> rx.Component:
             ),
             rx.text_area(
                 id="composer",
+                # Redrawn per conversation, starting from its draft (kept across reloads).
+                key=ChatState.active_id.to(str),
+                default_value=ChatState.composer_seed,
                 name="body",
                 placeholder="Write a message…",
                 aria_label="Message",

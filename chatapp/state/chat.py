@@ -88,6 +88,7 @@ class ChatState(rx.State):
     # Composer: Send is enabled only for something sendable; a counter near the limit.
     draft_len: int = 0
     draft_blank: bool = True
+    composer_seed: str = ""  # the open conversation's draft, the composer's initial text
     attachment: dict[str, Any] = {}  # {name, progress, busy, error, id, thumb}
     # "Europe/Berlin|h23": where and how the viewer reads times (browser-wide).
     clock: str = rx.LocalStorage("", name="chat_clock")
@@ -309,6 +310,8 @@ class ChatState(rx.State):
         self._near_bottom = True
         draft = self._draft_map().get(str(conv_id), "")
         self._composer(draft)
+        # The box is drawn with this text (a reload draws it before set_value could reach it).
+        self.composer_seed = draft
         # Clear the badge in the user's other tabs too.
         await get_hub().publish([uid], {"type": "read", "conv": conv_id, "origin": self._token})
         return [rx.set_value("composer", draft), rx.set_focus("composer")]
