@@ -8,7 +8,7 @@ from chatapp.pages.account import profile_page, settings_page
 from chatapp.pages.auth import login_page, signup_page
 from chatapp.pages.home import home_page
 from chatapp.pages.not_found import not_found_page
-from chatapp.state import bridge
+from chatapp.state import binding, bridge
 from chatapp.state.account import ProfileState
 from chatapp.state.chat import ChatState
 from chatapp.state.session import SessionState
@@ -67,4 +67,6 @@ app.add_page(
 app.add_page(not_found_page, route="404", title="Page not found · chatapp", image="icon-512.png")
 
 bridge.install(app)
+# Each event is bound to its own connection's session cookie (a replayed token gets nothing).
+binding.install(app)
 check_socket_origins(app)

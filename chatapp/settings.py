@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     login_address_max_failures: int = Field(default=20, ge=1)
     # Accounts one address may try to create per hour.
     signups_per_address_per_hour: int = Field(default=10, ge=1)
+    # Messages one user may send: a burst of SEND_BURST within SEND_BURST_SECONDS, and at most
+    # SENDS_PER_MINUTE in any minute (a person typing fast stays far below both).
+    send_burst: int = Field(default=30, ge=1)
+    send_burst_seconds: int = Field(default=10, ge=1)
+    sends_per_minute: int = Field(default=120, ge=1)
     # Password hashing (bcrypt) runs in its own small pool, never in the database pool:
     # this many threads, and at most HASH_QUEUE_MAX log-ins, sign-ups and password changes
     # under way per worker ("busy, try again in a moment" beyond: ~2 s of work at cost 12).

@@ -119,7 +119,28 @@ class PresenceEvent(TypedDict):
     last_seen: int
 
 
-BusEvent = MessageEvent | ReadEvent | PersonEvent | PresenceEvent
+class RevokedEvent(TypedDict):
+    """Sessions of a user were ended (log out, log out of all devices, password change): every
+    tab of an ended session forgets its data and goes to /login."""
+
+    type: Literal["revoked"]
+    only: str  # this one session ended ("" = every session of the user ...)
+    keep: str  # ... except this one (the tab that changed the password)
+
+
+def revoked(*, only: str = "", keep: str = "") -> RevokedEvent:
+    return {"type": "revoked", "only": only, "keep": keep}
+
+
+def is_revoked(session_id: str, event: RevokedEvent) -> bool:
+    if not session_id:
+        return False
+    if event["only"]:
+        return session_id == event["only"]
+    return session_id != event["keep"]
+
+
+BusEvent = MessageEvent | ReadEvent | PersonEvent | PresenceEvent | RevokedEvent
 
 
 # Builders ----------------------------------------------------------------------------------------

@@ -13,10 +13,11 @@ from chatapp.db import get_engine
 from chatapp.models import Media, Message, utcnow
 from chatapp.services.conversations import get_conversation, mark_read, require_member
 from chatapp.services.dto import ConversationOut, MessageOut, MessagePage, SendResult
-from chatapp.services.errors import NotAllowed, ServiceError
+from chatapp.services.errors import NotAllowed, ServiceError, Throttled
 from chatapp.services.hints import messages_by_conversation
 from chatapp.services.media import claim_for_message
 from chatapp.services.rawsql import RawStatement, integrity_error, is_mysql
+from chatapp.services.throttle import get_login_throttle
 
 _M = Message.__table__  # type: ignore[attr-defined]
 
@@ -64,6 +65,17 @@ def clean_body(body: str) -> str:
             f"Messages can be at most {MAX_BODY_CHARS:,} characters (this one has {len(text):,})."
         )
     return text
+
+
+def admit_send(*, sender_id: int) -> None:
+    """Count one message against its sender's rate (a burst, then a steady rate; SECURITY.md);
+    Throttled, saying how long to wait, when over it. No database: asked before any work."""
+    wait = get_login_throttle().send(sender_id)
+    if wait:
+        raise Throttled(
+            f"You are sending messages too fast. Wait {wait} second{'s' if wait != 1 else ''}"
+            " and send again."
+        )
 
 
 def send_message(

@@ -11,6 +11,7 @@ What is counted (values in settings.py, reasoning in SECURITY.md):
   (password spraying) locks the address out;
 * sign-ups per address per hour;
 * image uploads per user per hour;
+* messages per user: a burst within a few seconds, and a steady rate per minute;
 * failed password changes per account (someone at an unlocked, signed-in computer).
 
 Addresses are grouped: IPv4 by address, IPv6 by /64 (one subscriber's whole prefix).
@@ -23,7 +24,7 @@ import threading
 import time
 from functools import lru_cache
 
-from limits import RateLimitItemPerHour, RateLimitItemPerMinute
+from limits import RateLimitItemPerHour, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
@@ -54,6 +55,9 @@ class LoginThrottle:
         attempts_per_minute: int = 10,
         signups_per_hour: int = 10,
         uploads_per_hour: int = 60,
+        send_burst: int = 30,
+        send_burst_seconds: int = 10,
+        sends_per_minute: int = 120,
     ) -> None:
         storage = storage_from_string(storage_uri)
         # Memory counts answer in microseconds without I/O: callers may ask on the event loop.
@@ -67,6 +71,10 @@ class LoginThrottle:
         self._attempt_item = RateLimitItemPerMinute(attempts_per_minute, 1)
         self._signup_item = RateLimitItemPerHour(signups_per_hour, 1)
         self._upload_item = RateLimitItemPerHour(uploads_per_hour, 1)
+        self._send_items = (
+            RateLimitItemPerSecond(send_burst, send_burst_seconds),
+            RateLimitItemPerMinute(sends_per_minute, 1),
+        )
         self.lockout_minutes = lockout_minutes
 
     # Attempts, before any work ----------------------------------------------------------------
@@ -81,6 +89,18 @@ class LoginThrottle:
     def upload(self, user_id: int) -> bool:
         """Count one image upload by `user_id`; False when over the hourly limit."""
         return self._moving.hit(self._upload_item, "upload", str(user_id))
+
+    def send(self, user_id: int) -> int:
+        """Count one message by `user_id`: 0 when it may be sent, else the seconds to wait
+        (a refused message is not counted)."""
+        key = str(user_id)
+        for item in self._send_items:
+            if not self._moving.test(item, "send", key):
+                reset = self._moving.get_window_stats(item, "send", key).reset_time
+                return max(1, int(reset - time.time() + 0.999))
+        for item in self._send_items:
+            self._moving.hit(item, "send", key)
+        return 0
 
     # Failures and locks -----------------------------------------------------------------------
     def locked_for(self, key: str) -> int:
@@ -145,6 +165,9 @@ def _make_login_throttle() -> LoginThrottle:
         attempts_per_minute=s.auth_attempts_per_minute,
         signups_per_hour=s.signups_per_address_per_hour,
         uploads_per_hour=s.uploads_per_hour,
+        send_burst=s.send_burst,
+        send_burst_seconds=s.send_burst_seconds,
+        sends_per_minute=s.sends_per_minute,
     )
 
 

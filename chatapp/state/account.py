@@ -37,7 +37,7 @@ class ProfileState(rx.State):
     async def attach_avatar(self, chunks: rx.UploadChunkIterator):  # type: ignore[no-untyped-def]
         async with self:
             session = await self.get_state(SessionState)
-            uid = await session.current_user_id()
+            uid = await session._current_user_id()
             self._upload_gen += 1
             gen = self._upload_gen
             if uid:
@@ -61,7 +61,7 @@ class ProfileState(rx.State):
     @rx.event
     async def load(self):  # type: ignore[no-untyped-def]
         session = await self.get_state(SessionState)
-        uid = await session.current_user_id()
+        uid = await session._current_user_id()
         if not uid:
             return
         user = await db_call(accounts.get_user, user_id=uid)
@@ -73,7 +73,7 @@ class ProfileState(rx.State):
     @rx.event
     async def save(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
         session = await self.get_state(SessionState)
-        uid = await session.current_user_id()
+        uid = await session._current_user_id()
         if not uid:
             yield rx.redirect("/login")
             return
@@ -146,7 +146,7 @@ class SettingsState(rx.State):
     @rx.event
     async def change_password(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
         session = await self.get_state(SessionState)
-        uid = await session.current_user_id()
+        uid = await session._current_user_id()
         if not uid:
             yield rx.redirect("/login")
             return
@@ -177,6 +177,9 @@ class SettingsState(rx.State):
             self.busy = False
             return
         self.busy = False
+        if revoked:
+            # Every other session's open tabs forget their data and go to /login now.
+            await get_hub().publish([uid], dict(wire.revoked(keep=session._session_id)))
         others = (
             f" {revoked} other session{'s' if revoked != 1 else ''} logged out." if revoked else ""
         )

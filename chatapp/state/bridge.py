@@ -13,10 +13,12 @@ from chatapp.gc_tuning import tune_after_startup
 from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations
 from chatapp.state import hashing, housekeeping
+from chatapp.state.binding import forget_user
 from chatapp.state.chat import ChatState
 from chatapp.state.db_call import db_call
 from chatapp.state.reads import read_marks
-from chatapp.wire import BusEvent, ms
+from chatapp.state.session import SessionState
+from chatapp.wire import BusEvent, RevokedEvent, is_revoked, ms
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,9 @@ def install(app: rx.App) -> None:
     rehydrating: set[str] = set()
 
     async def deliver(token: str, event: dict[str, Any]) -> None:
+        if event["type"] == "revoked":
+            await sign_out(token, cast(RevokedEvent, event))
+            return
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=ChatState)) as root:
             chat = await root.get_state(ChatState)
             # The hub knows this tab but its state does not know its user: the state was lost
@@ -49,6 +54,18 @@ def install(app: rx.App) -> None:
         elif mark_conv and uid:
             # The message arrived in the conversation this tab is showing: it has been read.
             read_marks.add(uid, mark_conv, int(event["message"]["id"]), token)
+
+    async def sign_out(token: str, event: RevokedEvent) -> None:
+        """The tab's session was ended elsewhere: forget everything it shows now (the browser
+        receives the emptied state) and stop delivering to it; then reconnect it, and its
+        on_load, finding the cookie's session ended, sends it to /login."""
+        async with app.modify_state(rx.BaseStateToken(ident=token, cls=ChatState)) as root:
+            session = await root.get_state(SessionState)
+            ended = is_revoked(session._session_id, event)
+            if ended:
+                await forget_user(root)
+        if ended:
+            await rehydrate(token)
 
     async def rehydrate(token: str) -> None:
         """Close the tab's transport (not a socket.io disconnect, which the browser would not

@@ -20,9 +20,9 @@ import reflex as rx
 from chatapp.realtime import get_hub
 from chatapp.services import conversations, messages
 from chatapp.services.dto import ConversationOut
-from chatapp.services.errors import ServiceError, Unavailable
+from chatapp.services.errors import ServiceError, Throttled, Unavailable
 from chatapp.state import sidebar, timeline, uploads
-from chatapp.state.db_call import db_call, db_run
+from chatapp.state.db_call import db_call, db_run, limit_call
 from chatapp.state.reads import read_marks
 from chatapp.state.session import SessionState
 from chatapp.state.timefmt import Clock
@@ -113,7 +113,7 @@ class ChatState(rx.State):
     # Plumbing -------------------------------------------------------------------------------
     async def _user_id(self) -> int:
         session = await self.get_state(SessionState)
-        uid = await session.current_user_id()
+        uid = await session._current_user_id()
         if uid != self._uid:
             if self._uid and self._token:
                 # Another account in this tab (log out, log in as someone else): forget it all.
@@ -188,7 +188,7 @@ class ChatState(rx.State):
         navigation on the same connection only switches the conversation."""
         session = await self.get_state(SessionState)
         try:
-            if not await session.ensure_signed_in():
+            if not await session._ensure_signed_in():
                 return rx.redirect("/login", replace=True)
             return await self._load()
         except Unavailable as exc:
@@ -627,6 +627,12 @@ class ChatState(rx.State):
         if new and len(self._unsent) >= MAX_UNSENT:
             yield self._refuse("Too many messages are waiting to be sent. Retry those first.", body)
             return
+        if new:
+            try:
+                await limit_call(messages.admit_send, sender_id=uid)
+            except Throttled as exc:
+                yield self._refuse(str(exc), body)
+                return
         if self.notice:
             self.notice = ""
         history, arrivals, sb = await self._views()
@@ -665,7 +671,10 @@ class ChatState(rx.State):
         self._outbox_set(cid, {"c": conv_id, "b": text, "m": media_id})
         # The pending bubble goes out now; the database write follows.
         yield rx.scroll_to("messages-end") if not self._near_bottom else None
+        auto = False
         try:
+            if not new:  # (a new message was counted above)
+                await limit_call(messages.admit_send, sender_id=uid)
             result = await db_run(
                 messages.store_message,
                 sender_id=uid,
@@ -675,6 +684,8 @@ class ChatState(rx.State):
                 media_ref=media_id or None,
             )
             error = ""
+        except Throttled as exc:
+            error, auto = str(exc), True
         except ServiceError as exc:
             error = str(exc)
         except Exception:
@@ -682,8 +693,8 @@ class ChatState(rx.State):
             error = "Check your connection and try again."
         cur = timeline.Cursor.load(self._cursor)
         if error:
-            auto = error.startswith("Can't reach")
-            if auto:
+            if error.startswith("Can't reach"):
+                auto = True
                 error = f"{error} It will be sent again when the server is back."
             failed = {**view, "status": "failed", "error": error}
             self._unsent[cid]["view"] = failed

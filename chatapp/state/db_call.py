@@ -13,6 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from chatapp.db import session_scope
 from chatapp.services.errors import Unavailable
+from chatapp.services.throttle import get_login_throttle
 
 T = TypeVar("T")
 # Its own pool, sized like the engine's connection pool (10 + 20 overflow would be too many
@@ -63,3 +64,11 @@ async def db_call(fn: Callable[..., T], /, **kwargs: Any) -> T:
 async def db_run(fn: Callable[..., T], /, **kwargs: Any) -> T:
     """Like :func:`db_call` for a service that runs its own transaction (the send path)."""
     return await asyncio.get_running_loop().run_in_executor(_POOL, _direct, fn, kwargs)
+
+
+async def limit_call(fn: Callable[..., T], /, **kwargs: Any) -> T:
+    """A rate-limit check (services/throttle.py): memory counts answer in microseconds, on the
+    event loop; Redis ones are I/O, in a thread."""
+    if get_login_throttle().in_memory:
+        return fn(**kwargs)
+    return await asyncio.to_thread(fn, **kwargs)

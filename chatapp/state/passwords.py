@@ -9,12 +9,10 @@ services/accounts.py and services/profiles.py use.
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AbstractAsyncContextManager
 
 from chatapp.services import accounts, profiles
-from chatapp.services.throttle import get_login_throttle
-from chatapp.state.db_call import db_call
+from chatapp.state.db_call import db_call, limit_call
 from chatapp.state.hashing import get_hash_pool, hash_call
 
 
@@ -27,10 +25,7 @@ def slot() -> AbstractAsyncContextManager[None]:
 async def admit(*, address: str) -> None:
     """The per-address attempt limit, before anything else: refused attempts never reach the
     database pool. (Memory counts are asked on the event loop; Redis ones in a thread.)"""
-    if get_login_throttle().in_memory:
-        accounts.admit_attempt(address=address)
-    else:
-        await asyncio.to_thread(accounts.admit_attempt, address=address)
+    await limit_call(accounts.admit_attempt, address=address)
 
 
 async def begin_log_in(*, login: str, address: str) -> accounts.LoginCheck:

@@ -1,5 +1,5 @@
 """Who is signed in on this tab. Every protected page checks the HttpOnly cookie on load;
-every handler that acts for a user goes through :meth:`SessionState.current_user_id`."""
+every handler that acts for a user goes through :meth:`SessionState._current_user_id`."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ from http.cookies import CookieError, SimpleCookie
 
 import reflex as rx
 
+from chatapp.realtime import get_hub
 from chatapp.services import accounts
 from chatapp.services.errors import Unavailable
 from chatapp.services.media import thumb_url
 from chatapp.settings import get_settings
 from chatapp.state.db_call import db_call
-from chatapp.wire import initials
+from chatapp.wire import initials, revoked
 
 
-def _cookie_value(header: str, name: str) -> str:
+def cookie_value(header: str, name: str) -> str:
     jar: SimpleCookie = SimpleCookie()
     try:
         jar.load(header or "")
@@ -78,7 +79,7 @@ class SessionState(rx.State):
         self.avatar = ""
 
     async def _load_from_cookie(self) -> bool:
-        token = _cookie_value(self.router.headers.cookie, get_settings().session_cookie_name)
+        token = cookie_value(self.router.headers.cookie, get_settings().session_cookie_name)
         current = await db_call(accounts.resolve_session, token=token) if token else None
         if current is None:
             self._clear()
@@ -93,7 +94,7 @@ class SessionState(rx.State):
         self.avatar = thumb_url(current.user.avatar_ref)
         return True
 
-    async def current_user_id(self) -> int:
+    async def _current_user_id(self) -> int:
         """The signed-in user's id, or 0.
 
         Identity is bound to the websocket connection: the first event of every connection
@@ -123,7 +124,7 @@ class SessionState(rx.State):
             self._checked_at = time.monotonic()
         return self._user_id
 
-    async def ensure_signed_in(self) -> bool:
+    async def _ensure_signed_in(self) -> bool:
         """on_load of a signed-in page: check signature, expiry and revocation now."""
         ok = await self._load_from_cookie()
         self._conn = self.router.session.session_id
@@ -135,7 +136,7 @@ class SessionState(rx.State):
     async def require_login(self):  # type: ignore[no-untyped-def]
         """on_load of signed-in pages: check signature, expiry and revocation."""
         try:
-            ok = await self.ensure_signed_in()
+            ok = await self._ensure_signed_in()
         except Unavailable as exc:
             self.outage = f"{exc} Reload the page in a moment."
             return None
@@ -157,15 +158,19 @@ class SessionState(rx.State):
 
     @rx.event
     async def log_out(self):  # type: ignore[no-untyped-def]
-        if self._session_id:
-            await db_call(accounts.revoke_session, session_id=self._session_id)
+        user_id, session_id = self._user_id, self._session_id
+        if session_id:
+            await db_call(accounts.revoke_session, session_id=session_id)
+            # The other tabs of this browser share the session: they go to /login too.
+            await get_hub().publish([user_id], dict(revoked(only=session_id)))
         self._clear()
         return rx.call_script(LOGOUT_SCRIPT)
 
     @rx.event
     async def log_out_everywhere(self):  # type: ignore[no-untyped-def]
-        user_id = await self.current_user_id()
+        user_id = await self._current_user_id()
         if user_id:
             await db_call(accounts.revoke_all_sessions, user_id=user_id)
+            await get_hub().publish([user_id], dict(revoked()))
         self._clear()
         return rx.call_script(LOGOUT_SCRIPT)

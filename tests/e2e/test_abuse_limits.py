@@ -100,3 +100,71 @@ def test_sign_ups_per_address_are_limited(strict_server: AppServer, engine: sa.E
     # Someone else's network can still sign up.
     other = (f"sx{tag}", f"sx{tag}@x.example", "sign-up-password")
     assert run(strict_server, "127.0.0.65", [other], "/signup") == [TICKET]
+
+
+class _Refusals:
+    """Counts what the tab was told (the load tool's sink interface)."""
+
+    def __init__(self) -> None:
+        self.refused = 0
+
+    def delivered(self, tab: object, item: object, frame_bytes: int) -> None: ...
+    def confirmed(self, tab: object, item: object) -> None: ...
+
+    def error(self, tab: object, what: str) -> None:
+        if "text back in the composer" in what:
+            self.refused += 1
+
+
+def test_a_message_flood_is_cut_to_the_burst(strict_server: AppServer, engine) -> None:  # type: ignore[no-untyped-def]
+    """Finding 8: one user stored and delivered 1,000 messages in 1.5 s. Now a burst of
+    SEND_BURST (30) goes through, then each further send is refused with the text given back
+    to the composer and a message saying how long to wait; nothing of it is stored."""
+    from bench.db import BenchUser
+    from bench.load import make_body
+    from bench.tabs import ChatappTab
+    from chatapp.services import conversations
+
+    users = []
+    for prefix in ("fa", "fb"):
+        name = f"{prefix}{secrets.token_hex(4)}"
+        with Session(engine, expire_on_commit=False) as s:
+            user = accounts.sign_up(
+                session=s, username=name, email=f"{name}@x.example", password=PW
+            )
+            ticket = accounts.start_session(session=s, user_id=user.id)
+            issued = accounts.activate_session(session=s, ticket=ticket)
+            assert issued is not None
+            s.commit()
+        users.append(BenchUser(id=user.id, username=name, token=issued.token))
+    a, b = users
+    with Session(engine) as s:
+        conversations.open_direct(session=s, user_id=a.id, other_user_id=b.id)
+        s.commit()
+    sink = _Refusals()
+    tag = secrets.token_hex(4)
+
+    async def flood() -> str:
+        tab = ChatappTab(index=0, user=a, peer=b, port=strict_server.port, sink=sink)  # type: ignore[arg-type]
+        await tab.connect()
+        await tab.open_conversation()
+        cids = [f"{tag}{i:04d}" for i in range(45)]
+        for cid in cids:
+            tab.send(make_body(cid), cid)
+        answered = tab.expect(lambda op: op.get("t") == "msg" and op["item"]["cid"] == cids[29])
+        await asyncio.wait_for(answered, 30)
+        for _ in range(100):  # every send answered: 30 stored, 15 refused
+            if sink.refused >= 15:
+                break
+            await asyncio.sleep(0.1)
+        tab.close()
+        return tab.notice
+
+    notice = asyncio.run(flood())
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.text("SELECT COUNT(*) FROM messages WHERE client_id LIKE :t"), {"t": f"{tag}%"}
+        ).scalar()
+    assert stored == 30
+    assert sink.refused == 15
+    assert "sending messages too fast" in notice

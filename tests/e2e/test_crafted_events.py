@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from bench.db import BenchUser
-from bench.tabs import ChatappTab
+from bench.tabs import HISTORY, ChatappTab
 from chatapp.db import make_engine
 from chatapp.services import accounts, conversations, messages
 from tests.e2e.conftest import AppServer
@@ -119,3 +120,115 @@ def test_crafted_events_for_someone_elses_conversation(app_server: AppServer) ->
     engine.dispose()
     assert rows == 0
     assert members == 0
+
+
+def test_a_replayed_tab_token_without_the_cookie_gets_nothing(app_server: AppServer) -> None:
+    """Issue 11 finding 3: a tab's Reflex token (sessionStorage, readable by page scripts)
+    replayed on a new websocket without the session cookie must not sign anyone in: not by
+    sending, and not by the state snapshot the server sends when a connection hydrates."""
+    engine = make_engine(app_server.database_url)
+    a, b = _user(engine, "ra"), _user(engine, "rb")
+    secret_text = f"secret {secrets.token_hex(4)}"
+    with Session(engine, expire_on_commit=False) as s:
+        conv = conversations.open_direct(session=s, user_id=a.id, other_user_id=b.id)
+        messages.send_message(
+            session=s, sender_id=a.id, conversation_id=conv, body=secret_text, client_id="rp-1"
+        )
+        s.commit()
+
+    async def scenario() -> tuple[RecordingTab, RecordingTab]:
+        victim = RecordingTab(index=0, user=a, peer=b, port=app_server.port, sink=NullSink())
+        await victim.connect()
+        await victim.open_conversation()
+        victim.close()  # the victim's tab goes away (or is merely offline) ...
+        await asyncio.sleep(0.5)
+        # ... and someone who read its token connects with it, without the cookie.
+        thief_user = BenchUser(id=a.id, username=a.username, token="")
+        thief = RecordingTab(
+            index=1, user=thief_user, peer=b, port=app_server.port, sink=NullSink()
+        )
+        thief.token = victim.token
+        thief.router = dict(victim.router)  # on the victim's conversation page
+        thief._redirected = asyncio.get_running_loop().create_future()
+        await thief._open(app_server.port, first=True)
+        # The page's on_load sends the thief to /login (a positive signal that it is done).
+        assert await asyncio.wait_for(thief._redirected, 20) == "/login"
+        thief.emit("send", {"form": {"body": "as the victim", "conversation": str(conv)}})
+        thief.emit("load_older", {})
+        await asyncio.sleep(2)
+        thief.close()
+        return victim, thief
+
+    victim, thief = asyncio.run(scenario())
+    assert secret_text in repr(victim.deltas)  # (the victim's tab did show it)
+    assert thief.deltas, "the replayed connection got no answer at all"
+    assert secret_text not in repr(thief.deltas)
+    assert a.username not in repr(thief.deltas)
+    with engine.connect() as conn:
+        sent = conn.execute(
+            sa.text("SELECT COUNT(*) FROM messages WHERE body = 'as the victim'")
+        ).scalar()
+    engine.dispose()
+    assert sent == 0
+
+
+def _second_device(engine: sa.Engine, user: BenchUser) -> BenchUser:
+    """The same person signed in on another device (another session, another cookie)."""
+    with Session(engine, expire_on_commit=False) as s:
+        ticket = accounts.start_session(session=s, user_id=user.id)
+        issued = accounts.activate_session(session=s, ticket=ticket)
+        assert issued is not None
+        s.commit()
+    return BenchUser(id=user.id, username=user.username, token=issued.token)
+
+
+SESSION_STATE = "reflex___state____state.chatapp___state___session____session_state"
+
+
+def test_log_out_of_all_devices_reaches_an_idle_tab_at_once(app_server: AppServer) -> None:
+    """Issue 11 finding 2: a tab of a revoked session, open and idle on a conversation, is
+    emptied and sent to /login right away, and nothing is delivered to it afterwards."""
+    engine = make_engine(app_server.database_url)
+    a, b = _user(engine, "va"), _user(engine, "vb")
+    a_phone = _second_device(engine, a)
+    after = f"after revocation {secrets.token_hex(4)}"
+
+    async def scenario() -> tuple[RecordingTab, float, int]:
+        idle = RecordingTab(
+            index=0, user=a, peer=b, port=app_server.port, sink=NullSink(), reconnect=True
+        )
+        phone = RecordingTab(index=1, user=a_phone, peer=b, port=app_server.port, sink=NullSink())
+        peer = RecordingTab(index=2, user=b, peer=a, port=app_server.port, sink=NullSink())
+        for t in (idle, phone, peer):
+            await t.connect()
+        await asyncio.gather(idle.open_conversation(), peer.open_conversation())
+        peer.send("before revocation", "rv-before-0001")
+        await asyncio.wait_for(idle.expect(lambda op: op.get("t") == "msg"), 20)
+        seen = len(idle.deltas)
+        idle._redirected = asyncio.get_running_loop().create_future()
+        t0 = time.monotonic()
+        phone._emit(
+            {"name": f"{SESSION_STATE}.log_out_everywhere", "payload": {}, "router_data": {}}
+        )
+        # The idle tab reconnects by itself and its page load sends it to /login.
+        assert await asyncio.wait_for(idle._redirected, 20) == "/login"
+        elapsed = time.monotonic() - t0
+        peer.send(after, "rv-after-0001")
+        await asyncio.wait_for(
+            peer.expect(lambda op: op.get("t") == "msg" and op["item"].get("status") == "sent"), 20
+        )
+        for t in (idle, phone, peer):
+            t.close()
+        return idle, elapsed, seen
+
+    idle, elapsed, seen = asyncio.run(scenario())
+    print(f"revoked tab on /login after {elapsed * 1000:.0f} ms")
+    # The first update after the revocation empties what the tab showed ...
+    assert "before revocation" in repr(idle.deltas[:seen])
+    assert "before revocation" not in repr(idle.deltas[seen:])
+    assert any((d.get(HISTORY) or {}).get("p50_rx_state_") == [] for d in idle.deltas[seen:]), (
+        "the tab's messages were not taken away"
+    )
+    # ... and nothing sent after it reaches the tab.
+    assert after not in repr(idle.deltas)
+    engine.dispose()

@@ -1,0 +1,40 @@
+"""What the browser can call: every state's public event handlers, listed. A method that is not
+an action a page takes (identity checks, delivery from the real-time bus) must be backend-only
+(a leading underscore), or a crafted event could call it (issue 11, finding 9)."""
+
+from __future__ import annotations
+
+import chatapp.chatapp  # noqa: F401  (registers every page's states)
+from chatapp.state.account import ProfileState, SettingsState
+from chatapp.state.auth_forms import LoginState, SignupState
+from chatapp.state.chat import ChatState
+from chatapp.state.session import SessionState
+
+CALLABLE_FROM_THE_BROWSER = {
+    SessionState: {"require_login", "redirect_if_signed_in", "log_out", "log_out_everywhere"},
+    ChatState: {
+        "load", "retry_load", "set_clock", "set_search", "toggle_online_only", "open_person",
+        "open_conversation", "show_profile", "set_profile_open", "dismiss_notice", "load_older",
+        "scrolled", "jump_to_newest", "set_draft", "send", "flush_outbox", "retry_failed_later",
+        "resend", "discard", "attach_image", "upload_progress", "upload_rejected",
+        "clear_attachment",
+    },
+}  # fmt: skip
+
+NEVER = {"current_user_id", "ensure_signed_in", "apply_event", "apply_message", "deliver"}
+
+
+def _explicit(cls: type) -> set[str]:
+    """Handlers written in the class. (Reflex adds `setvar`, which only calls an existing
+    `set_<name>` handler: automatic setters are off, so those are the ones listed.)"""
+    return {n for n in vars(cls) if not n.startswith("_")}
+
+
+def test_identity_and_delivery_are_not_event_handlers() -> None:
+    for cls in (SessionState, ChatState, ProfileState, SettingsState, LoginState, SignupState):
+        assert not NEVER & set(cls.event_handlers), cls.__name__
+
+
+def test_the_browser_can_call_only_the_listed_handlers() -> None:
+    for cls, allowed in CALLABLE_FROM_THE_BROWSER.items():
+        assert set(cls.event_handlers) - {"setvar"} == allowed, cls.__name__
