@@ -142,7 +142,7 @@ class Tab(ABC):
         name = str(ev.get("name", ""))
         if name == "_redirect":
             self.sink.error(self, f"redirected to {ev.get('payload', {}).get('path')}")
-        elif name == "_call_function" and "error occurred" in json.dumps(ev):
+        elif name == "_call_function" and _error_toast(ev):
             self.sink.error(self, "server error (backend exception toast)")
             self._fail_waiters("the server raised an exception handling this tab's event")
 
@@ -181,6 +181,13 @@ def _frontend_boot() -> tuple[list[str] | None, str | None]:
         json.loads(hashes.group(1)) if hashes else None,
         schema.group(1) if schema else None,
     )
+
+
+def _error_toast(ev: dict[str, Any]) -> bool:
+    """Reflex's toast for a handler that raised, or chatapp's for an event that could not run
+    (chatapp/state/outage.py)."""
+    text = json.dumps(ev)
+    return "error occurred" in text or "Can't reach the server right now" in text
 
 
 def _var(fields: dict[str, Any], name: str) -> Any:
@@ -513,7 +520,7 @@ class ChatappTab(Tab):
 
     def _on_server_event(self, ev: dict[str, Any]) -> None:
         name = ev.get("name")
-        if name == "_call_function" and "error occurred" in json.dumps(ev):
+        if name == "_call_function" and _error_toast(ev):
             self._log("server error toast (the handler raised)")
         elif name in ("_redirect", "_set_value"):
             self._log(f"{name} {json.dumps(ev.get('payload'))[:90]}")

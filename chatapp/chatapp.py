@@ -11,6 +11,7 @@ from chatapp.pages.not_found import not_found_page
 from chatapp.state import binding, bridge
 from chatapp.state.account import ProfileState
 from chatapp.state.chat import ChatState
+from chatapp.state.outage import backend_exception_handler
 from chatapp.state.session import SessionState
 from chatapp.web.auth_routes import build_routes_app
 from chatapp.web.guard import Guard, check_socket_origins
@@ -27,6 +28,8 @@ class ChatApp(rx.App):
 app = ChatApp(
     stylesheets=["/styles.css"],
     api_transformer=build_routes_app(),
+    # An event that cannot run at all (Redis away) says so plainly (state/outage.py).
+    backend_exception_handler=backend_exception_handler,
     head_components=[
         rx.el.meta(name="viewport", content="width=device-width, initial-scale=1"),
         # assets/ is served at /: the chat-bubble icon in the accent colour.

@@ -11,7 +11,12 @@ from sqlmodel.sql.expression import Select
 
 from chatapp.db import get_engine
 from chatapp.models import Media, Message, utcnow
-from chatapp.services.conversations import get_conversation, mark_read, require_member
+from chatapp.services.conversations import (
+    get_conversation,
+    mark_read,
+    member_ids,
+    require_member,
+)
 from chatapp.services.dto import ConversationOut, MessageOut, MessagePage, SendResult
 from chatapp.services.errors import NotAllowed, ServiceError, Throttled
 from chatapp.services.hints import messages_by_conversation
@@ -249,18 +254,29 @@ def _by_client_id(session: Session, sender_id: int, client_id: str) -> Message |
     return session.get(Message, found) if found is not None else None
 
 
-def stored_client_ids(*, session: Session, sender_id: int, client_ids: list[str]) -> set[str]:
-    """Which of these client ids the sender has already stored (on the unique key's index).
-    A tab back from an outage asks this before re-sending what it never saw confirmed."""
+def stored_sends(*, session: Session, sender_id: int, client_ids: list[str]) -> list[SendResult]:
+    """The sender's messages already stored under these client ids, with their conversations'
+    members. A tab back from a crash asks this before re-sending what it never saw confirmed:
+    those are not stored again, but published again, since the process that stored one may
+    have died before publishing it (recipients drop what they already show)."""
     wanted = [c for c in client_ids if CLIENT_ID_RE.fullmatch(c)][:100]
     if not wanted:
-        return set()
+        return []
     rows = session.exec(
-        select(Message.client_id).where(
-            Message.sender_id == sender_id, col(Message.client_id).in_(wanted)
+        select(Message, col(Media.width), col(Media.height))
+        .outerjoin(Media, col(Media.id) == col(Message.media_ref))
+        .where(col(Message.sender_id) == sender_id, col(Message.client_id).in_(wanted))
+    ).all()  # (on the unique (sender_id, client_id) key)
+    members: dict[int, list[int]] = {}
+    out = []
+    for m, width, height in rows:
+        conv = m.conversation_id
+        if conv not in members:
+            members[conv] = member_ids(session=session, conversation_id=conv)
+        out.append(
+            SendResult(message=_out(m, width, height), created=False, member_ids=members[conv])
         )
-    ).all()
-    return set(rows)
+    return out
 
 
 def _replay(

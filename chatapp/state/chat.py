@@ -109,6 +109,9 @@ class ChatState(rx.State):
     _flush_after_send: bool = False
     _auto_retrying: bool = False
     _sent_body: str = ""  # the text just sent (a late debounced draft save must not bring it back)
+    _drafts: dict[str, str] = {}  # the server's copies of `drafts` and `outbox` (see below)
+    _outbox: dict[str, dict[str, Any]] = {}
+    _copies_conn: str = ""
 
     # Plumbing -------------------------------------------------------------------------------
     async def _user_id(self) -> int:
@@ -135,21 +138,34 @@ class ChatState(rx.State):
     async def _online(self, user_ids: list[int]) -> set[int]:
         return await get_hub().presence.online(user_ids)
 
+    # Drafts and the outbox are kept by the browser (sessionStorage) for reloads and restarts,
+    # but within a connection the server's copy is the truth: a route change makes the browser
+    # send back its stored values, which can be older than what the server wrote a moment
+    # before (its answer still on the way), and would drop a draft or an outbox entry.
+    def _client_copies(self) -> None:
+        sid = self.router.session.session_id
+        if self._copies_conn == sid:
+            return
+        self._copies_conn = sid  # a new connection: the browser's values are the latest
+        self._drafts = {str(k): str(v) for k, v in _json_map(self.drafts).items()}
+        self._outbox = {str(k): v for k, v in _json_map(self.outbox).items() if isinstance(v, dict)}
+
     def _draft_map(self) -> dict[str, str]:
-        try:
-            data = json.loads(self.drafts or "{}")
-        except ValueError:
-            return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        self._client_copies()
+        return dict(self._drafts)
 
     def _outbox_map(self) -> dict[str, dict[str, Any]]:
-        try:
-            data = json.loads(self.outbox or "{}")
-        except ValueError:
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        return {str(k): v for k, v in data.items() if isinstance(v, dict)}
+        self._client_copies()
+        return dict(self._outbox)
+
+    def _store_client_copies(self) -> None:
+        """Write the server's copies to the browser when they differ from what it sent."""
+        drafts = json.dumps(self._drafts, ensure_ascii=False)
+        if drafts != self.drafts:
+            self.drafts = drafts
+        outbox = json.dumps(self._outbox, ensure_ascii=False, separators=(",", ":"))
+        if outbox != self.outbox:
+            self.outbox = outbox
 
     def _outbox_set(self, cid: str, entry: dict[str, Any] | None) -> None:
         box = self._outbox_map()
@@ -158,7 +174,8 @@ class ChatState(rx.State):
                 return
         else:
             box[cid] = entry
-        self.outbox = json.dumps(box, ensure_ascii=False, separators=(",", ":"))
+        self._outbox = box
+        self._store_client_copies()
 
     def _set_draft(self, conv_id: int, text: str) -> None:
         drafts = self._draft_map()
@@ -166,9 +183,8 @@ class ChatState(rx.State):
             drafts[str(conv_id)] = text[:MAX_RAW_BODY]
         else:
             drafts.pop(str(conv_id), None)
-        value = json.dumps(drafts, ensure_ascii=False)
-        if value != self.drafts:
-            self.drafts = value
+        self._drafts = drafts
+        self._store_client_copies()
         if conv_id == self.active_id:
             self._composer(text)
 
@@ -211,6 +227,8 @@ class ChatState(rx.State):
             return rx.call_script(CLOCK_JS, callback=ChatState.set_clock)
         target = self._route_conversation()
         sid = self.router.session.session_id
+        self._client_copies()
+        self._store_client_copies()  # (a route change may have sent older copies back)
         events: list[Any] = []
         if sid != self._sid:
             self._sid = sid
@@ -491,13 +509,26 @@ class ChatState(rx.State):
         box = self._outbox_map()
         try:
             uid = await self._user_id()
-            stored = await db_call(messages.stored_client_ids, sender_id=uid, client_ids=list(box))
+            stored = await db_call(messages.stored_sends, sender_id=uid, client_ids=list(box))
         except Unavailable:
             return  # still away: the next reconnect tries again
-        for cid in stored:
-            # Stored before the server went away: the rebuilt view already shows it.
-            self._outbox_set(cid, None)
-            box.pop(cid, None)
+        if stored:
+            session = await self.get_state(SessionState)
+            card = sender_card(uid, session.display_name, session.username, session.avatar)
+        for result in stored:
+            # Stored before the server went away (the rebuilt view already shows it); the
+            # process that stored it may have died before telling the others: tell them now
+            # (a tab that already shows it drops it by its client id).
+            wire = wire_message(result.message)
+            self._outbox_set(wire["cid"], None)
+            box.pop(wire["cid"], None)
+            event: MessageEvent = {
+                "type": "message",
+                "origin": self._token,
+                "message": wire,
+                "sender": card,
+            }
+            await get_hub().publish(result.member_ids, event)  # type: ignore[arg-type]
         for cid, entry in list(box.items())[:MAX_UNSENT]:
             async for update in self._send(
                 str(entry.get("b", "")),
@@ -786,12 +817,15 @@ class ChatState(rx.State):
             "preview": preview(m["body"], mine, bool(m["img"])),
         }
         found = sidebar.find(sb, conv)
+        # Published again after a crash (flush_outbox) and already in this tab's sidebar.
+        counted = found is not None and int(found[1].get("last_id") or 0) >= m["id"]
         if is_open:
             row["unread"] = 0
         elif not mine and found is not None:
             row["unread"] = int(found[1].get("unread", 0)) + 1
         if found is not None:
-            sidebar.update(sb, conv, row, to_top=True)
+            if not counted:
+                sidebar.update(sb, conv, row, to_top=True)
         else:
             s = event["sender"]
             other = not mine
@@ -824,6 +858,14 @@ class ChatState(rx.State):
         if not mine and not self._near_bottom:
             self.pill = True
         return 0 if mine else conv
+
+
+def _json_map(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _ms_dt(dt: Any) -> int:

@@ -132,7 +132,11 @@ def test_a_replayed_tab_token_without_the_cookie_gets_nothing(app_server: AppSer
     with Session(engine, expire_on_commit=False) as s:
         conv = conversations.open_direct(session=s, user_id=a.id, other_user_id=b.id)
         messages.send_message(
-            session=s, sender_id=a.id, conversation_id=conv, body=secret_text, client_id="rp-1"
+            session=s,
+            sender_id=a.id,
+            conversation_id=conv,
+            body=secret_text,
+            client_id="replayed-0001",
         )
         s.commit()
 

@@ -96,7 +96,8 @@ D2 = (
 )
 D3 = (
     "D3: while Redis is unreachable, Reflex's Redis state manager raises before the send "
-    "handler runs (a generic error toast, no bubble, no Retry, not in the outbox)"
+    "handler runs: the person is told so (chatapp's outage toast, state/outage.py), but the "
+    "browser cleared the composer on submit and nothing is in the outbox: it must be typed again"
 )
 D4 = (
     "D4: a send that failed during a database outage says 'It will be sent again when the "
@@ -304,3 +305,69 @@ def test_send_while_redis_is_down_is_not_lost(
         app.close()
         rds.close()
     known_defect(stored == 1, D3)
+
+
+@pytest.mark.redis
+def test_message_committed_before_a_crash_reaches_the_other_process(
+    own_mariadb: OwnMariaDB, redis_available: None, jwt_secret: str
+) -> None:
+    """D6: two processes on Redis; the one that stored A's message dies before publishing it
+    (Redis holds every write, PUBLISH included, until after the kill). B's tab, on the other
+    process, stays connected: only A's tab, reconnecting to the survivor and finding its
+    pending message already stored, can make it reach B."""
+    import redis
+
+    rds = OwnRedis()
+    rds.start()
+    app = App(own_mariadb, jwt_secret, redis_url=rds.url)
+    other = servers.chatapp(
+        database_url=app.db.url,
+        jwt_secret=jwt_secret,
+        redis_url=rds.url,
+        backend_only=True,
+        name="faults-defects-2",
+    )
+    other.start()
+    control = redis.Redis(port=rds.port)
+
+    async def run() -> tuple[int, str | None]:
+        users = await asyncio.to_thread(create_users, app.db.engine, 2, 0)
+        rec = Recorder()
+        a = ChatappTab(
+            index=0,
+            user=users[0],
+            peer=users[1],
+            port=app.srv.port,
+            ports=[app.srv.port, other.port],
+            sink=rec,
+            reconnect=True,
+        )
+        b = ChatappTab(
+            index=1, user=users[1], peer=users[0], port=other.port, sink=rec, reconnect=True
+        )
+        for t in (a, b):
+            await t.connect()
+        await asyncio.gather(a.open_conversation(), b.open_conversation())
+        await asyncio.sleep(LEASE_S)  # both tabs' states are back in Redis
+        control.client_pause(30_000, all=False)  # writes wait: the publish cannot go out
+        try:
+            cid = send(a)
+            assert await _stored_within(app, cid) == 1, trace(a)  # committed ...
+            app.srv.kill()  # ... and the process dies before publishing
+        finally:
+            control.client_unpause()
+        try:
+            await until(lambda: b.view.status.get(cid) == "sent")
+            return await asyncio.to_thread(app.stored, cid), b.view.status.get(cid)
+        finally:
+            a.close()
+            b.close()
+
+    try:
+        stored, seen_by_b = asyncio.run(run())
+    finally:
+        other.stop()
+        app.close()
+        rds.close()
+    assert stored == 1
+    assert seen_by_b == "sent", "B never saw the message the dead process had stored"
