@@ -739,7 +739,6 @@ class ChatState(rx.State):
             return
         # Committed: now (and only now) tell everyone.
         self._unsent.pop(cid, None)
-        self._outbox_set(cid, None)
         wire = wire_message(result.message)
         if conv_id == self.active_id:
             timeline.put(cur, history, arrivals, {**view, "id": wire["id"], "status": "sent"})
@@ -760,7 +759,16 @@ class ChatState(rx.State):
                 "message": wire,
                 "sender": sender_card(uid, session.display_name, session.username, session.avatar),
             }
-            await get_hub().publish(result.member_ids, event)  # type: ignore[arg-type]
+            try:
+                await get_hub().publish(result.member_ids, event)  # type: ignore[arg-type]
+            except Exception:
+                # Stored, but not announced (the bus is away). It stays in the outbox, so this
+                # tab's next connection announces it again (flush_outbox); tabs elsewhere catch
+                # up when their bus is back. The sender sees it sent: it is stored.
+                log.warning("publishing message %s failed", wire["id"], exc_info=True)
+                cid = ""
+        if cid:
+            self._outbox_set(cid, None)
         if self._flush_after_send:
             self._flush_after_send = False
             yield ChatState.flush_outbox
