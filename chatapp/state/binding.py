@@ -58,8 +58,10 @@ def cookie_session_id(cookie_header: str) -> str:
 async def forget_user(root: Any) -> None:
     """Reset every user state of this tab (and stop real-time delivery to it)."""
     chat = await root.get_state(ChatState)
-    if chat._uid and chat._token:
-        await get_hub().tab_closed(chat._uid, chat._token)
+    session = await root.get_state(SessionState)
+    uid, token = chat._uid or session._user_id, chat._token or root.router.session.client_token
+    if uid and token:
+        await get_hub().tab_closed(uid, token)
     for cls in USER_STATES:
         (await root.get_state(cls)).reset()
 

@@ -44,10 +44,14 @@ def install(app: rx.App) -> None:
             return
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=ChatState)) as root:
             chat = await root.get_state(ChatState)
-            # The hub knows this tab but its state does not know its user: the state was lost
-            # (Redis restarted empty). Showing the event is not enough: rebuild the tab.
-            lost = not chat._uid
-            mark_conv = 0 if lost else await chat._apply_event(cast(BusEvent, event))
+            lost, mark_conv = False, 0
+            if chat._uid:
+                mark_conv = await chat._apply_event(cast(BusEvent, event))
+            else:
+                # The hub knows this tab but its state does not know its user: the state was
+                # lost (Redis restarted empty), and showing the event is not enough: rebuild
+                # the tab. (Unless it is on a page without live data: /settings, /profile.)
+                lost = not (await root.get_state(SessionState))._user_id
             uid = chat._uid
         if lost:
             await rehydrate(token)

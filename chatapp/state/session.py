@@ -142,6 +142,9 @@ class SessionState(rx.State):
             return None
         if not ok:
             return rx.redirect("/login", replace=True)
+        # Known to the real-time hub like a chat tab (presence; a revoked session's tabs are
+        # sent to /login at once), though nothing else is delivered to it.
+        await get_hub().tab_opened(self._user_id, self.router.session.client_token)
         return None
 
     @rx.event

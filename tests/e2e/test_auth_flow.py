@@ -108,6 +108,9 @@ def test_log_out_of_all_devices(browser: Browser, base_url: str) -> None:
     first = browser.new_context()
     p1 = first.new_page()
     sign_up(p1, base_url, name)
+    p1_profile = first.new_page()  # the same browser, another tab, on a page without live data
+    p1_profile.goto(f"{base_url}/profile")
+    expect(p1_profile.get_by_label("Display name")).to_have_value(name)
     second = browser.new_context()
     p2 = second.new_page()
     log_in(p2, base_url, name)
@@ -118,6 +121,7 @@ def test_log_out_of_all_devices(browser: Browser, base_url: str) -> None:
     # The first device's tab, open and idle on the chat page, goes to /login by itself
     # (issue 11 finding 2: it used to keep receiving messages until reloaded).
     p1.wait_for_url(url_re(base_url, "/login"), timeout=10_000)
+    p1_profile.wait_for_url(url_re(base_url, "/login"), timeout=10_000)
     first.close()
     second.close()
 
