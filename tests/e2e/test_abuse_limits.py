@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -116,7 +117,22 @@ class _Refusals:
             self.refused += 1
 
 
-def test_a_message_flood_is_cut_to_the_burst(strict_server: AppServer, engine) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def send_limited_server(e2e_db_url: str) -> Iterator[AppServer]:
+    """The backend with the default message limit (SEND_BURST, SENDS_PER_MINUTE)."""
+    server = AppServer(
+        e2e_db_url,
+        log_name="sendlimit",
+        backend_only=True,
+        extra_env={"SEND_BURST": "30", "SEND_BURST_SECONDS": "10", "SENDS_PER_MINUTE": "120"},
+    )
+    server.start()
+    yield server
+    server.stop()
+    server.remove_web_dir()
+
+
+def test_a_message_flood_is_cut_to_the_burst(send_limited_server: AppServer, engine) -> None:  # type: ignore[no-untyped-def]
     """Finding 8: one user stored and delivered 1,000 messages in 1.5 s. Now a burst of
     SEND_BURST (30) goes through, then each further send is refused with the text given back
     to the composer and a message saying how long to wait; nothing of it is stored."""
@@ -145,7 +161,7 @@ def test_a_message_flood_is_cut_to_the_burst(strict_server: AppServer, engine) -
     tag = secrets.token_hex(4)
 
     async def flood() -> str:
-        tab = ChatappTab(index=0, user=a, peer=b, port=strict_server.port, sink=sink)  # type: ignore[arg-type]
+        tab = ChatappTab(index=0, user=a, peer=b, port=send_limited_server.port, sink=sink)  # type: ignore[arg-type]
         await tab.connect()
         await tab.open_conversation()
         cids = [f"{tag}{i:04d}" for i in range(45)]
