@@ -101,7 +101,7 @@ class ChatState(rx.State):
     _uid: int = 0
     _token: str = ""
     _sid: str = ""  # the websocket connection the view was built for
-    _cursor: dict[str, Any] = {}
+    _cursor: timeline.Cursor = rx.field(default_factory=timeline.Cursor, is_var=False)
     _oldest: int = 0
     _near_bottom: bool = True
     _unsent: dict[str, dict[str, Any]] = {}  # client id -> {conv, body, media}
@@ -261,7 +261,7 @@ class ChatState(rx.State):
             history, arrivals, sb = await self._views()
             timeline.clear_all(history, arrivals)
             sidebar.reset(sb, [], clear_all=True)
-            self._cursor = {}
+            self._cursor = timeline.Cursor()
         self._sid = sid
         await self._full_load(uid)
         target = self._route_conversation()
@@ -863,7 +863,7 @@ class ChatState(rx.State):
         )
         timeline.put(cur, history, arrivals, view)
         self._cursor = cur.dump()
-        if not mine and not self._near_bottom:
+        if not mine and not self._near_bottom and not self.pill:
             self.pill = True
         return 0 if mine else conv
 
