@@ -686,7 +686,8 @@ class ChatState(rx.State):
                 self.attachment = {}
                 self._upload_gen += 1
             self._sent_body = body
-            self._set_draft(conv_id, "")
+            if self.draft_len or f'"{conv_id}"' in self.drafts:  # (else nothing to clear)
+                self._set_draft(conv_id, "")
         view = timeline.view_of(
             pending,
             viewer=uid,
