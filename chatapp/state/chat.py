@@ -686,8 +686,9 @@ class ChatState(rx.State):
                 self.attachment = {}
                 self._upload_gen += 1
             self._sent_body = body
-            if self.draft_len or f'"{conv_id}"' in self.drafts:  # (else nothing to clear)
-                self._set_draft(conv_id, "")
+            key = str(conv_id)
+            if self.draft_len or f'"{key}"' in self.drafts or key in raw(self._drafts):
+                self._set_draft(conv_id, "")  # (else there is no draft to clear)
         view = timeline.view_of(
             pending,
             viewer=uid,

@@ -153,3 +153,18 @@ def test_a_quick_failure_is_shown_failed_and_kept_for_retry(tab: Any) -> None:
 async def _drain(gen: Any) -> None:
     async for _ in gen:
         pass
+
+
+def test_a_quick_send_whose_announcement_fails_stays_in_the_outbox(tab: Any) -> None:
+    """Stored but not announced (the bus is away): shown sent, and kept in the outbox so that
+    this tab's next connection announces it again (as for a slow send)."""
+    chat, hub, _ = tab
+
+    async def refuse(user_ids: list[int], event: dict[str, Any]) -> None:
+        raise ConnectionError("bus away")
+
+    hub.publish = refuse
+    cid = "e" * 32
+    asyncio.run(run_send(chat, cid))
+    arrivals = chat.parent_state.substates[ArrivalState.get_name()]
+    assert arrivals.a00["status"] == "sent" and cid in outbox(chat) and not chat._unsent
