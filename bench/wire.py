@@ -307,14 +307,15 @@ async def measure(port: int, engine: sa.Engine, users: list[BenchUser], args: An
         "|---|---|---|---|---|---|---|",
         "| **recipient: new message** | | | | | | |",
         *(_fmt_row(f"{lv.loaded:,}", lv.recipient) for lv in levels),
-        "| **sender: pending -> sent (2nd frame)** | | | | | | |",
+        "| **sender: the bubble as sent (its only frame when the commit is quick, else the "
+        "2nd)** | | | | | | |",
         *(_fmt_row(f"{lv.loaded:,}", lv.sent) for lv in levels),
-        "| sender: the pending bubble (1st frame) | | | | | | |",
+        "| sender: the pending bubble (1st frame; only when the commit is slow) | | | | | | |",
         *(_fmt_row(f"{lv.loaded:,}", lv.pending) for lv in levels),
     ]
     if failed is not None:
         lines.append(
-            f"| **sender: pending -> failed (2nd frame; {len(failed.frame)} sends refused by "
+            f"| **sender: failed ({len(failed.frame)} sends refused by "
             "the database)** | | | | | | |"
         )
         lines.append(_fmt_row(f"{last.loaded:,} + {n}", failed))
