@@ -26,7 +26,7 @@ from chatapp.state.db_call import db_call, db_run, limit_call
 from chatapp.state.reads import read_marks
 from chatapp.state.session import SessionState
 from chatapp.state.timefmt import Clock
-from chatapp.state.view import ArrivalState, HistoryState, SidebarState
+from chatapp.state.view import ArrivalState, HistoryState, SidebarState, raw
 from chatapp.wire import (
     BusEvent,
     MessageEvent,
@@ -101,7 +101,7 @@ class ChatState(rx.State):
     _uid: int = 0
     _token: str = ""
     _sid: str = ""  # the websocket connection the view was built for
-    _cursor: dict[str, Any] = {}
+    _cursor: timeline.Cursor = rx.field(default_factory=timeline.Cursor, is_var=False)
     _oldest: int = 0
     _near_bottom: bool = True
     _unsent: dict[str, dict[str, Any]] = {}  # client id -> {conv, body, media}
@@ -261,7 +261,7 @@ class ChatState(rx.State):
             history, arrivals, sb = await self._views()
             timeline.clear_all(history, arrivals)
             sidebar.reset(sb, [], clear_all=True)
-            self._cursor = {}
+            self._cursor = timeline.Cursor()
         self._sid = sid
         await self._full_load(uid)
         target = self._route_conversation()
@@ -686,7 +686,9 @@ class ChatState(rx.State):
                 self.attachment = {}
                 self._upload_gen += 1
             self._sent_body = body
-            self._set_draft(conv_id, "")
+            key = str(conv_id)
+            if self.draft_len or f'"{key}"' in self.drafts or key in raw(self._drafts):
+                self._set_draft(conv_id, "")  # (else there is no draft to clear)
         view = timeline.view_of(
             pending,
             viewer=uid,
@@ -695,18 +697,15 @@ class ChatState(rx.State):
             prev_sender=cur.last_sender,
             status="pending",
         )
-        if conv_id == self.active_id:
-            timeline.put(cur, history, arrivals, view)
-        self._cursor = cur.dump()
-        self._unsent[cid] = {"conv": conv_id, "body": text, "media": media_id, "view": view}
-        self._outbox_set(cid, {"c": conv_id, "b": text, "m": media_id})
-        # The pending bubble goes out now; the database write follows.
-        yield rx.scroll_to("messages-end") if not self._near_bottom else None
-        auto = False
-        try:
+        shown = conv_id == self.active_id
+        unsent = {"conv": conv_id, "body": text, "media": media_id, "view": view}
+        entry = {"c": conv_id, "b": text, "m": media_id}
+        scroll = rx.scroll_to("messages-end") if not self._near_bottom else None
+
+        async def store() -> Any:
             if not new:  # (a new message was counted above)
                 await limit_call(messages.admit_send, sender_id=uid)
-            result = await db_run(
+            return await db_run(
                 messages.store_message,
                 sender_id=uid,
                 conversation_id=conv_id,
@@ -714,11 +713,31 @@ class ChatState(rx.State):
                 client_id=cid,
                 media_ref=media_id or None,
             )
+
+        storing = asyncio.ensure_future(store())
+        # Most commits take a few ms: wait that long, and the tab gets one update (the bubble,
+        # already sent) instead of two (pending, then sent), each a delta and a frame. A slow
+        # database shows the pending bubble (and the outbox entry) after COMMIT_WAIT; one known
+        # to be away shows it at once.
+        quick = not _database.away and await _settles(storing, COMMIT_WAIT)
+        if not quick:
+            if shown:
+                timeline.put(cur, history, arrivals, view)
+                self._cursor = cur.dump()
+            self._unsent[cid] = unsent
+            self._outbox_set(cid, entry)
+            yield scroll  # the pending bubble goes out now; the database write follows
+            scroll = None
+        auto = False
+        try:
+            result = await storing
             error = ""
+            _database.away = False
         except Throttled as exc:
             error, auto = str(exc), True
         except ServiceError as exc:
             error = str(exc)
+            _database.away = isinstance(exc, Unavailable)
         except Exception:
             log.exception("send failed")
             error = "Check your connection and try again."
@@ -728,19 +747,25 @@ class ChatState(rx.State):
                 auto = True
                 error = f"{error} It will be sent again when the server is back."
             failed = {**view, "status": "failed", "error": error}
-            self._unsent[cid]["view"] = failed
-            if conv_id == self.active_id:
+            self._unsent[cid] = {**unsent, "view": failed, "auto": auto}
+            if quick:
+                self._outbox_set(cid, entry)  # kept for Retry, and re-sent after a restart
+            if shown:
                 timeline.put(cur, history, arrivals, failed)  # type: ignore[arg-type]
                 self._cursor = cur.dump()
-            self._unsent[cid]["auto"] = auto
             if auto and not self._auto_retrying:
                 self._auto_retrying = True
-                yield ChatState.retry_failed_later
+                yield [e for e in (scroll, ChatState.retry_failed_later) if e is not None]
+            elif scroll is not None:
+                yield scroll
             return
         # Committed: now (and only now) tell everyone.
-        self._unsent.pop(cid, None)
+        if cid in raw(self._unsent):
+            self._unsent.pop(cid, None)
+        # (A quick new send never went into the outbox: no round trip through it.)
+        in_outbox = not (quick and new) or cid in self.outbox or cid in raw(self._outbox)
         wire = wire_message(result.message)
-        if conv_id == self.active_id:
+        if shown:
             timeline.put(cur, history, arrivals, {**view, "id": wire["id"], "status": "sent"})
             self._cursor = cur.dump()
         row = {
@@ -766,12 +791,16 @@ class ChatState(rx.State):
                 # tab's next connection announces it again (flush_outbox); tabs elsewhere catch
                 # up when their bus is back. The sender sees it sent: it is stored.
                 log.warning("publishing message %s failed", wire["id"], exc_info=True)
+                if not in_outbox:
+                    self._outbox_set(cid, entry)
                 cid = ""
-        if cid:
+        if cid and in_outbox:
             self._outbox_set(cid, None)
         if self._flush_after_send:
             self._flush_after_send = False
-            yield ChatState.flush_outbox
+            yield [e for e in (scroll, ChatState.flush_outbox) if e is not None]
+        elif scroll is not None:
+            yield scroll
 
     # Delivery (called by the bridge with this tab's state locked; no database here) ----------
     async def _apply_event(self, event: BusEvent) -> int:
@@ -863,7 +892,7 @@ class ChatState(rx.State):
         )
         timeline.put(cur, history, arrivals, view)
         self._cursor = cur.dump()
-        if not mine and not self._near_bottom:
+        if not mine and not self._near_bottom and not self.pill:
             self.pill = True
         return 0 if mine else conv
 
@@ -882,3 +911,24 @@ def _ms_dt(dt: Any) -> int:
 
 def _ms_of(row: ConversationOut) -> int:
     return _ms_dt(row.last_message.created_at) if row.last_message else 0
+
+
+# The send path's wait for its commit (see ChatState._send) --------------------------------------
+COMMIT_WAIT = 0.04  # seconds a send waits for its commit before it shows the pending bubble
+
+
+class _Database:
+    __slots__ = ("away",)
+
+    def __init__(self) -> None:
+        # The last send found the database unreachable: show pending at once until one succeeds.
+        self.away = False
+
+
+_database = _Database()
+
+
+async def _settles(fut: asyncio.Future[Any], seconds: float) -> bool:
+    """Whether `fut` is done within `seconds` (it is not cancelled either way)."""
+    done, _ = await asyncio.wait({fut}, timeout=seconds)
+    return bool(done)

@@ -1,6 +1,8 @@
 """The sidebar's conversation rows in SidebarState's numbered vars (see state/view.py).
 
 A row changes alone (one var on the wire); ``order`` changes only when a conversation moves up.
+Rows are read as stored (``view.raw``: no proxy) and never changed in place: a change assigns a
+new dict, which is what marks the var for the wire.
 """
 
 from __future__ import annotations
@@ -8,28 +10,29 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from chatapp.state.view import N_ROWS, row_name
+from chatapp.state.view import N_ROWS, raw, row_name
 from chatapp.wire import ConversationRow
 
 
 def rows(sb: Any) -> Iterator[tuple[int, dict[str, Any]]]:
-    for i in sb.order:
-        yield i, getattr(sb, row_name(i))
+    for i in raw(sb.order):
+        yield i, raw(getattr(sb, row_name(i)))
 
 
 def find(sb: Any, conv_id: int) -> tuple[int, dict[str, Any]] | None:
-    """The row of a conversation (one lookup in the backend index, not a scan of the rows)."""
-    i = sb._slot_of_conv.get(conv_id)
+    """The row of a conversation (one lookup in the backend index, not a scan of the rows).
+    The row is the stored dict itself: read it, do not change it."""
+    i = raw(sb._slot_of_conv).get(conv_id)
     if i is None:
         return None
-    row = getattr(sb, row_name(i))
+    row = raw(getattr(sb, row_name(i)))
     if row.get("id") != conv_id:  # (an index out of step would be a bug: never show wrong rows)
         return None
-    return i, dict(row)
+    return i, row
 
 
 def reset(sb: Any, new_rows: list[ConversationRow], *, clear_all: bool = False) -> None:
-    used = set(range(N_ROWS)) if clear_all else set(sb.order)
+    used = set(range(N_ROWS)) if clear_all else set(raw(sb.order))
     new_rows = new_rows[:N_ROWS]
     for i, row in enumerate(new_rows):
         setattr(sb, row_name(i), row)
@@ -49,17 +52,19 @@ def update(sb: Any, conv_id: int, fields: dict[str, Any], *, to_top: bool = Fals
     changed = {k: v for k, v in fields.items() if row.get(k) != v}
     if changed:
         setattr(sb, row_name(i), {**row, **changed})
-    if to_top and sb.order and sb.order[0] != i:
-        sb.order = [i, *(o for o in sb.order if o != i)]
+    order = raw(sb.order)
+    if to_top and order and order[0] != i:
+        sb.order = [i, *(o for o in order if o != i)]
     return True
 
 
 def insert_top(sb: Any, row: ConversationRow) -> None:
     """A conversation new to this sidebar: takes a free slot, or the least recent one's."""
-    order = list(sb.order)
-    free = [i for i in range(N_ROWS) if i not in set(order)]
+    order = list(raw(sb.order))
+    taken = set(order)
+    free = [i for i in range(N_ROWS) if i not in taken]
     slot = free[0] if free else order.pop()
-    index = {c: i for c, i in sb._slot_of_conv.items() if i != slot}
+    index = {c: i for c, i in raw(sb._slot_of_conv).items() if i != slot}
     index[int(row["id"])] = slot
     setattr(sb, row_name(slot), row)
     sb.order = [slot, *(o for o in order if o != slot)]
@@ -73,6 +78,6 @@ def update_people(sb: Any, user_id: int, fields: dict[str, Any]) -> list[int]:
         if row.get("peer_id") == user_id:
             changed = {k: v for k, v in fields.items() if row.get(k) != v}
             if changed:
-                setattr(sb, row_name(i), {**dict(row), **changed})
+                setattr(sb, row_name(i), {**row, **changed})
             convs.append(int(row["id"]))
     return convs

@@ -6,12 +6,11 @@ and slots are in use) in backend vars and calls these functions with its states 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from chatapp.services.dto import MessageOut
 from chatapp.state.timefmt import Clock
-from chatapp.state.view import N_PAGES, N_SLOTS, OPEN_PAGE, page_name, slot_name
+from chatapp.state.view import N_PAGES, N_SLOTS, OPEN_PAGE, page_name, raw, slot_name
 from chatapp.wire import MessageView, Status, WireMessage
 from chatapp.wire import message as wire_message
 
@@ -63,34 +62,62 @@ def views_of(
     return out
 
 
-@dataclass
 class Cursor:
-    """Which pages and slots of a tab are in use (kept in ChatState's backend vars)."""
+    """Which pages and slots of a tab are in use, kept as one object in ChatState's backend var.
 
-    pages_used: list[int] = field(default_factory=list)
-    older_next: int = OPEN_PAGE - 1
-    newer_next: int = OPEN_PAGE + 1
-    slots_used: int = 0
-    slot_of: dict[str, int] = field(default_factory=dict)  # client id -> slot (-1: folded)
-    newest_id: int = 0  # newest stored message id shown in the pages
-    last_at: int = 0  # the last bubble shown: what the next one is labelled against
-    last_sender: int = 0
+    It is not a dict, list or dataclass, so Reflex neither wraps it in a MutableProxy when read
+    nor copies it: the work per event is O(1). What it remembers is bounded: the client ids in
+    the arrival slots (at most N_SLOTS) and the last FOLDED_MEMORY ones folded into a page. After
+    changing it, assign it back to the var (``self._cursor = cur``): that marks the state changed
+    (the Redis state manager saves only changed states) and costs nothing on the wire.
+    """
 
-    def dump(self) -> dict[str, Any]:
-        return {
-            "pages_used": list(self.pages_used),
-            "older_next": self.older_next,
-            "newer_next": self.newer_next,
-            "slots_used": self.slots_used,
-            "slot_of": dict(self.slot_of),
-            "newest_id": self.newest_id,
-            "last_at": self.last_at,
-            "last_sender": self.last_sender,
-        }
+    __slots__ = (
+        "folded",
+        "last_at",
+        "last_sender",
+        "newer_next",
+        "newest_id",
+        "older_next",
+        "pages_used",
+        "slot_of",
+        "slots_used",
+    )
+
+    def __init__(self) -> None:
+        self.pages_used: list[int] = []
+        self.older_next = OPEN_PAGE - 1
+        self.newer_next = OPEN_PAGE + 1
+        self.slots_used = 0
+        self.slot_of: dict[str, int] = {}  # client id -> its arrival slot
+        # Client ids recently folded into a page as sent (oldest first): a late duplicate
+        # delivery is still recognised. A dict used as an ordered set.
+        self.folded: dict[str, None] = {}
+        self.newest_id = 0  # newest stored message id shown in the pages
+        self.last_at = 0  # the last bubble shown: what the next one is labelled against
+        self.last_sender = 0
+
+    def dump(self) -> Cursor:
+        """What goes back into the backend var: the object itself (nothing is copied)."""
+        return self
 
     @classmethod
-    def load(cls, data: dict[str, Any]) -> Cursor:
-        return cls(**data) if data else cls()
+    def load(cls, data: Cursor | dict[str, Any] | None) -> Cursor:
+        """The cursor in the backend var (itself, not a copy); a dict saved by an older version
+        (Redis keeps states across a deploy) becomes a cursor."""
+        if isinstance(data, Cursor):
+            return data
+        cur = cls()
+        for name in ("older_next", "newer_next", "slots_used", "newest_id", "last_at"):
+            setattr(cur, name, int((data or {}).get(name, getattr(cur, name))))
+        cur.last_sender = int((data or {}).get("last_sender", 0))
+        cur.pages_used = list((data or {}).get("pages_used", []))
+        for cid, slot in dict((data or {}).get("slot_of", {})).items():
+            if slot >= 0:
+                cur.slot_of[cid] = slot
+            else:
+                cur.folded[cid] = None
+        return cur
 
 
 def clear_all(history: Any, arrivals: Any) -> None:
@@ -129,11 +156,12 @@ def prepend_older(cur: Cursor, history: Any, items: list[MessageView]) -> None:
     else:
         # Out of pages (thousands of messages loaded): the oldest page grows.
         first = page_name(0)
-        setattr(history, first, [*items, *getattr(history, first)])
+        setattr(history, first, [*items, *raw(getattr(history, first))])
 
 
 def is_shown(cur: Cursor, m: WireMessage) -> bool:
-    return m["cid"] in cur.slot_of or (0 < m["id"] <= cur.newest_id)
+    cid = m["cid"]
+    return cid in cur.slot_of or cid in cur.folded or (0 < m["id"] <= cur.newest_id)
 
 
 def _fold(cur: Cursor, history: Any, arrivals: Any) -> None:
@@ -142,7 +170,7 @@ def _fold(cur: Cursor, history: Any, arrivals: Any) -> None:
     settled: list[Any] = []
     unsettled: list[Any] = []
     for i in range(cur.slots_used):
-        v = dict(getattr(arrivals, slot_name(i)))
+        v = raw(getattr(arrivals, slot_name(i)))
         (settled if v.get("status") == "sent" else unsettled).append(v)
     if cur.newer_next < N_PAGES:
         setattr(history, page_name(cur.newer_next), settled)
@@ -151,54 +179,54 @@ def _fold(cur: Cursor, history: Any, arrivals: Any) -> None:
     else:
         # Hundreds arrived while the conversation stayed open: the newest page grows.
         last = page_name(N_PAGES - 1)
-        setattr(history, last, [*getattr(history, last), *settled])
+        setattr(history, last, [*raw(getattr(history, last)), *settled])
     # Remember recently folded ones (a late duplicate delivery is still recognised), not all.
-    keep = set([c for c, s in cur.slot_of.items() if s == -1][-FOLDED_MEMORY:])
-    cur.slot_of = {c: s for c, s in cur.slot_of.items() if s != -1 or c in keep}
     for v in settled:
-        cur.slot_of[v["cid"]] = -1
+        cur.folded[v["cid"]] = None
+    for old in list(cur.folded)[: max(0, len(cur.folded) - FOLDED_MEMORY)]:
+        del cur.folded[old]
     for i in range(cur.slots_used):
         setattr(arrivals, slot_name(i), unsettled[i] if i < len(unsettled) else {})
-    for i, v in enumerate(unsettled):
-        cur.slot_of[v["cid"]] = i
+    cur.slot_of = {v["cid"]: i for i, v in enumerate(unsettled)}
     cur.slots_used = len(unsettled)
 
 
 def put(cur: Cursor, history: Any, arrivals: Any, view: MessageView) -> None:
     """Show a new bubble, or update the one with the same client id."""
-    slot = cur.slot_of.get(view["cid"])
-    if slot is not None and slot >= 0:
-        old = getattr(arrivals, slot_name(slot))
+    cid = view["cid"]
+    slot = cur.slot_of.get(cid)
+    if slot is not None:
+        old = raw(getattr(arrivals, slot_name(slot)))
         # Keep the labels it was first shown with (its neighbours have not changed).
         setattr(
             arrivals, slot_name(slot), {**view, "day": old.get("day"), "first": old.get("first")}
         )
         return
-    if slot == -1:
+    if cid in cur.folded:
         return  # already folded into a page as sent: nothing changes
     if cur.slots_used >= N_SLOTS:
         _fold(cur, history, arrivals)
     slot = cur.slots_used
     setattr(arrivals, slot_name(slot), view)
-    cur.slot_of[view["cid"]] = slot
+    cur.slot_of[cid] = slot
     cur.slots_used += 1
     cur.last_at, cur.last_sender = view["at"], view["sender"]
 
 
 def get(cur: Cursor, arrivals: Any, cid: str) -> dict[str, Any] | None:
     slot = cur.slot_of.get(cid)
-    if slot is None or slot < 0:
+    if slot is None:
         return None
-    return dict(getattr(arrivals, slot_name(slot)))
+    return dict(raw(getattr(arrivals, slot_name(slot))))
 
 
 def drop(cur: Cursor, arrivals: Any, cid: str) -> None:
     """Take an unsent bubble away (refused before it was stored): later slots move up."""
     slot = cur.slot_of.pop(cid, None)
-    if slot is None or slot < 0:
+    if slot is None:
         return
     for i in range(slot, cur.slots_used - 1):
-        v = dict(getattr(arrivals, slot_name(i + 1)))
+        v = raw(getattr(arrivals, slot_name(i + 1)))
         setattr(arrivals, slot_name(i), v)
         cur.slot_of[v["cid"]] = i
     cur.slots_used -= 1

@@ -40,6 +40,13 @@ def row_name(i: int) -> str:
     return f"r{i:02d}"
 
 
+def raw(value: Any) -> Any:
+    """A var's value as stored, for reading only: Reflex hands out a list or dict var wrapped in
+    a MutableProxy (each read through it wraps again, to catch changes in place); this code
+    never changes a value in place, it assigns a new one, so it reads the value underneath."""
+    return getattr(value, "__wrapped__", value)
+
+
 def _numbered_state(
     name: str,
     names: list[str],

@@ -189,3 +189,32 @@ def test_presence_reaches_every_row_of_that_person() -> None:
     sb.take()
     assert sidebar.update_people(sb, 9, {"online": True}) == [1]
     assert sb.take() == [row_name(0)]
+
+
+def test_the_cursor_remembers_a_bounded_number_of_client_ids() -> None:
+    """A tab left open on a busy conversation: the cursor (read on every send and delivery)
+    stays small, and a recently folded message is still recognised as shown."""
+    history, arrivals = views_state()
+    cur = timeline.Cursor()
+    for i in range(1, 20 * N_SLOTS):
+        timeline.put(cur, history, arrivals, view(i, prev_at=cur.last_at, prev_sender=2))
+        assert len(cur.slot_of) <= N_SLOTS and len(cur.folded) <= timeline.FOLDED_MEMORY
+    assert timeline.is_shown(cur, wire(20 * N_SLOTS - N_SLOTS - 1))  # folded just now
+    assert timeline.Cursor.load(cur) is cur  # the var holds the object itself: no copy
+
+
+def test_a_cursor_saved_as_a_dict_by_an_older_version_still_loads() -> None:
+    cur = timeline.Cursor.load(
+        {
+            "pages_used": [OPEN_PAGE],
+            "older_next": OPEN_PAGE - 1,
+            "newer_next": OPEN_PAGE + 1,
+            "slots_used": 1,
+            "slot_of": {"client-000001": -1, "client-000002": 0},
+            "newest_id": 5,
+            "last_at": 1,
+            "last_sender": 2,
+        }
+    )
+    assert cur.slot_of == {"client-000002": 0} and list(cur.folded) == ["client-000001"]
+    assert timeline.is_shown(cur, wire(1)) and cur.slots_used == 1
