@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     send_burst: int = Field(default=30, ge=1)
     send_burst_seconds: int = Field(default=10, ge=1)
     sends_per_minute: int = Field(default=120, ge=1)
+    # A send waits this long for its commit before the pending bubble goes out: a quick commit
+    # then costs the sender's tab one update instead of two (pending, then sent). 0 = pending
+    # at once. While waiting nothing has reached the browser, so a crash in that window loses
+    # the message (DESIGN/RESULTS: D1).
+    send_commit_wait_ms: int = Field(default=0, ge=0, le=200)
     # Password hashing (bcrypt) runs in its own small pool, never in the database pool:
     # this many threads, and at most HASH_QUEUE_MAX log-ins, sign-ups and password changes
     # under way per worker ("busy, try again in a moment" beyond: ~2 s of work at cost 12).

@@ -21,6 +21,7 @@ from chatapp.realtime import get_hub
 from chatapp.services import conversations, messages
 from chatapp.services.dto import ConversationOut
 from chatapp.services.errors import ServiceError, Throttled, Unavailable
+from chatapp.settings import get_settings
 from chatapp.state import sidebar, timeline, uploads
 from chatapp.state.db_call import db_call, db_run, limit_call
 from chatapp.state.reads import read_marks
@@ -719,7 +720,8 @@ class ChatState(rx.State):
         # already sent) instead of two (pending, then sent), each a delta and a frame. A slow
         # database shows the pending bubble (and the outbox entry) after COMMIT_WAIT; one known
         # to be away shows it at once.
-        quick = not _database.away and await _settles(storing, COMMIT_WAIT)
+        wait = get_settings().send_commit_wait_ms / 1000
+        quick = wait > 0 and not _database.away and await _settles(storing, wait)
         if not quick:
             if shown:
                 timeline.put(cur, history, arrivals, view)
@@ -914,7 +916,6 @@ def _ms_of(row: ConversationOut) -> int:
 
 
 # The send path's wait for its commit (see ChatState._send) --------------------------------------
-COMMIT_WAIT = 0.04  # seconds a send waits for its commit before it shows the pending bubble
 
 
 class _Database:

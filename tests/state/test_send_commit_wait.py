@@ -17,12 +17,14 @@ from reflex.state import State
 import chatapp.chatapp  # noqa: F401  (registers every page's states)
 from chatapp.services.dto import MessageOut, SendResult
 from chatapp.services.errors import Unavailable
+from chatapp.settings import get_settings
 from chatapp.state import chat as chat_module
 from chatapp.state import sidebar
 from chatapp.state.chat import ChatState
 from chatapp.state.view import ArrivalState, SidebarState
 
 UID, CONV = 1, 7
+WAIT = 0.04  # SEND_COMMIT_WAIT_MS=40
 
 
 class Hub:
@@ -67,6 +69,8 @@ def tab(monkeypatch: pytest.MonkeyPatch) -> tuple[ChatState, Hub, dict[str, Any]
         return None
 
     hub = Hub()
+    settings = get_settings().model_copy(update={"send_commit_wait_ms": int(WAIT * 1000)})
+    monkeypatch.setattr(chat_module, "get_settings", lambda: settings)
     monkeypatch.setattr(chat_module, "db_run", db_run)
     monkeypatch.setattr(chat_module, "limit_call", no_limit)
     monkeypatch.setattr(chat_module, "get_hub", lambda: hub)
@@ -115,7 +119,7 @@ def test_a_slow_commit_shows_pending_and_the_outbox_entry_first(tab: Any) -> Non
     assert len(updates) == 1
     at, status, in_outbox = updates[0]
     assert status == "pending" and in_outbox
-    assert chat_module.COMMIT_WAIT <= at < 0.2  # after the wait, long before the commit
+    assert WAIT <= at < 0.2  # after the wait, long before the commit
     arrivals = chat.parent_state.substates[ArrivalState.get_name()]
     assert arrivals.a00["status"] == "sent"
     assert outbox(chat) == {} and not chat._unsent and len(hub.published) == 1
@@ -128,7 +132,7 @@ def test_a_database_known_to_be_away_is_not_waited_for(tab: Any) -> None:
     cid = "c" * 32
     updates = asyncio.run(run_send(chat, cid))
     assert updates[0][1] == "pending" and updates[0][2]
-    assert updates[0][0] < chat_module.COMMIT_WAIT  # at once
+    assert updates[0][0] < WAIT  # at once
     arrivals = chat.parent_state.substates[ArrivalState.get_name()]
     assert arrivals.a00["status"] == "failed"
     assert cid in outbox(chat) and cid in chat._unsent and not hub.published
@@ -168,3 +172,18 @@ def test_a_quick_send_whose_announcement_fails_stays_in_the_outbox(tab: Any) -> 
     asyncio.run(run_send(chat, cid))
     arrivals = chat.parent_state.substates[ArrivalState.get_name()]
     assert arrivals.a00["status"] == "sent" and cid in outbox(chat) and not chat._unsent
+
+
+def test_without_a_commit_wait_pending_goes_out_at_once(tab: Any, monkeypatch: Any) -> None:
+    """SEND_COMMIT_WAIT_MS=0 (the default): the pending bubble and the outbox entry reach the
+    browser before the database is asked, so a crash during the write loses nothing."""
+    chat, hub, db = tab
+    settings = get_settings().model_copy(update={"send_commit_wait_ms": 0})
+    monkeypatch.setattr(chat_module, "get_settings", lambda: settings)
+    db["delay"] = 0.05
+    cid = "f" * 32
+    updates = asyncio.run(run_send(chat, cid))
+    assert updates[0][1] == "pending" and updates[0][2]
+    assert updates[0][0] < db["delay"]  # before the commit
+    arrivals = chat.parent_state.substates[ArrivalState.get_name()]
+    assert arrivals.a00["status"] == "sent" and outbox(chat) == {} and len(hub.published) == 1
