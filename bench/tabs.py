@@ -44,8 +44,13 @@ OPEN_PAGE = "p50"  # chatapp.state.view.OPEN_PAGE
 CLOCK = {f"{CHAT_STATE}.clock_rx_state_": "UTC|h23"}  # what a browser keeps in localStorage
 # ChatState's client-storage vars (rx.LocalStorage / rx.SessionStorage): the browser stores
 # what the server sends and hands them back in the hydrate event of every (re)connection.
-STORAGE_FIELDS = ("clock_rx_state_", "drafts_rx_state_", "outbox_rx_state_")
+STORAGE_FIELDS = ("clock_rx_state_", "drafts_rx_state_", "outbox_rx_state_", "refused_rx_state_")
 OUTBOX = f"{CHAT_STATE}.outbox_rx_state_"
+# What the browser keeps of each message when Send is pressed, before the event leaves it
+# (chatapp's KEEP_UNSENT_JS, sessionStorage "chat_unsent": the newest 16; never written by the
+# server, handed back in every hydrate).
+KEPT = f"{CHAT_STATE}.kept_rx_state_"
+KEPT_MAX = 16
 BACKOFF_S = 0.2  # the browser retries a failed connection after 0.2 s × attempts (at most 10)
 MAX_ATTEMPTS_FACTOR = 10
 RETRY_FIRST_S = 2.0  # a person presses Retry / Send again after this, then less often
@@ -612,7 +617,16 @@ class ChatappTab(Tab):
         self._emit({"name": ON_LOAD, "payload": {}, "router_data": self.router})
 
     def send(self, body: str, cid: str) -> None:
-        self._emit(self._event("send", {"form": {"body": body}, "client_id": cid}))
+        """Press Send: the browser keeps the message (with its id) first, then queues the
+        event (chatapp's KEEP_UNSENT_JS)."""
+        try:
+            kept = json.loads(self.storage.get(KEPT) or "{}")
+        except ValueError:
+            kept = {}
+        kept[cid] = {"c": self.conv or 0, "b": body, "m": ""}
+        self.storage[KEPT] = json.dumps(dict(list(kept.items())[-KEPT_MAX:]))
+        form = {"body": body, "cid": cid, "conversation": str(self.conv or 0), "media": ""}
+        self._emit(self._event("send", {"form": form}))
 
     def emit(self, handler: str, payload: dict[str, Any] | None = None) -> None:
         """Any other ChatState handler (the wire benchmark uses load_older/open_conversation)."""

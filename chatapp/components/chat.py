@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
+from reflex.vars import FunctionStringVar
 
 from chatapp.components.avatar import avatar
 from chatapp.services import images, messages
 from chatapp.state import uploads
-from chatapp.state.chat import SCROLL_JS, ChatState
+from chatapp.state.chat import KEEP_UNSENT_JS, SCROLL_JS, ChatState
 from chatapp.state.view import (
     N_PAGES,
     N_ROWS,
@@ -29,6 +30,7 @@ from chatapp.state.view import (
 )
 
 MAX_CHARS = messages.MAX_BODY_CHARS
+KEEP_UNSENT = FunctionStringVar.create(KEEP_UNSENT_JS)
 
 
 def presence_avatar(
@@ -468,6 +470,8 @@ def composer() -> rx.Component:
         # The conversation this text was typed in travels with it (read from the page when Send
         # is pressed), so a send that waited out a reconnect still goes to that person.
         rx.el.input(type="hidden", name="conversation", value=ChatState.active_id.to(str)),
+        # The attached image's id, kept with the text in the browser until it is stored.
+        rx.el.input(type="hidden", name="media", value=ChatState.attachment["id"].to(str)),
         attachment_preview(),
         rx.hstack(
             rx.upload.root(
@@ -537,7 +541,8 @@ def composer() -> rx.Component:
             class_name=rx.cond(too_long, "composer-count over", "composer-count"),
             aria_live="polite",
         ),
-        on_submit=ChatState.send,
+        # Kept in the browser (with its client id) before it leaves: see KEEP_UNSENT_JS.
+        on_submit=lambda form: ChatState.send(KEEP_UNSENT.call(form)),
         reset_on_submit=True,
         class_name="composer",
     )

@@ -13,6 +13,7 @@ import logging
 import re
 import secrets
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import reflex as rx
@@ -43,10 +44,11 @@ log = logging.getLogger(__name__)
 MAX_RAW_BODY = 20_000  # anything longer is refused before it is even trimmed
 RETRY_SECONDS = 3.0  # the database was away during a page load: try again after this
 MAX_UNSENT = 16  # failed or pending messages a tab keeps for Retry (< N_SLOTS)
+MAX_REFUSED = 32  # refused client ids a tab remembers (the browser keeps its newest 16 sends)
 OLDER_PAGE = 100  # messages per "load older" (the first page on open is messages.PAGE_SIZE)
 CONV_PATH = re.compile(r"^/c/(\d{1,18})/?$")
 
-# inline JS (1 of 4): the browser's IANA time zone and 12/24-hour preference, read once per
+# inline JS (1 of 5): the browser's IANA time zone and 12/24-hour preference, read once per
 # browser (kept in localStorage); Reflex has no Python API for them. Times are formatted here.
 CLOCK_JS = (
     "Intl.DateTimeFormat().resolvedOptions().timeZone + '|' + "
@@ -54,12 +56,33 @@ CLOCK_JS = (
 )
 
 
-# inline JS (2 of 4): where the reader has scrolled to ([scrollTop, scrollable height]); Reflex's
+# inline JS (2 of 5): where the reader has scrolled to ([scrollTop, scrollable height]); Reflex's
 # on_scroll carries no position and there is no Python API to read it.
 SCROLL_JS = (
     "(e => e ? [e.scrollTop, e.scrollHeight - e.clientHeight] : [0, 0])"
     "(document.getElementById('message-scroller'))"
 )
+
+
+# Keep what is being sent in the browser before the event leaves it. Reflex's events carry no
+# acknowledgement, and the browser's storage is written only by the server's answers: a message
+# the server received but never answered (it died, or Redis was away so no handler could run)
+# would be gone, the composer already cleared. This function runs on submit, in the browser,
+# before the event is queued (also while offline): it gives the message a client id and writes
+# {id: conversation, text, image} to sessionStorage ("chat_unsent", the newest 16), which the
+# server reads back as `ChatState.kept` on the next connection and sends again (same id: stored
+# once). inline JS (5 of 5): Reflex has no Python API to write browser storage from the
+# browser, nor to give an event an id before it is sent.
+KEEP_UNSENT_JS = (
+    "(d => { try { if (!d.cid) d.cid = Array.from(crypto.getRandomValues(new Uint8Array(16)),"
+    " b => b.toString(16).padStart(2, '0')).join('');"
+    " if ((d.body || '').trim() || d.media) { const k = 'chat_unsent',"
+    " o = JSON.parse(sessionStorage.getItem(k) || '{}');"
+    " o[d.cid] = {c: Number(d.conversation) || 0, b: d.body || '', m: d.media || ''};"
+    " sessionStorage.setItem(k, JSON.stringify(Object.fromEntries(Object.entries(o).slice(-16))));"
+    " } } catch (e) {} return d; })"
+)
+KEPT_RECENT_S = 120  # a kept message found stored this recently is announced again (see flush)
 
 
 def _int(value: Any) -> int:
@@ -98,6 +121,12 @@ class ChatState(rx.State):
     # Messages not yet confirmed stored, {client id: {c: conversation, b: body, m: media}}, kept
     # by the browser: after a server restart they are sent again with the same id (stored once).
     outbox: str = rx.SessionStorage("{}", name="chat_outbox")
+    # Written by the browser only (KEEP_UNSENT_JS): every message submitted, kept until the
+    # next connection has made sure it was stored. Never assigned here.
+    kept: str = rx.SessionStorage("{}", name="chat_unsent")
+    # Client ids of messages refused with their text given back to the composer (or discarded):
+    # never sent again from `kept`. Written only on a refusal.
+    refused: str = rx.SessionStorage("[]", name="chat_refused")
 
     _uid: int = 0
     _token: str = ""
@@ -112,6 +141,7 @@ class ChatState(rx.State):
     _sent_body: str = ""  # the text just sent (a late debounced draft save must not bring it back)
     _drafts: dict[str, str] = {}  # the server's copies of `drafts` and `outbox` (see below)
     _outbox: dict[str, dict[str, Any]] = {}
+    _refused: list[str] = []
     _copies_conn: str = ""
 
     # Plumbing -------------------------------------------------------------------------------
@@ -150,6 +180,29 @@ class ChatState(rx.State):
         self._copies_conn = sid  # a new connection: the browser's values are the latest
         self._drafts = {str(k): str(v) for k, v in _json_map(self.drafts).items()}
         self._outbox = {str(k): v for k, v in _json_map(self.outbox).items() if isinstance(v, dict)}
+        try:
+            refused = json.loads(self.refused or "[]")
+        except ValueError:
+            refused = []
+        self._refused = (
+            [str(c) for c in refused][-MAX_REFUSED:] if isinstance(refused, list) else []
+        )
+
+    def _kept_map(self) -> dict[str, dict[str, Any]]:
+        """What the browser kept of its sends (KEEP_UNSENT_JS), minus what was refused."""
+        self._client_copies()
+        refused = set(self._refused)
+        return {
+            str(k): v
+            for k, v in _json_map(self.kept).items()
+            if isinstance(v, dict) and str(k) not in refused
+        }
+
+    def _refuse_id(self, cid: str) -> None:
+        self._client_copies()
+        if cid and cid not in self._refused:
+            self._refused = [*self._refused, cid][-MAX_REFUSED:]
+            self.refused = json.dumps(self._refused)
 
     def _draft_map(self) -> dict[str, str]:
         self._client_copies()
@@ -234,7 +287,7 @@ class ChatState(rx.State):
         if sid != self._sid:
             self._sid = sid
             await self._full_load(uid)
-            if self._outbox_map():
+            if self._outbox_map() or self._kept_map():
                 events.append(ChatState.flush_outbox)
         elif target == self.active_id:
             return None
@@ -269,7 +322,7 @@ class ChatState(rx.State):
         if target:
             await self._open(uid, target)
         # on_load will see this connection as built: the outbox is flushed from here instead.
-        self._flush_after_send = bool(self._outbox_map())
+        self._flush_after_send = bool(self._outbox_map() or self._kept_map())
 
     @rx.event
     async def set_clock(self, spec: str):  # type: ignore[no-untyped-def]
@@ -499,15 +552,21 @@ class ChatState(rx.State):
         form = form if isinstance(form, dict) else {}
         body = form.get("body", "")
         conv = _int(conversation_id) or _int(form.get("conversation"))
-        cid = str(client_id) or secrets.token_urlsafe(12)
+        # The id the browser gave it when it kept it (KEEP_UNSENT_JS): a re-send of the kept
+        # copy after a crash then stores it once.
+        cid = str(client_id or form.get("cid") or "") or secrets.token_urlsafe(12)
         async for update in self._send(str(body), cid, conv, new=True):
             yield update
 
     @rx.event
     async def flush_outbox(self):  # type: ignore[no-untyped-def]
-        """After a reconnect: send again what this tab had not seen confirmed (same client id,
-        so a message the server stored before it went away is not stored twice)."""
-        box = self._outbox_map()
+        """After a reconnect: send again what this tab had not seen confirmed — the outbox (what
+        the server had answered as pending or failed) and what the browser kept when Send was
+        pressed (KEEP_UNSENT_JS: also what the server received but never answered, or could not
+        take at all) — with the same client ids, so what was stored before is not stored twice."""
+        box = {**self._kept_map(), **self._outbox_map()}
+        if not box:
+            return
         try:
             uid = await self._user_id()
             stored = await db_call(messages.stored_sends, sender_id=uid, client_ids=list(box))
@@ -516,13 +575,16 @@ class ChatState(rx.State):
         if stored:
             session = await self.get_state(SessionState)
             card = sender_card(uid, session.display_name, session.username, session.avatar)
+        recent = datetime.now(UTC) - timedelta(seconds=KEPT_RECENT_S)
         for result in stored:
-            # Stored before the server went away (the rebuilt view already shows it); the
-            # process that stored it may have died before telling the others: tell them now
-            # (a tab that already shows it drops it by its client id).
             wire = wire_message(result.message)
             self._outbox_set(wire["cid"], None)
             box.pop(wire["cid"], None)
+            if _aware(result.message.created_at) < recent:
+                continue  # kept from long ago, long since announced
+            # Stored just before the server went away (the rebuilt view shows it); the process
+            # that stored it may have died before telling the others: tell them now (a tab
+            # that already shows it drops it by its client id).
             event: MessageEvent = {
                 "type": "message",
                 "origin": self._token,
@@ -576,6 +638,7 @@ class ChatState(rx.State):
         self._outbox_set(cid, None)
         if self._unsent.pop(cid, None) is None:
             return
+        self._refuse_id(cid)  # (and never from the browser's kept copy)
         _, arrivals, _ = await self._views()
         cur = timeline.Cursor.load(self._cursor)
         timeline.drop(cur, arrivals, cid)
@@ -611,8 +674,9 @@ class ChatState(rx.State):
         self._upload_gen += 1
         self.attachment = {}
 
-    def _refuse(self, message: str, body: str) -> Any:
+    def _refuse(self, message: str, body: str, cid: str = "") -> Any:
         self.notice = message
+        self._refuse_id(cid)  # (the browser kept it: never send it from there)
         # Give the text back: refused, never silently cut.
         return rx.set_value("composer", body[:MAX_RAW_BODY])
 
@@ -626,7 +690,7 @@ class ChatState(rx.State):
                 conv_id = conv_id or (self.active_id if new else 0)
         except Unavailable as exc:
             if new:
-                yield self._refuse(f"{exc} Not sent: press Send again in a moment.", body)
+                yield self._refuse(f"{exc} Not sent: press Send again in a moment.", body, cid)
             else:
                 self.notice = f"{exc} Not sent yet: it will be sent when the server is back."
             return
@@ -635,11 +699,13 @@ class ChatState(rx.State):
             yield rx.redirect("/login")
             return
         if not conv_id:
-            yield self._refuse("Open a conversation first.", body)
+            yield self._refuse("Open a conversation first.", body, cid)
             return
         if new:
             if self.attachment.get("busy"):
-                yield self._refuse("The image is still uploading. Send when it is ready.", body)
+                yield self._refuse(
+                    "The image is still uploading. Send when it is ready.", body, cid
+                )
                 return
             media_id = str(self.attachment.get("id") or "")
         if not body.strip() and not media_id:
@@ -654,16 +720,18 @@ class ChatState(rx.State):
             )
             return
         if not messages.CLIENT_ID_RE.fullmatch(cid):
-            yield self._refuse("Invalid message id.", body)
+            yield self._refuse("Invalid message id.", body, cid)
             return
         if new and len(self._unsent) >= MAX_UNSENT:
-            yield self._refuse("Too many messages are waiting to be sent. Retry those first.", body)
+            yield self._refuse(
+                "Too many messages are waiting to be sent. Retry those first.", body, cid
+            )
             return
         if new:
             try:
                 await limit_call(messages.admit_send, sender_id=uid)
             except Throttled as exc:
-                yield self._refuse(str(exc), body)
+                yield self._refuse(str(exc), body, cid)
                 return
         if self.notice:
             self.notice = ""
@@ -897,6 +965,10 @@ class ChatState(rx.State):
         if not mine and not self._near_bottom and not self.pill:
             self.pill = True
         return 0 if mine else conv
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _json_map(text: str) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from chatapp.services.errors import Unavailable
 log = logging.getLogger(__name__)
 
 OUTAGE_TOAST = (
-    "Can't reach the server right now: what you just did (a message you sent, too) did not "
-    "get through. Try again in a moment."
+    "Can't reach the server right now: what you just did did not get through. A message you "
+    "sent is kept in this tab and goes out by itself when the server is back."
 )
 
 

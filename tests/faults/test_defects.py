@@ -2,9 +2,9 @@
 with one pair of load-tool tabs (bench/tabs.py: they behave like the browser) against the app's
 production backend on a private MariaDB (and Redis).
 
-A test of a defect sets the scene with ordinary assertions (a broken harness fails), then
-checks what should happen: today that check fails and the test reports XFAIL with the defect
-(D1-D4); once the app is fixed it passes. The other tests pin what works.
+Each test of a defect (D1-D4, D6) sets the scene with ordinary assertions (a broken harness
+fails), then checks what should happen; each failed on the main of its day and passes since
+its fix. The other tests pin what works.
 """
 
 from __future__ import annotations
@@ -83,33 +83,6 @@ def app(own_mariadb: OwnMariaDB, jwt_secret: str) -> Iterator[App]:
     a = App(own_mariadb, jwt_secret)
     yield a
     a.close()
-
-
-D1 = (
-    "D1: a send the server has received but not answered when it dies is gone: the outbox is "
-    "written by the server's answer, and the browser cleared the composer on submit"
-)
-D2 = (
-    "D2: a queued event reaching the server before on_load rebuilds the view in "
-    "ChatState._ensure_view, which never schedules flush_outbox; load then skips it "
-    "(sid == _sid), so the outbox entry is not re-sent on this connection"
-)
-D3 = (
-    "D3: while Redis is unreachable, Reflex's Redis state manager raises before the send "
-    "handler runs: the person is told so (chatapp's outage toast, state/outage.py), but the "
-    "browser cleared the composer on submit and nothing is in the outbox: it must be typed again"
-)
-D4 = (
-    "D4: a send that failed during a database outage says 'It will be sent again when the "
-    "server is back', but nothing sends it again while the connection stays up (only Retry, "
-    "or the outbox after a reconnect)"
-)
-
-
-def known_defect(ok: bool, defect: str) -> None:
-    """The check that should hold; while the defect is there, report XFAIL naming it."""
-    if not ok:
-        pytest.xfail(defect)
 
 
 async def until(check: Callable[[], Any]) -> bool:
@@ -206,10 +179,13 @@ def test_outbox_is_sent_again_when_a_queued_send_arrives_first(app: App) -> None
             a.close()
             b.close()
 
-    known_defect(asyncio.run(run()) == 1, D2)
+    assert asyncio.run(run()) == 1  # D2 (fixed)
 
 
 def test_send_in_flight_when_the_server_dies_is_not_lost(app: App) -> None:
+    """D1 (fixed): a send the server received but never answered before dying. The browser kept
+    it when Send was pressed (KEEP_UNSENT_JS), so the next connection sends it again."""
+
     async def run() -> int:
         a, _ = await app.pair()
         assert app.srv.proc is not None
@@ -219,15 +195,17 @@ def test_send_in_flight_when_the_server_dies_is_not_lost(app: App) -> None:
             await asyncio.sleep(0.5)
         finally:
             app.srv.kill()  # (SIGKILL ends a stopped process too)
-        assert a.view.status.get(cid) is None and cid not in a.outbox()
+        assert a.view.status.get(cid) is None and cid not in a.outbox()  # (never answered)
         await asyncio.to_thread(app.srv.start)
         try:
             assert await until(lambda: a.reconnects == 1)
-            return await _stored_within(app, cid)
+            stored = await _stored_within(app, cid)
+            assert await until(lambda: a.view.status.get(cid) == "sent"), trace(a)
+            return stored
         finally:
             a.close()
 
-    known_defect(asyncio.run(run()) == 1, D1)
+    assert asyncio.run(run()) == 1
 
 
 def test_failed_send_is_sent_again_when_the_database_is_back(app: App) -> None:
@@ -247,7 +225,7 @@ def test_failed_send_is_sent_again_when_the_database_is_back(app: App) -> None:
         finally:
             a.close()
 
-    known_defect(asyncio.run(run()) == 1, D4)
+    assert asyncio.run(run()) == 1  # D4 (fixed)
 
 
 def test_retry_after_a_database_outage_stores_once(app: App) -> None:
@@ -275,6 +253,9 @@ def test_retry_after_a_database_outage_stores_once(app: App) -> None:
 def test_send_while_redis_is_down_is_not_lost(
     own_mariadb: OwnMariaDB, redis_available: None, jwt_secret: str
 ) -> None:
+    """D3 (fixed): while Redis is unreachable Reflex raises before the send handler runs (the
+    outage toast); the browser kept the message, and sends it again on the tab's next
+    connection (every tab reconnects when the bus is back)."""
     rds = OwnRedis()
     rds.start()
     app = App(own_mariadb, jwt_secret, redis_url=rds.url)
@@ -291,11 +272,10 @@ def test_send_while_redis_is_down_is_not_lost(
         finally:
             rds.start()  # empty
         try:
-            stored = await _stored_within(app, cid)
-            if not stored:  # lost the way D3 says: an error toast, nothing to retry
-                assert any("error toast" in what for _, what in a.trace), trace(a)
-                assert a.view.status.get(cid) is None and cid not in a.outbox()
-            return stored
+            # (Reflex could not run the handler: the person was told so ...)
+            assert any("error toast" in what for _, what in a.trace), trace(a)
+            # ... and the message the browser kept is sent once the tab is back.
+            return await _stored_within(app, cid)
         finally:
             a.close()
 
@@ -304,7 +284,7 @@ def test_send_while_redis_is_down_is_not_lost(
     finally:
         app.close()
         rds.close()
-    known_defect(stored == 1, D3)
+    assert stored == 1  # D3 (fixed)
 
 
 @pytest.mark.redis
