@@ -10,7 +10,9 @@ the app's own MariaDB and Redis (private instances: these tests stop, kill and r
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from chatapp.db import make_engine
 from tests.e2e.conftest import AppServer
-from tests.e2e.helpers import bubbles, open_chat_with, send, sign_up, unique_name
+from tests.e2e.helpers import bubbles, composer, open_chat_with, send, sign_up, unique_name
 from tests.support.services import OwnMariaDB, OwnRedis
 
 pytestmark = pytest.mark.e2e
@@ -136,6 +138,34 @@ def test_in_flight_when_the_server_dies_is_stored_once(
     expect(_status(a, text)).to_have_attribute("data-status", "sent", timeout=BACK)
     expect(bubbles(a).filter(has_text=text)).to_have_count(1)
     assert _count(server.database_url, text) == 1
+    a.context.close()
+    b.context.close()
+
+
+def test_sent_to_a_server_that_froze_and_died_is_stored_once_it_is_back(
+    browser: Browser, server: AppServer
+) -> None:
+    """D1: the server received the send but never answered (frozen, then killed): no bubble
+    came back, the composer was already cleared. The browser kept the message when Send was
+    pressed, so once the server is back it is sent again and shown sent, once."""
+    a, b, a_name, _ = _pair(browser, server.url)
+    text = f"into the void {secrets.token_hex(3)}"
+    assert server.proc is not None
+    os.killpg(server.proc.pid, signal.SIGSTOP)
+    try:
+        send(a, text)
+        expect(composer(a)).to_have_value("")
+        a.wait_for_timeout(300)  # (the event is on the wire; the server never answers)
+    finally:
+        server.kill()  # (SIGKILL ends a stopped process too)
+    assert _count(server.database_url, text) == 0
+    server.start()
+    expect(_status(a, text)).to_have_attribute("data-status", "sent", timeout=BACK)
+    expect(bubbles(a).filter(has_text=text)).to_have_count(1)
+    assert _count(server.database_url, text) == 1
+    b.goto(server.url + "/")
+    b.get_by_test_id("conversation-row").filter(has_text=a_name).click()
+    expect(bubbles(b).filter(has_text=text)).to_have_count(1)
     a.context.close()
     b.context.close()
 
