@@ -623,9 +623,15 @@ class ChatappTab(Tab):
             kept = json.loads(self.storage.get(KEPT) or "{}")
         except ValueError:
             kept = {}
-        kept[cid] = {"c": self.conv or 0, "b": body, "m": ""}
+        kept[cid] = {"c": self.conv or 0, "b": body, "m": "", "u": self.user.username}
         self.storage[KEPT] = json.dumps(dict(list(kept.items())[-KEPT_MAX:]))
-        form = {"body": body, "cid": cid, "conversation": str(self.conv or 0), "media": ""}
+        form = {
+            "body": body,
+            "cid": cid,
+            "conversation": str(self.conv or 0),
+            "media": "",
+            "who": self.user.username,
+        }
         self._emit(self._event("send", {"form": form}))
 
     def emit(self, handler: str, payload: dict[str, Any] | None = None) -> None:

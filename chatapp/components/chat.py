@@ -17,6 +17,7 @@ from chatapp.components.avatar import avatar
 from chatapp.services import images, messages
 from chatapp.state import uploads
 from chatapp.state.chat import KEEP_UNSENT_JS, SCROLL_JS, ChatState
+from chatapp.state.session import SessionState
 from chatapp.state.view import (
     N_PAGES,
     N_ROWS,
@@ -470,8 +471,10 @@ def composer() -> rx.Component:
         # The conversation this text was typed in travels with it (read from the page when Send
         # is pressed), so a send that waited out a reconnect still goes to that person.
         rx.el.input(type="hidden", name="conversation", value=ChatState.active_id.to(str)),
-        # The attached image's id, kept with the text in the browser until it is stored.
+        # The attached image's id and who is sending, kept with the text in the browser until
+        # it is stored (KEEP_UNSENT_JS).
         rx.el.input(type="hidden", name="media", value=ChatState.attachment["id"].to(str)),
+        rx.el.input(type="hidden", name="who", value=SessionState.username),
         attachment_preview(),
         rx.hstack(
             rx.upload.root(

@@ -69,16 +69,17 @@ SCROLL_JS = (
 # the server received but never answered (it died, or Redis was away so no handler could run)
 # would be gone, the composer already cleared. This function runs on submit, in the browser,
 # before the event is queued (also while offline): it gives the message a client id and writes
-# {id: conversation, text, image} to sessionStorage ("chat_unsent", the newest 16), which the
-# server reads back as `ChatState.kept` on the next connection and sends again (same id: stored
-# once). inline JS (5 of 5): Reflex has no Python API to write browser storage from the
-# browser, nor to give an event an id before it is sent.
+# {id: conversation, text, image, sender} to sessionStorage ("chat_unsent", the newest 16); the
+# server reads it back as `ChatState.kept` on the next connection and sends again what its
+# signed-in sender kept (same id: stored once). inline JS (5 of 5): Reflex has no Python API
+# to write browser storage from the browser, nor to give an event an id before it is sent.
 KEEP_UNSENT_JS = (
     "(d => { try { if (!d.cid) d.cid = Array.from(crypto.getRandomValues(new Uint8Array(16)),"
     " b => b.toString(16).padStart(2, '0')).join('');"
     " if ((d.body || '').trim() || d.media) { const k = 'chat_unsent',"
     " o = JSON.parse(sessionStorage.getItem(k) || '{}');"
-    " o[d.cid] = {c: Number(d.conversation) || 0, b: d.body || '', m: d.media || ''};"
+    " o[d.cid] = {c: Number(d.conversation) || 0, b: d.body || '', m: d.media || '',"
+    " u: d.who || ''};"
     " sessionStorage.setItem(k, JSON.stringify(Object.fromEntries(Object.entries(o).slice(-16))));"
     " } } catch (e) {} return d; })"
 )
@@ -188,14 +189,15 @@ class ChatState(rx.State):
             [str(c) for c in refused][-MAX_REFUSED:] if isinstance(refused, list) else []
         )
 
-    def _kept_map(self) -> dict[str, dict[str, Any]]:
-        """What the browser kept of its sends (KEEP_UNSENT_JS), minus what was refused."""
+    def _kept_map(self, username: str) -> dict[str, dict[str, Any]]:
+        """What the browser kept of this user's sends (KEEP_UNSENT_JS), minus what was refused.
+        (sessionStorage outlives a log-out in the tab: another account's are never sent.)"""
         self._client_copies()
         refused = set(self._refused)
         return {
             str(k): v
             for k, v in _json_map(self.kept).items()
-            if isinstance(v, dict) and str(k) not in refused
+            if isinstance(v, dict) and str(k) not in refused and v.get("u") == username
         }
 
     def _refuse_id(self, cid: str) -> None:
@@ -287,7 +289,7 @@ class ChatState(rx.State):
         if sid != self._sid:
             self._sid = sid
             await self._full_load(uid)
-            if self._outbox_map() or self._kept_map():
+            if self._outbox_map() or _json_map(self.kept):
                 events.append(ChatState.flush_outbox)
         elif target == self.active_id:
             return None
@@ -322,7 +324,7 @@ class ChatState(rx.State):
         if target:
             await self._open(uid, target)
         # on_load will see this connection as built: the outbox is flushed from here instead.
-        self._flush_after_send = bool(self._outbox_map() or self._kept_map())
+        self._flush_after_send = bool(self._outbox_map() or _json_map(self.kept))
 
     @rx.event
     async def set_clock(self, spec: str):  # type: ignore[no-untyped-def]
@@ -564,16 +566,18 @@ class ChatState(rx.State):
         the server had answered as pending or failed) and what the browser kept when Send was
         pressed (KEEP_UNSENT_JS: also what the server received but never answered, or could not
         take at all) — with the same client ids, so what was stored before is not stored twice."""
-        box = {**self._kept_map(), **self._outbox_map()}
-        if not box:
-            return
         try:
             uid = await self._user_id()
+            session = await self.get_state(SessionState)
+            # (sessionStorage outlives a log-out in the tab: only this user's own entries)
+            mine = {c: e for c, e in self._outbox_map().items() if e.get("u") == uid}
+            box = {**self._kept_map(session.username), **mine} if uid else {}
+            if not box:
+                return
             stored = await db_call(messages.stored_sends, sender_id=uid, client_ids=list(box))
         except Unavailable:
             return  # still away: the next reconnect tries again
         if stored:
-            session = await self.get_state(SessionState)
             card = sender_card(uid, session.display_name, session.username, session.avatar)
         recent = datetime.now(UTC) - timedelta(seconds=KEPT_RECENT_S)
         for result in stored:
@@ -768,7 +772,7 @@ class ChatState(rx.State):
         )
         shown = conv_id == self.active_id
         unsent = {"conv": conv_id, "body": text, "media": media_id, "view": view}
-        entry = {"c": conv_id, "b": text, "m": media_id}
+        entry = {"c": conv_id, "b": text, "m": media_id, "u": uid}
         scroll = rx.scroll_to("messages-end") if not self._near_bottom else None
 
         async def store() -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench.db import BenchUser
-from bench.tabs import ARRIVALS, CHAT_STATE, HISTORY, OUTBOX, ChatappTab, Tab
+from bench.tabs import ARRIVALS, CHAT_STATE, HISTORY, KEPT, OUTBOX, ChatappTab, Tab
 
 ME, PEER = BenchUser(1, "me", "t1"), BenchUser(2, "peer", "t2")
 
@@ -109,5 +109,7 @@ def test_sends_while_offline_are_queued(tab: tuple[ChatappTab, Sink]) -> None:
     assert t.offline  # never connected
     t.send("bench m2 0 x", "m2")
     t.emit("resend", {"client_id": "m1"})
-    assert [e["payload"].get("client_id") for e in t._queue] == ["m2", "m1"]
+    ids = [e["payload"].get("client_id") or e["payload"]["form"]["cid"] for e in t._queue]
+    assert ids == ["m2", "m1"]
+    assert "m2" in t.storage[KEPT]  # kept by the browser when Send was pressed
     assert t.queued == 2

@@ -1,0 +1,85 @@
+"""What the browser kept when Send was pressed (KEEP_UNSENT_JS) and how the next connection
+treats it (ChatState.flush_outbox). Real Reflex states in memory; the database is a stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from reflex.state import State
+
+import chatapp.chatapp  # noqa: F401  (registers every page's states)
+from chatapp.state import chat as chat_module
+from chatapp.state.chat import ChatState
+from chatapp.state.session import SessionState
+
+UID = 5
+
+
+@pytest.fixture
+def tab(monkeypatch: pytest.MonkeyPatch) -> tuple[ChatState, list[tuple[str, str, int]]]:
+    sent: list[tuple[str, str, int]] = []
+
+    async def user_id(self: ChatState) -> int:
+        return UID
+
+    async def db_call(fn: Any, /, **kwargs: Any) -> list[Any]:
+        return []  # nothing of these was stored
+
+    async def fake_send(self: ChatState, body: str, cid: str, conv: int, **kw: Any):  # type: ignore[no-untyped-def]
+        sent.append((cid, body, conv))
+        yield None
+
+    monkeypatch.setattr(ChatState, "_user_id", user_id)
+    monkeypatch.setattr(ChatState, "_send", fake_send)
+    monkeypatch.setattr(chat_module, "db_call", db_call)
+    root = State(_reflex_internal_init=True)
+    chat = root.substates[ChatState.get_name()]
+    root.substates[SessionState.get_name()].username = "bob"
+    chat._copies_conn = "an earlier connection"  # this one's browser values are read afresh
+    return chat, sent
+
+
+def _flush(chat: ChatState) -> None:
+    async def run() -> None:
+        async for _ in chat.flush_outbox():  # type: ignore[attr-defined]
+            pass
+
+    asyncio.run(run())
+
+
+def _kept(**entries: dict[str, Any]) -> str:
+    return json.dumps(entries)
+
+
+def test_what_this_user_kept_is_sent_again(tab: Any) -> None:
+    chat, sent = tab
+    chat.kept = _kept(c1aaaaaaaaaa={"c": 3, "b": "hello", "m": "", "u": "bob"})
+    _flush(chat)
+    assert sent == [("c1aaaaaaaaaa", "hello", 3)]
+
+
+def test_another_accounts_kept_messages_are_never_sent(tab: Any) -> None:
+    """sessionStorage outlives a log-out in the tab: alice's kept message must not go out as
+    bob's after bob logs in there (nor alice's outbox entries)."""
+    chat, sent = tab
+    chat.kept = _kept(
+        c2aaaaaaaaaa={"c": 3, "b": "alice's", "m": "", "u": "alice"},
+        c3aaaaaaaaaa={"c": 3, "b": "no owner", "m": ""},
+    )
+    chat.outbox = json.dumps({"c4aaaaaaaaaa": {"c": 3, "b": "alice's too", "m": "", "u": 99}})
+    _flush(chat)
+    assert sent == []
+
+
+def test_a_refused_message_is_not_sent_from_the_kept_copy(tab: Any) -> None:
+    """Refused with its text given back to the composer (or discarded): the person decides
+    again; the kept copy must not go out by itself later."""
+    chat, sent = tab
+    chat.kept = _kept(c5aaaaaaaaaa={"c": 3, "b": "too fast", "m": "", "u": "bob"})
+    chat._refuse_id("c5aaaaaaaaaa")
+    assert "c5aaaaaaaaaa" in json.loads(chat.refused)  # (remembered by the browser too)
+    _flush(chat)
+    assert sent == []
