@@ -928,14 +928,20 @@ class ChatState(rx.State):
             "preview": preview(m["body"], mine, bool(m["img"])),
         }
         found = sidebar.find(sb, conv)
-        # Published again after a crash (flush_outbox) and already in this tab's sidebar.
-        counted = found is not None and int(found[1].get("last_id") or 0) >= m["id"]
+        last_id = int(found[1].get("last_id") or 0) if found is not None else 0
         if is_open:
             row["unread"] = 0
         elif not mine and found is not None:
             row["unread"] = int(found[1].get("unread", 0)) + 1
         if found is not None:
-            if not counted:
+            if m["id"] == last_id:
+                pass  # published again after a crash (flush_outbox): already in the row
+            elif m["id"] < last_id:
+                # Committed after a newer one (ids are given at insert): the row keeps the
+                # newer preview; only the count changes.
+                if row.get("unread"):
+                    sidebar.update(sb, conv, {"unread": row["unread"]})
+            else:
                 sidebar.update(sb, conv, row, to_top=True)
         else:
             s = event["sender"]

@@ -141,6 +141,11 @@ def show_page(cur: Cursor, history: Any, items: list[MessageView]) -> None:
     """The newest page, when a conversation is opened."""
     setattr(history, page_name(OPEN_PAGE), items)
     cur.pages_used.append(OPEN_PAGE)
+    # What the page holds is shown: a late delivery of one of them is recognised by its
+    # client id. (Not by "id <= the newest id shown": ids are given at insert, not at commit,
+    # so a message can be published after a newer one the page already holds.)
+    for v in items[-FOLDED_MEMORY:]:
+        cur.folded[v["cid"]] = None
     if items:
         cur.newest_id = max(v["id"] for v in items)
         cur.last_at, cur.last_sender = items[-1]["at"], items[-1]["sender"]
@@ -161,7 +166,7 @@ def prepend_older(cur: Cursor, history: Any, items: list[MessageView]) -> None:
 
 def is_shown(cur: Cursor, m: WireMessage) -> bool:
     cid = m["cid"]
-    return cid in cur.slot_of or cid in cur.folded or (0 < m["id"] <= cur.newest_id)
+    return cid in cur.slot_of or cid in cur.folded
 
 
 def _fold(cur: Cursor, history: Any, arrivals: Any) -> None:

@@ -69,11 +69,6 @@ def _status(page: Page, text: str) -> object:
     return bubbles(page).filter(has_text=text).locator(".bubble")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="passes alone; failed once in a full run under load (a message stayed unsent "
-    "after the restart): under investigation, issue 10",
-)
 def test_typed_while_the_server_is_down_is_sent_when_it_is_back(
     browser: Browser, server: AppServer
 ) -> None:

@@ -3,9 +3,9 @@ reconnect and re-send like the browser and the person in front of it, a bounded 
 messages at a fixed rate, a fault mid-traffic, then every message must be stored once and shown
 to its recipient (live or by catch-up): 0 lost, 0 duplicated.
 
-A loss whose every message has a cause listed in KNOWN (app defects found by these runs, see
-bench/RESULTS.md "FAULTS") is reported as XFAIL naming the cause; any other loss, a duplicate,
-or a message stored but left "Sending…" for its sender fails. The counts are printed either way.
+Every loss fails the test, as does a duplicate or a message stored but left "Sending…" for its
+sender (the app defects these runs found, D1-D6 in bench/RESULTS.md "FAULTS", are fixed and
+have their own tests in test_defects.py). The counts are printed either way.
 """
 
 from __future__ import annotations
@@ -18,18 +18,6 @@ from bench import faults
 from bench.instances import OwnMariaDB
 
 pytestmark = [pytest.mark.faults, pytest.mark.mysql]
-
-# Causes of loss that are app defects (chatapp/, not the test): see bench/RESULTS.md "FAULTS".
-KNOWN = {
-    faults.IN_FLIGHT: "D1: a send the server had received but not answered when the connection "
-    "closed (kill -9, or the server closing the transport to rebuild the tab) is gone: it was "
-    "never in the outbox, and the composer was already cleared",
-    faults.STRANDED: "D2: after a reconnect, a queued event that reaches the server before the "
-    "page's on_load rebuilds the view in _ensure_view, which never schedules flush_outbox; "
-    "load then sees the connection as handled, so the outbox is not re-sent",
-    faults.RAISED: "D3: while Redis is unreachable Reflex's state manager raises before the "
-    "send handler runs: a generic error toast, no bubble, no Retry",
-}
 
 
 def _check(res: faults.FaultResult, capsys: pytest.CaptureFixture[str]) -> None:
@@ -44,32 +32,12 @@ def _check(res: faults.FaultResult, capsys: pytest.CaptureFixture[str]) -> None:
     assert res.duplicated == 0, (res.twice_cids, res.stored_twice)
     assert res.stuck_sending == 0, "stored, but the sender's bubble never showed it as sent"
     assert res.tabs_offline == 0, "a tab gave up reconnecting"
-    unknown = {k: n for k, n in res.lost_kinds.items() if k not in KNOWN}
-    assert not unknown, f"lost messages, unexplained by known defects: {unknown}"
-    if res.lost:
-        pytest.xfail(
-            f"{res.lost} lost to known app defects: "
-            + "; ".join(f"{n} × {KNOWN[k]}" for k, n in res.lost_kinds.items())
-        )
-
-
-# Seen once in a full run on a loaded machine (load average ~6): one message of the 10 s
-# database outage stored but never shown to its recipient, neither live nor by catch-up. Not
-# reproduced alone; under investigation (issue 10), so it may fail without failing the run.
-_FLAKY = {
-    "db10": pytest.mark.xfail(
-        strict=False, reason="once: 1 message stored, never shown to its recipient (issue 10)"
-    )
-}
+    assert res.lost == 0, f"lost messages, by cause: {res.lost_kinds}"
 
 
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(s.name, marks=[_FLAKY[s.name]] if s.name in _FLAKY else [])
-        for s in faults.SCENARIOS
-        if not s.redis
-    ],
+    [s.name for s in faults.SCENARIOS if not s.redis],
 )
 def test_single_process(
     name: str, own_mariadb: OwnMariaDB, jwt_secret: str, capsys: pytest.CaptureFixture[str]

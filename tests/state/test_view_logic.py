@@ -106,12 +106,19 @@ def test_full_slots_fold_into_one_newer_page_and_keep_unsent_ones() -> None:
 def test_messages_already_in_the_page_are_not_shown_twice() -> None:
     history, _ = views_state()
     cur = timeline.Cursor()
-    timeline.show_page(
-        cur, history, timeline.views_of([], viewer=1, clock=CLOCK, prev_at=0, prev_sender=0)
-    )
-    cur.newest_id = 10
+    timeline.show_page(cur, history, [view(8), view(9), view(10)])
     assert timeline.is_shown(cur, wire(9))
     assert not timeline.is_shown(cur, wire(11))
+
+
+def test_a_message_committed_after_a_newer_one_is_still_shown() -> None:
+    """Ids are given at insert, not at commit: a message can commit (and be published) after
+    one with a higher id that the opened page already holds. It must still be shown (it was
+    dropped as "already shown" because its id was below the page's newest)."""
+    history, _ = views_state()
+    cur = timeline.Cursor()
+    timeline.show_page(cur, history, [view(104), view(106)])
+    assert not timeline.is_shown(cur, wire(105))
 
 
 def test_day_separators_and_runs() -> None:
