@@ -74,7 +74,8 @@ SCROLL_JS = (
 # signed-in sender kept (same id: stored once). inline JS (5 of 5): Reflex has no Python API
 # to write browser storage from the browser, nor to give an event an id before it is sent.
 KEEP_UNSENT_JS = (
-    "(d => { try { if (!d.cid) d.cid = Array.from(crypto.getRandomValues(new Uint8Array(16)),"
+    "(f => { const d = Object.assign({}, f);"  # (a plain copy: Reflex sends a form's own entries)
+    " try { if (!d.cid) d.cid = Array.from(crypto.getRandomValues(new Uint8Array(16)),"
     " b => b.toString(16).padStart(2, '0')).join('');"
     " if ((d.body || '').trim() || d.media) { const k = 'chat_unsent',"
     " o = JSON.parse(sessionStorage.getItem(k) || '{}');"
