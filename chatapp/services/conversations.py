@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy import case, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, or_, select
 
 from chatapp.models import Conversation, ConversationMember, Message, User
@@ -265,10 +266,30 @@ class PersonCard:
     bio: str
 
 
-def person_card(*, session: Session, user_id: int) -> PersonCard | None:
-    """What any signed-in user may see of another: name, avatar, bio, last seen."""
+def person_card(
+    *, session: Session, user_id: int, viewer_id: int, found: bool = False
+) -> PersonCard | None:
+    """Another person's card (name, avatar, bio, last seen) for ``viewer_id``: only someone who
+    shares a conversation with them, or found them by search (``found``: they are among the
+    viewer's current search results) sees it (SECURITY.md). None otherwise, as for nobody, so
+    that a crafted request does not even confirm that an account exists."""
+    if not found and not shares_conversation(session=session, user_id=viewer_id, other_id=user_id):
+        return None
     u = session.get(User, user_id)
     return PersonCard(PersonOut.of(u), u.bio) if u else None
+
+
+def shares_conversation(*, session: Session, user_id: int, other_id: int) -> bool:
+    """Whether the two are members of one conversation (on the members' primary key)."""
+    mine = aliased(ConversationMember)
+    theirs = aliased(ConversationMember)
+    row = session.exec(
+        select(mine.conversation_id)
+        .join(theirs, col(theirs.conversation_id) == col(mine.conversation_id))
+        .where(mine.user_id == user_id, theirs.user_id == other_id)
+        .limit(1)
+    ).first()
+    return row is not None
 
 
 def contact_ids(*, session: Session, user_id: int) -> list[int]:

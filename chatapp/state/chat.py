@@ -452,7 +452,13 @@ class ChatState(rx.State):
         uid = await self._user_id()
         if not uid:
             return
-        card = await db_call(conversations.person_card, user_id=_int(user_id))
+        target = _int(user_id)
+        card = await db_call(
+            conversations.person_card,
+            user_id=target,
+            viewer_id=uid,
+            found=any(p.get("id") == target for p in self.people),
+        )
         if card is None:
             self.notice = "That person does not exist."
             return

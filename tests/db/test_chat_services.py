@@ -1206,3 +1206,19 @@ def test_open_conversation_authorises_pages_and_marks_read(db: Session) -> None:
     stranger = _user(db, "openstranger")
     with pytest.raises(NotAllowed):
         msgs.open_conversation(session=db, user_id=stranger, conversation_id=conv)
+
+
+def test_a_persons_card_only_for_contacts_and_search_matches(db: Session) -> None:
+    """Presence and last seen go only to people who share a conversation with that person, or
+    found them by search (issue 11, finding 9); nobody and a stranger look the same."""
+    me, friend, stranger = _user(db, "cardme"), _user(db, "cardfriend"), _user(db, "cardstranger")
+    convs.open_direct(session=db, user_id=me, other_user_id=friend)
+    db.commit()
+    card = convs.person_card(session=db, user_id=friend, viewer_id=me)
+    assert card is not None and card.person.username == "cardfriend"
+    assert convs.person_card(session=db, user_id=stranger, viewer_id=me) is None
+    assert convs.person_card(session=db, user_id=10**9, viewer_id=me) is None
+    found = convs.person_card(session=db, user_id=stranger, viewer_id=me, found=True)
+    assert found is not None and found.person.username == "cardstranger"
+    assert convs.shares_conversation(session=db, user_id=friend, other_id=me)
+    assert not convs.shares_conversation(session=db, user_id=stranger, other_id=me)

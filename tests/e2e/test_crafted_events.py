@@ -236,3 +236,44 @@ def test_log_out_of_all_devices_reaches_an_idle_tab_at_once(app_server: AppServe
     # ... and nothing sent after it reaches the tab.
     assert after not in repr(idle.deltas)
     engine.dispose()
+
+
+def test_a_strangers_profile_and_last_seen_are_not_shown(app_server: AppServer) -> None:
+    """Issue 11 finding 9: presence and last seen are shown only to people who share a
+    conversation with that person, or who found them by search; a crafted show_profile for
+    anyone else gets no card (and does not confirm that the account exists)."""
+    engine = make_engine(app_server.database_url)
+    a, b, stranger = _user(engine, "pa"), _user(engine, "pb"), _user(engine, "ps")
+    with Session(engine) as s:
+        conversations.open_direct(session=s, user_id=a.id, other_user_id=b.id)
+        s.commit()
+
+    async def scenario() -> RecordingTab:
+        tab = RecordingTab(index=0, user=a, peer=b, port=app_server.port, sink=NullSink())
+        await tab.connect()
+        tab.emit("show_profile", {"user_id": stranger.id})
+        tab.emit("show_profile", {"user_id": 10**9})  # nobody
+        tab.emit("show_profile", {"user_id": b.id})  # a contact: shown
+        await _card_of(tab, b.username)  # (the events are answered in order)
+        tab.close()
+        return tab
+
+    tab = asyncio.run(scenario())
+    cards = [
+        fields["profile_card_rx_state_"]
+        for d in tab.deltas
+        for fields in d.values()
+        if fields.get("profile_card_rx_state_")
+    ]
+    assert [c["username"] for c in cards] == [b.username]
+    assert stranger.username not in repr(tab.deltas)
+    assert tab.notices().count("That person does not exist.") == 2
+    engine.dispose()
+
+
+async def _card_of(tab: RecordingTab, username: str) -> None:
+    """A bounded wait for a positive signal: the card of `username` arrived."""
+    for _ in range(400):
+        if username in repr(tab.deltas):
+            return
+        await asyncio.sleep(0.05)
