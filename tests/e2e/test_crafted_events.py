@@ -274,6 +274,8 @@ def test_a_strangers_profile_and_last_seen_are_not_shown(app_server: AppServer) 
 async def _card_of(tab: RecordingTab, username: str) -> None:
     """A bounded wait for a positive signal: the card of `username` arrived."""
     for _ in range(400):
-        if username in repr(tab.deltas):
-            return
+        for d in tab.deltas:
+            for fields in d.values():
+                if username in repr(fields.get("profile_card_rx_state_")):
+                    return
         await asyncio.sleep(0.05)
