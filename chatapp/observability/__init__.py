@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics, health checks and structured logs (no Reflex imports)."""
