@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlmodel import Session, select
 
@@ -12,6 +10,7 @@ from chatapp.models import AuthSession, User
 from chatapp.services import accounts
 from chatapp.services.errors import AuthFailed, FieldErrors, Throttled
 from chatapp.settings import get_settings
+from tests.support.clock import FakeClock
 
 PW = "correct horse"
 
@@ -189,15 +188,31 @@ def test_throttling_after_five_failures(db: Session) -> None:
     assert accounts.authenticate(session=db, login="bob", password=PW).username == "bob"
 
 
-def test_throttle_lock_expires() -> None:
+def test_throttle_lock_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock lasts `lockout_minutes` from the failure that set it, then lifts by itself
+    (a controllable clock in place of `time` in the throttle and the `limits` library)."""
+    import limits.storage.memory
+    import limits.strategies
+
+    from chatapp.services import throttle
     from chatapp.services.throttle import LoginThrottle
 
+    clock = FakeClock().install(monkeypatch, throttle, limits.storage.memory, limits.strategies)
     t = LoginThrottle("memory://", max_failures=2, lockout_minutes=1)
     t.record_failure("k")
     assert t.locked_for("k") == 0
     t.record_failure("k")
-    wait = t.locked_for("k")
-    assert 0 < wait <= 60
+    assert t.locked_for("k") == 60
+    assert t.locked_for("someone else") == 0
+    clock.advance(59)
+    assert t.locked_for("k") == 1  # still locked a second before the end
+    clock.advance(1.5)
+    assert t.locked_for("k") == 0  # expired: may try again
+    # And the failure count started afresh: one more failure does not lock again.
+    t.record_failure("k")
+    assert t.locked_for("k") == 0
+    t.record_failure("k")
+    assert t.locked_for("k") == 60
 
 
 def test_success_resets_the_failure_count(db: Session) -> None:
@@ -227,10 +242,37 @@ def test_emoji_round_trip(db: Session) -> None:
     assert again.bio == "I ❤️ chat — 你好 👋🏽"
 
 
-def test_login_takes_bcrypt_time_for_unknown_users(db: Session) -> None:
-    """Coarse sanity check, not a timing assertion: both paths run bcrypt."""
+def test_login_takes_bcrypt_time_for_unknown_users(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unknown account costs the same bcrypt work as a known one with a wrong password, so
+    timing does not tell which accounts exist: one bcrypt check per attempt, in every path,
+    against a hash of the same cost. (A spy on bcrypt, not a clock: timings are noisy here.)"""
+    import bcrypt
+
+    # A cost other than the suite's default, so that a dummy hash of a fixed cost shows up.
+    monkeypatch.setattr(get_settings(), "bcrypt_rounds", 5)
+    monkeypatch.setattr(accounts, "_DUMMY_HASH", None)
     _signup(db)
-    t0 = time.perf_counter()
-    with pytest.raises(AuthFailed):
-        accounts.authenticate(session=db, login="nobody", password="x" * 10)
-    assert time.perf_counter() - t0 > 0
+    real_checkpw = bcrypt.checkpw
+    checked: list[bytes] = []
+
+    def spy(password: bytes, hashed: bytes) -> bool:
+        checked.append(hashed)
+        return real_checkpw(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+
+    def bcrypt_cost_of_one_failed_log_in(login: str, password: str) -> int:
+        checked.clear()
+        with pytest.raises(AuthFailed):
+            accounts.authenticate(session=db, login=login, password=password)
+        assert len(checked) == 1, f"{login!r}: {len(checked)} bcrypt checks"
+        return int(checked[0].split(b"$")[2])
+
+    known = bcrypt_cost_of_one_failed_log_in("alice", "wrong password")
+    assert known == 5
+    assert bcrypt_cost_of_one_failed_log_in("nobody", "x" * 10) == known
+    assert bcrypt_cost_of_one_failed_log_in("nobody@example.com", "x" * 10) == known
+    assert bcrypt_cost_of_one_failed_log_in("nobody", "é" * 40) == known  # over 72 bytes
+    assert bcrypt_cost_of_one_failed_log_in("alice", "é" * 40) == known
