@@ -23,15 +23,35 @@ def _token(**overrides: object) -> str:
     )
 
 
-def test_hash_and_verify_with_cost_12_by_default() -> None:
-    from chatapp.settings import Settings
+def _cost(password_hash: str) -> int:
+    """The cost a bcrypt hash was made with: ``$2b$<cost>$<salt and hash>``."""
+    prefix, cost, _rest = password_hash.removeprefix("$").split("$")
+    assert prefix == "2b"
+    return int(cost)
 
-    assert Settings(bcrypt_rounds=12).bcrypt_rounds == 12
-    assert Settings.model_fields["bcrypt_rounds"].default == 12
-    h = security.hash_password("correct horse battery", rounds=12)
-    assert h.startswith("$2b$12$")
-    assert security.verify_password("correct horse battery", h)
-    assert not security.verify_password("correct horse batterx", h)
+
+def test_hash_and_verify_with_cost_12_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New hashes carry the configured cost (12 unless BCRYPT_ROUNDS says otherwise; the suite
+    runs at 4), and hashes made at another cost, before the setting changed, still verify."""
+    from chatapp.services import accounts
+    from chatapp.settings import Settings, get_settings
+
+    monkeypatch.delenv("BCRYPT_ROUNDS", raising=False)
+    assert Settings().bcrypt_rounds == 12
+    monkeypatch.setattr(get_settings(), "bcrypt_rounds", 12)
+    new = accounts.hash_new_password(password="correct horse battery")
+    assert _cost(new) == 12
+    assert accounts.check_password(password="correct horse battery", password_hash=new)
+    assert not accounts.check_password(password="correct horse batterx", password_hash=new)
+
+    old = security.hash_password("correct horse battery", rounds=5)
+    assert _cost(old) == 5
+    assert accounts.check_password(password="correct horse battery", password_hash=old)
+    assert not accounts.check_password(password="correct horse batterx", password_hash=old)
+
+    monkeypatch.setattr(get_settings(), "bcrypt_rounds", 4)
+    assert _cost(accounts.hash_new_password(password="correct horse battery")) == 4
+    assert accounts.check_password(password="correct horse battery", password_hash=new)
 
 
 def test_hash_is_salted() -> None:
