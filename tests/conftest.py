@@ -23,6 +23,7 @@ from bench.instances import DatabaseServer
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def need(condition: bool, reason: str) -> None:
@@ -67,6 +68,26 @@ def mysql_engine(mysql_url: str) -> Iterator[sa.Engine]:
     engine = make_engine(mysql_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """Redis database 15 (TEST_REDIS_URL), emptied before and after the test."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+        err = None
+    except redis.RedisError as exc:
+        err = str(exc)
+    need(err is None, f"Redis not reachable at {REDIS_URL}: {err}")
+    client.flushdb()
+    try:
+        yield REDIS_URL
+    finally:
+        client.flushdb()
+        client.close()
 
 
 TABLES_CHILD_FIRST = [

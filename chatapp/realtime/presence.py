@@ -67,7 +67,8 @@ class LocalPresence:
 
 
 class RedisPresence:
-    """One sorted set per user: member = tab token, score = expiry time."""
+    """One sorted set per user: member = tab token, score = expiry time. A tab whose expiry
+    time has come is gone (scores ``<= now`` are expired, as in LocalPresence)."""
 
     def __init__(self, url: str, prefix: str = "chatapp:presence:") -> None:
         import redis.asyncio as aioredis
@@ -93,10 +94,11 @@ class RedisPresence:
         now = time.time()
         key = self._key(user_id)
         async with self._r.pipeline(transaction=True) as pipe:
-            pipe.zrem(key, token)
+            # Expired tabs first: a tab that already expired is not "going offline" again.
             pipe.zremrangebyscore(key, "-inf", now)
+            pipe.zrem(key, token)
             pipe.zcard(key)
-            removed, _, left = await pipe.execute()
+            _, removed, left = await pipe.execute()
         return bool(removed) and int(left) == 0
 
     async def refresh(self, tabs: dict[str, int]) -> None:
@@ -115,9 +117,9 @@ class RedisPresence:
         now = time.time()
         async with self._r.pipeline(transaction=False) as pipe:
             for uid in user_ids:
-                pipe.zcount(self._key(uid), now, "+inf")
+                pipe.zcount(self._key(uid), f"({now!r}", "+inf")
             counts = await pipe.execute()
         return {uid for uid, n in zip(user_ids, counts, strict=True) if int(n) > 0}
 
     async def tab_count(self, user_id: int) -> int:
-        return int(await self._r.zcount(self._key(user_id), time.time(), "+inf"))
+        return int(await self._r.zcount(self._key(user_id), f"({time.time()!r}", "+inf"))

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -22,30 +21,12 @@ from chatapp.realtime import presence as presence_mod
 from chatapp.realtime.bus import RedisBus, channel_for
 from chatapp.realtime.hub import Hub, make_hub
 from chatapp.realtime.presence import RedisPresence
-from tests.conftest import need
+from tests.conftest import REDIS_URL
+from tests.support.realtime import MARKER, Recorder, eventually
 
 pytestmark = pytest.mark.redis
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CHANNEL = channel_for(int(REDIS_URL.rsplit("/", 1)[1]))
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """Redis database 15, emptied before and after the test."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-        err = None
-    except redis.RedisError as exc:
-        err = str(exc)
-    need(err is None, f"Redis not reachable at {REDIS_URL}: {err}")
-    client.flushdb()
-    try:
-        yield REDIS_URL
-    finally:
-        client.flushdb()
-        client.close()
 
 
 @pytest.fixture
@@ -64,63 +45,12 @@ async def presences(redis_url: str) -> AsyncIterator[list[RedisPresence]]:
         await p._r.aclose()
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.delivered: list[tuple[str, dict[str, Any]]] = []
-        self.presence: list[tuple[int, bool]] = []
-
-    async def deliver(self, token: str, event: dict[str, Any]) -> None:
-        self.delivered.append((token, event))
-
-    async def presence_changed(self, user_id: int, online: bool) -> None:
-        self.presence.append((user_id, online))
-
-    def tokens(self) -> Counter[str]:
-        return Counter(t for t, _ in self.delivered)
-
-
-async def eventually(check: Callable[[], Awaitable[bool] | bool], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
 async def subscribers(client: aioredis.Redis, channel: str) -> int:
     [(_name, n)] = await client.pubsub_numsub(channel)
     return int(n)
 
 
-# Presence --------------------------------------------------------------------------------
-async def test_presence_is_shared_between_processes(presences: list[RedisPresence]) -> None:
-    p1, p2 = presences
-    assert await p1.online([1, 2]) == set()
-    assert await p1.tab_up(1, "a-on-p1") is True  # came online
-    assert await p2.tab_up(1, "b-on-p2") is False  # already online via the other process
-    assert await p2.tab_up(1, "b-on-p2") is False  # the same tab again
-    assert await p1.tab_count(1) == 2
-    assert await p2.tab_count(1) == 2
-    assert await p2.online([1, 2]) == {1}
-    assert await p2.tab_up(2, "c-on-p2") is True
-    assert await p1.online([1, 2, 3]) == {1, 2}
-    assert await p1.online([]) == set()
-
-    assert await p1.tab_down(1, "a-on-p1") is False  # still open in the other process
-    assert await p1.online([1]) == {1}
-    assert await p1.tab_down(1, "a-on-p1") is False  # unknown now
-    assert await p2.tab_down(1, "b-on-p2") is True  # the last tab anywhere
-    assert await p1.online([1, 2]) == {2}
-    assert await p1.tab_count(1) == 0
-    assert await p2.tab_down(9, "never") is False
-    assert await p1.tab_down(2, "c-on-p2") is True
-    assert await p2.online([1, 2]) == set()
-
-
+# Presence (the behaviour both backends share: tests/unit/test_realtime.py) ------------------
 async def test_presence_keys_expire(presences: list[RedisPresence], raw: aioredis.Redis) -> None:
     """A crashed process leaves no immortal keys behind."""
     p1, _ = presences
@@ -131,36 +61,6 @@ async def test_presence_keys_expire(presences: list[RedisPresence], raw: aioredi
     assert 0 < ttl <= int(presence_mod.TTL) + 5
     await p1.tab_down(1, "a")
     assert await raw.exists("chatapp:presence:1") == 0  # empty sorted sets vanish
-
-
-async def test_presence_expires_after_ttl(
-    presences: list[RedisPresence], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(presence_mod, "TTL", 0.4)
-    p1, p2 = presences
-    assert await p1.tab_up(1, "a") is True
-    assert await p2.online([1]) == {1}
-    await asyncio.sleep(0.6)  # p1 "crashed": no refresh
-    assert await p2.online([1]) == set()
-    assert await p2.tab_count(1) == 0
-    assert await p2.tab_up(1, "b") is True  # online again: a fresh transition
-    assert await p1.tab_count(1) == 1
-
-
-async def test_refresh_keeps_tabs_alive(
-    presences: list[RedisPresence], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(presence_mod, "TTL", 0.5)
-    p1, p2 = presences
-    await p1.tab_up(1, "a")
-    await p1.tab_up(2, "b")
-    await p2.tab_up(3, "c")
-    for _ in range(4):
-        await asyncio.sleep(0.25)
-        await p1.refresh({"a": 1, "b": 2})  # p2 stopped heartbeating
-    await p1.refresh({})  # nothing to do: no error
-    assert await p2.online([1, 2, 3]) == {1, 2}
-    assert await p1.tab_count(3) == 0
 
 
 # Fan-out across hubs ---------------------------------------------------------------------
@@ -195,6 +95,20 @@ async def two_hubs(
             await h.presence._r.aclose()
 
 
+async def all_quiet(
+    publisher: Hub, hubs: list[Hub], recs: list[Recorder], user_ids: list[int]
+) -> None:
+    """Instead of sleeping before asserting that nothing (more) arrived: publish a marker to
+    `user_ids` and wait until every one of their tabs, on every hub, has it. One channel keeps
+    the publish order and a tab gets its events in order, so whatever was published before the
+    marker (a duplicate too) has arrived by then. The markers are then taken out again."""
+    await publisher.publish(user_ids, {"type": MARKER})
+    expected = [Counter({t: 1 for u in user_ids for t in h.local_tabs(u)}) for h in hubs]
+    await eventually(lambda: [r.marked() for r in recs] == expected)
+    for r in recs:
+        r.take_markers()
+
+
 async def _numsub_at_least(client: aioredis.Redis, channel: str, n: int) -> bool:
     return await subscribers(client, channel) >= n
 
@@ -221,7 +135,7 @@ async def test_publish_reaches_tabs_on_both_hubs_exactly_once(
     event = {"type": "message", "body": "🦊👋🏽 你好 𝄞", "n": 1}
     await h1.publish([u1, u3, u4], event)
     await eventually(lambda: len(r1.delivered) + len(r2.delivered) == 4)
-    await asyncio.sleep(0.2)  # a duplicate would have arrived by now
+    await all_quiet(h1, [h1, h2], [r1, r2], [u1, u2, u3])  # a duplicate would have come first
     assert r1.tokens() == Counter({"u1-tab-on-h1": 1})
     assert r2.tokens() == Counter({"u1-tab-on-h2": 1, "u1-tab2-on-h2": 1, "u3-tab-on-h2": 1})
     for _token, got in r1.delivered + r2.delivered:
@@ -232,11 +146,11 @@ async def test_publish_reaches_tabs_on_both_hubs_exactly_once(
     r2.delivered.clear()
     await h2.publish([u2], {"type": "typing"})
     await eventually(lambda: len(r1.delivered) == 1)
-    await asyncio.sleep(0.2)
+    await all_quiet(h2, [h1, h2], [r1, r2], [u1, u2, u3])
     assert r1.tokens() == Counter({"u2-tab-on-h1": 1})
     assert r2.delivered == []
-    assert h1.delivered == 2
-    assert h2.delivered == 3
+    assert h1.delivered == 2 + r1.markers
+    assert h2.delivered == 3 + r2.markers
 
 
 async def test_closing_a_tab_on_one_hub_stops_its_delivery_only(
@@ -250,7 +164,8 @@ async def test_closing_a_tab_on_one_hub_stops_its_delivery_only(
     assert r2.presence == []
     await h1.publish([1], {"n": 1})
     await eventually(lambda: len(r2.delivered) == 1)
-    await asyncio.sleep(0.2)
+    await h1.tab_opened(2, "other-user-on-h1")  # a tab on h1 for the marker to reach
+    await all_quiet(h1, [h1, h2], [r1, r2], [1, 2])
     assert r1.delivered == []
     assert r2.tokens() == Counter({"t2": 1})
     await h2.tab_closed(1, "t2")
@@ -311,8 +226,12 @@ async def test_buses_on_different_database_numbers_do_not_hear_each_other(
         await probe.aclose()
         await mine.publish({"n": 1})
         await eventually(lambda: heard == [{"n": 1}])
-        await asyncio.sleep(0.2)
-        assert heard_other == []
+        # Instead of sleeping: a marker on the other database's channel, published after n=1
+        # (one server keeps the order), arrives there; n=1 would have come first.
+        await theirs.publish({"n": "marker"})
+        await eventually(lambda: heard_other != [])
+        assert heard_other == [{"n": "marker"}]
+        assert heard == [{"n": 1}]
     finally:
         for t in tasks:
             t.cancel()

@@ -1,4 +1,5 @@
-"""The in-process realtime layer: LocalPresence and the Hub over a LocalBus (no services)."""
+"""The realtime layer without services: presence on both backends (the Redis one needs a Redis
+server: marked `redis`), the Hub over a LocalBus."""
 
 from __future__ import annotations
 
@@ -12,64 +13,17 @@ import pytest
 from chatapp.realtime import presence as presence_mod
 from chatapp.realtime.bus import LocalBus, RedisBus
 from chatapp.realtime.hub import Hub, make_hub
-from chatapp.realtime.presence import LocalPresence, RedisPresence
-
-
-class FakeClock:
-    """Stands in for the `time` module inside chatapp.realtime.presence only
-    (patching time.monotonic itself would also move asyncio's clock)."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-class Recorder:
-    """The state layer's side of the hub: records deliveries and presence changes."""
-
-    def __init__(self) -> None:
-        self.delivered: list[tuple[str, dict[str, Any]]] = []
-        self.presence: list[tuple[int, bool]] = []
-        self.disconnected: set[str] = set()
-        self.failing: set[str] = set()
-
-    async def deliver(self, token: str, event: dict[str, Any]) -> None:
-        if token in self.failing:
-            raise RuntimeError(f"tab {token} is broken")
-        self.delivered.append((token, event))
-
-    def is_connected(self, token: str) -> bool:
-        return token not in self.disconnected
-
-    async def presence_changed(self, user_id: int, online: bool) -> None:
-        self.presence.append((user_id, online))
-
-    def tokens(self) -> Counter[str]:
-        return Counter(t for t, _ in self.delivered)
-
-    def clear(self) -> None:
-        self.delivered.clear()
-
-
-async def settle() -> None:
-    """Let the per-tab delivery tasks run."""
-    for _ in range(10):
-        await asyncio.sleep(0)
+from chatapp.realtime.presence import LocalPresence, Presence, RedisPresence
+from tests.support.clock import FakeClock
+from tests.support.realtime import Recorder, settle
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Time as presence sees it: starts on a whole second, so that TTL boundaries are exact."""
     fake = FakeClock()
-    monkeypatch.setattr(presence_mod, "time", fake)
-    return fake
+    fake.now = float(int(fake.now))
+    return fake.install(monkeypatch, presence_mod)
 
 
 @pytest.fixture
@@ -87,76 +41,115 @@ async def hub(rec: Recorder) -> AsyncIterator[Hub]:
     await h.stop()
 
 
-# LocalPresence ---------------------------------------------------------------------------
-async def test_local_presence_transitions() -> None:
-    p = LocalPresence()
-    assert await p.online([1, 2]) == set()
-    assert await p.tab_up(1, "a") is True  # came online
-    assert await p.tab_up(1, "b") is False  # already online
-    assert await p.tab_up(1, "a") is False  # same tab again
-    assert await p.tab_count(1) == 2
-    assert await p.online([1, 2, 3]) == {1}
-    assert await p.tab_up(2, "c") is True
-    assert await p.online([1, 2, 3]) == {1, 2}
-    assert await p.online([]) == set()
-
-    assert await p.tab_down(1, "a") is False  # still has tab b
-    assert await p.tab_down(1, "a") is False  # unknown tab now
-    assert await p.tab_count(1) == 1
-    assert await p.tab_down(1, "b") is True  # just went offline
-    assert await p.tab_down(1, "b") is False
-    assert await p.tab_count(1) == 0
-    assert await p.online([1, 2]) == {2}
-    assert await p.tab_down(3, "zzz") is False  # never seen
-    assert await p.tab_down(2, "a") is False  # someone else's token
-    assert await p.online([2]) == {2}
+# Presence, on both backends --------------------------------------------------------------
+@pytest.fixture(params=["local", pytest.param("redis", marks=pytest.mark.redis)])
+async def stores(
+    request: pytest.FixtureRequest, clock: FakeClock
+) -> AsyncIterator[tuple[Presence, Presence]]:
+    """One presence store as two worker processes see it: the in-process backend has one
+    process (both are the same object), Redis has two clients on one database."""
+    if request.param == "local":
+        local = LocalPresence()
+        yield local, local
+        return
+    url: str = request.getfixturevalue("redis_url")
+    made = (RedisPresence(url), RedisPresence(url))
+    try:
+        yield made
+    finally:
+        for p in made:
+            await p._r.aclose()
 
 
-async def test_local_presence_expires_after_ttl(clock: FakeClock) -> None:
-    p = LocalPresence()
-    assert await p.tab_up(1, "a") is True
+async def test_presence_transitions(stores: tuple[Presence, Presence]) -> None:
+    p1, p2 = stores
+    assert await p1.online([1, 2]) == set()
+    assert await p1.tab_up(1, "a-on-p1") is True  # came online
+    assert await p2.tab_up(1, "b-on-p2") is False  # already online (through the other process)
+    assert await p2.tab_up(1, "b-on-p2") is False  # the same tab again
+    assert await p1.tab_up(1, "a-on-p1") is False
+    assert await p1.tab_count(1) == 2
+    assert await p2.tab_count(1) == 2
+    assert await p2.online([1, 2]) == {1}
+    assert await p2.tab_up(2, "c-on-p2") is True
+    assert await p1.online([1, 2, 3]) == {1, 2}
+    assert await p1.online([]) == set()
+
+    assert await p1.tab_down(1, "a-on-p1") is False  # still open in the other process
+    assert await p1.online([1]) == {1}
+    assert await p1.tab_down(1, "a-on-p1") is False  # unknown now
+    assert await p1.tab_count(1) == 1
+    assert await p2.tab_down(1, "b-on-p2") is True  # the last tab anywhere
+    assert await p2.tab_down(1, "b-on-p2") is False
+    assert await p1.online([1, 2]) == {2}
+    assert await p1.tab_count(1) == 0
+    assert await p2.tab_down(9, "never") is False  # never seen
+    assert await p2.tab_down(2, "a-on-p1") is False  # someone else's token
+    assert await p2.online([2]) == {2}
+    assert await p1.tab_down(2, "c-on-p2") is True
+    assert await p2.online([1, 2]) == set()
+
+
+async def test_presence_expires_after_ttl(
+    stores: tuple[Presence, Presence], clock: FakeClock
+) -> None:
+    p1, p2 = stores
+    assert await p1.tab_up(1, "a") is True
     clock.advance(presence_mod.TTL - 1)
-    assert await p.online([1]) == {1}
-    assert await p.tab_count(1) == 1
-    clock.advance(2)
-    assert await p.online([1]) == set()
-    assert await p.tab_count(1) == 0
-    assert await p.tab_down(1, "a") is False  # already gone
-    assert await p.tab_up(1, "a") is True  # back online: a fresh transition
+    assert await p2.online([1]) == {1}
+    assert await p2.tab_count(1) == 1
+    clock.advance(2)  # p1 "crashed": no refresh
+    assert await p2.online([1]) == set()
+    assert await p2.tab_count(1) == 0
+    assert await p1.tab_down(1, "a") is False  # already gone
+    assert await p2.tab_up(1, "b") is True  # back online: a fresh transition
+    assert await p1.tab_count(1) == 1
 
 
-async def test_local_presence_expiry_is_per_tab(clock: FakeClock) -> None:
-    p = LocalPresence()
-    await p.tab_up(1, "old")
+async def test_presence_lasts_exactly_ttl(
+    stores: tuple[Presence, Presence], clock: FakeClock
+) -> None:
+    """A tab counts for TTL seconds after its last sign of life, and from then on it does
+    not, whichever question is asked (online, tab_count, or tab_up's "came online")."""
+    p1, p2 = stores
+    await p1.tab_up(1, "a")
+    clock.advance(presence_mod.TTL - 0.5)
+    await p1.refresh({"a": 1})  # the last heartbeat
+    clock.advance(presence_mod.TTL - 0.5)
+    assert await p2.online([1]) == {1}
+    assert await p2.tab_count(1) == 1
+    clock.advance(0.5)  # exactly TTL after the heartbeat
+    assert await p2.online([1]) == set()
+    assert await p2.tab_count(1) == 0
+    assert await p2.tab_up(1, "b") is True  # coming back is a transition, as online() said
+
+
+async def test_presence_expiry_is_per_tab(
+    stores: tuple[Presence, Presence], clock: FakeClock
+) -> None:
+    p1, p2 = stores
+    await p1.tab_up(1, "old")
     clock.advance(presence_mod.TTL / 2)
-    assert await p.tab_up(1, "new") is False
+    assert await p2.tab_up(1, "new") is False
     clock.advance(presence_mod.TTL / 2 + 1)  # "old" expired, "new" has not
-    assert await p.tab_count(1) == 1
-    assert await p.online([1]) == {1}
-    assert await p.tab_down(1, "new") is True
+    assert await p1.tab_count(1) == 1
+    assert await p1.online([1]) == {1}
+    assert await p2.tab_down(1, "new") is True
 
 
-async def test_local_presence_refresh_keeps_tabs_alive(clock: FakeClock) -> None:
-    p = LocalPresence()
-    await p.tab_up(1, "a")
-    await p.tab_up(2, "b")
+async def test_presence_refresh_keeps_tabs_alive(
+    stores: tuple[Presence, Presence], clock: FakeClock
+) -> None:
+    p1, p2 = stores
+    await p1.tab_up(1, "a")
+    await p1.tab_up(2, "b")
+    await p2.tab_up(3, "c")
     for _ in range(5):
         clock.advance(presence_mod.TTL * 0.8)
-        await p.refresh({"a": 1})  # only a's process heartbeats
-    assert await p.online([1, 2]) == {1}
-    assert await p.tab_count(2) == 0
-
-
-async def test_local_presence_uses_the_patched_ttl(
-    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(presence_mod, "TTL", 2.0)
-    p = LocalPresence()
-    await p.tab_up(1, "a")
-    clock.advance(1.5)
-    assert await p.online([1]) == {1}
-    clock.advance(1)
-    assert await p.online([1]) == set()
+        await p1.refresh({"a": 1, "b": 2})  # only p1 heartbeats, and not for tab c
+    await p1.refresh({})  # nothing to do: no error
+    assert await p2.online([1, 2, 3]) == {1, 2}
+    assert await p1.tab_count(3) == 0
 
 
 # Hub with a LocalBus ---------------------------------------------------------------------
