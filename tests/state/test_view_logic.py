@@ -13,7 +13,7 @@ from chatapp.state.view import N_PAGES, N_ROWS, N_SLOTS, OPEN_PAGE, page_name, r
 from chatapp.wire import WireMessage
 
 
-class Recorder(SimpleNamespace):
+class StateStandIn(SimpleNamespace):
     """Stands in for a Reflex state: remembers which vars were assigned (= sent)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -27,9 +27,9 @@ class Recorder(SimpleNamespace):
         return out
 
 
-def views_state() -> tuple[Recorder, Recorder]:
-    history = Recorder(**{page_name(i): [] for i in range(N_PAGES)})
-    arrivals = Recorder(**{slot_name(i): {} for i in range(N_SLOTS)})
+def views_state() -> tuple[StateStandIn, StateStandIn]:
+    history = StateStandIn(**{page_name(i): [] for i in range(N_PAGES)})
+    arrivals = StateStandIn(**{slot_name(i): {} for i in range(N_SLOTS)})
     history.take()
     arrivals.take()
     return history, arrivals
@@ -155,8 +155,8 @@ def test_older_pages_fill_downwards_then_the_oldest_grows() -> None:
     assert [v["id"] for v in history.p00] == [949, 950, 951]  # p00 (951) grew by 950, 949
 
 
-def sidebar_state() -> Recorder:
-    sb = Recorder(**{row_name(i): {} for i in range(N_ROWS)}, order=[], _slot_of_conv={})
+def sidebar_state() -> StateStandIn:
+    sb = StateStandIn(**{row_name(i): {} for i in range(N_ROWS)}, order=[], _slot_of_conv={})
     sb.take()
     return sb
 
