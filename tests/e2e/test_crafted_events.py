@@ -98,7 +98,7 @@ def test_crafted_events_for_someone_elses_conversation(app_server: AppServer) ->
         tab.emit("set_draft", {"text": "let me in"})
         tab.emit("jump_to_newest", {})
         tab.emit("send", {"form": {"body": "hello?"}, "client_id": "crafted-0003"})
-        await asyncio.sleep(3)
+        await _answered(tab)  # (the events are answered in order)
         tab.close()
         return tab
 
@@ -269,6 +269,19 @@ def test_a_strangers_profile_and_last_seen_are_not_shown(app_server: AppServer) 
     assert stranger.username not in repr(tab.deltas)
     assert tab.notices().count("That person does not exist.") == 2
     engine.dispose()
+
+
+async def _answered(tab: RecordingTab) -> None:
+    """Instead of sleeping: send a harmless marker event (a people search for a word nobody
+    has) and wait, bounded, for its answer. A tab's events are answered in order, so everything
+    sent before the marker has been answered by then."""
+    marker = f"zq{secrets.token_hex(6)}"
+    tab.emit("set_search", {"query": marker})
+    for _ in range(400):
+        if marker in repr(tab.deltas):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the marker event was not answered within 20 s")
 
 
 async def _card_of(tab: RecordingTab, username: str) -> None:
