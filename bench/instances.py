@@ -188,14 +188,6 @@ class OwnMariaDB:
             self.proc.wait(60)
         wait_port(self.port, up=False)
 
-    def create_database(self, name: str) -> None:
-        import pymysql
-
-        conn = pymysql.connect(host="127.0.0.1", port=self.port, user="root")
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-        conn.close()
-
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -19,7 +19,7 @@ os.environ.setdefault("DATABASE_URL", "sqlite:///:memory:")
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from bench.instances import DatabaseServer
+from bench.instances import DatabaseServer, ThrowawayDatabase
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 MYSQL_SERVER_URL = os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306")
@@ -35,39 +35,32 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-# The throwaway-database helper shared with the benchmark and the fault runner.
-MySQLServer = DatabaseServer
-
-
+# Throwaway databases are made by one helper, shared with the benchmark and the fault runner:
+# bench/instances.py (DatabaseServer.throwaway -> ThrowawayDatabase).
 @pytest.fixture(scope="session")
-def mysql_server() -> MySQLServer:
-    server = MySQLServer(MYSQL_SERVER_URL)
+def mysql_server() -> Iterator[DatabaseServer]:
+    server = DatabaseServer(MYSQL_SERVER_URL)
     err = server.reachable()
     need(err is None, f"MariaDB/MySQL not reachable at {MYSQL_SERVER_URL}: {err}")
-    return server
+    yield server
+    server.dispose()
 
 
 @pytest.fixture(scope="session")
-def mysql_url(mysql_server: MySQLServer) -> Iterator[str]:
-    """A fresh database migrated to head, dropped at the end of the run."""
-    from chatapp import db
-
-    name = mysql_server.create_database()
-    url = mysql_server.url(name)
-    try:
-        db.upgrade(url)
-        yield url
-    finally:
-        mysql_server.drop_database(name)
+def mysql_db(mysql_server: DatabaseServer) -> Iterator[ThrowawayDatabase]:
+    """A fresh database migrated to head, with an engine on it; dropped at the end of the run."""
+    with mysql_server.throwaway() as made:
+        yield made
 
 
 @pytest.fixture(scope="session")
-def mysql_engine(mysql_url: str) -> Iterator[sa.Engine]:
-    from chatapp.db import make_engine
+def mysql_url(mysql_db: ThrowawayDatabase) -> str:
+    return mysql_db.url
 
-    engine = make_engine(mysql_url)
-    yield engine
-    engine.dispose()
+
+@pytest.fixture(scope="session")
+def mysql_engine(mysql_db: ThrowawayDatabase) -> sa.Engine:
+    return mysql_db.engine
 
 
 @pytest.fixture

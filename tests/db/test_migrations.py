@@ -6,6 +6,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from bench.instances import DatabaseServer
 from chatapp import db
 
 EXPECTED = {
@@ -35,10 +36,9 @@ def _round_trip(url: str) -> None:
     assert _tables(url) == EXPECTED
 
 
-def test_round_trip_on_mariadb(mysql_server) -> None:  # type: ignore[no-untyped-def]
-    name = mysql_server.create_database("chatapp_migr")
-    url = mysql_server.url(name)
-    try:
+def test_round_trip_on_mariadb(mysql_server: DatabaseServer) -> None:
+    with mysql_server.throwaway("chatapp_migr", migrate=False) as made:
+        url = made.url
         _round_trip(url)
         engine = sa.create_engine(url)
         with engine.connect() as c:
@@ -53,8 +53,6 @@ def test_round_trip_on_mariadb(mysql_server) -> None:  # type: ignore[no-untyped
             "id",
         ]
         assert user_indexes["ix_users_display_name"]["column_names"] == ["display_name"]
-    finally:
-        mysql_server.drop_database(name)
 
 
 def test_round_trip_on_sqlite(tmp_path: Path) -> None:

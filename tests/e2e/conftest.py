@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MySQLServer, need
+from bench.instances import DatabaseServer
+from tests.conftest import need
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -214,12 +215,9 @@ def browser_type_launch_args(chromium_path: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def e2e_db_url(mysql_server: MySQLServer) -> Iterator[str]:
-    name = mysql_server.create_database("chatapp_e2e")
-    try:
-        yield mysql_server.url(name)
-    finally:
-        mysql_server.drop_database(name)
+def e2e_db_url(mysql_server: DatabaseServer) -> Iterator[str]:
+    with mysql_server.throwaway("chatapp_e2e", migrate=False) as made:  # the app migrates
+        yield made.url
 
 
 @pytest.fixture(scope="session")
