@@ -159,7 +159,7 @@ def test_a_replayed_tab_token_without_the_cookie_gets_nothing(app_server: AppSer
         assert await asyncio.wait_for(thief._redirected, 20) == "/login"
         thief.emit("send", {"form": {"body": "as the victim", "conversation": str(conv)}})
         thief.emit("load_older", {})
-        await asyncio.sleep(2)
+        await _answered(thief)
         thief.close()
         return victim, thief
 
@@ -272,13 +272,12 @@ def test_a_strangers_profile_and_last_seen_are_not_shown(app_server: AppServer) 
 
 
 async def _answered(tab: RecordingTab) -> None:
-    """Instead of sleeping: send a harmless marker event (a people search for a word nobody
-    has) and wait, bounded, for its answer. A tab's events are answered in order, so everything
-    sent before the marker has been answered by then."""
-    marker = f"zq{secrets.token_hex(6)}"
-    tab.emit("set_search", {"query": marker})
+    """Instead of sleeping: send a harmless marker event (open the profile panel, which needs
+    no sign-in) and wait, bounded, for its answer. A tab's events are answered in order, so
+    everything sent before the marker has been answered by then."""
+    tab.emit("set_profile_open", {"value": True})
     for _ in range(400):
-        if marker in repr(tab.deltas):
+        if any(fields.get("profile_open_rx_state_") for d in tab.deltas for fields in d.values()):
             return
         await asyncio.sleep(0.05)
     raise AssertionError("the marker event was not answered within 20 s")
