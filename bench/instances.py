@@ -65,14 +65,18 @@ class DatabaseServer:
         return None
 
     def create_database(self, prefix: str = "chatapp_test") -> str:
+        """A new, empty database named ``<prefix>_<pid>_<hex>``; returns its name."""
         name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+        self.create_named(name)
+        return name
+
+    def create_named(self, name: str) -> None:
         with self.engine.connect() as c:
             c.execute(
                 sa.text(
                     f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
                 )
             )
-        return name
 
     def drop_database(self, name: str) -> None:
         with self.engine.connect() as c:
@@ -187,6 +191,13 @@ class OwnMariaDB:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(60)
         wait_port(self.port, up=False)
+
+    def create_database(self, name: str) -> None:
+        server = self.server()
+        try:
+            server.create_named(name)
+        finally:
+            server.dispose()
 
     def close(self) -> None:
         self.stop()

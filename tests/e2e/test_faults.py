@@ -32,9 +32,8 @@ BACK = 120_000  # ms: a restart (no rebuild) and the browser's reconnect back-of
 def own_db(chromium_path: str) -> Iterator[tuple[OwnMariaDB, str]]:
     db = OwnMariaDB()
     db.start()
-    server = db.server()
-    name = server.create_database("chatapp_faults")  # (the server goes away with its data)
-    server.dispose()
+    name = f"chatapp_faults_{secrets.token_hex(3)}"
+    db.create_database(name)
     yield db, db.url(name)
     db.close()
 
