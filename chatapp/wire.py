@@ -96,6 +96,7 @@ class MessageEvent(TypedDict):
     message: WireMessage
     sender: SenderCard
     t: NotRequired[float]  # time.time() at publish: the delivery latency metric
+    again: NotRequired[bool]  # announced again after a reconnect: maybe shown already
 
 
 class ReadEvent(TypedDict):

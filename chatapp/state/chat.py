@@ -601,6 +601,7 @@ class ChatState(rx.State):
                 "origin": self._token,
                 "message": wire,
                 "sender": card,
+                "again": True,
             }
             await get_hub().publish(result.member_ids, event)  # type: ignore[arg-type]
         for cid, entry in list(box.items())[:MAX_UNSENT]:
@@ -946,8 +947,9 @@ class ChatState(rx.State):
                 pass  # published again after a crash (flush_outbox): already in the row
             elif m["id"] < last_id:
                 # Committed after a newer one (ids are given at insert): the row keeps the
-                # newer preview; only the count changes.
-                if row.get("unread"):
+                # newer preview; only the count changes. (Not for one announced again after a
+                # reconnect: this tab most likely counted it when it first came.)
+                if row.get("unread") and not event.get("again"):
                     sidebar.update(sb, conv, {"unread": row["unread"]})
             else:
                 sidebar.update(sb, conv, row, to_top=True)

@@ -83,3 +83,46 @@ def test_a_refused_message_is_not_sent_from_the_kept_copy(tab: Any) -> None:
     assert "c5aaaaaaaaaa" in json.loads(chat.refused)  # (remembered by the browser too)
     _flush(chat)
     assert sent == []
+
+
+def _event(mid: int, cid: str, *, again: bool = False) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "type": "message",
+        "origin": "another tab",
+        "message": {
+            "id": mid, "cid": cid, "conv": 3, "sender": 8, "body": f"m{mid}",
+            "at": 1_700_000_000_000 + mid, "img": "", "full": "", "w": 0, "h": 0,
+        },
+        "sender": {"id": 8, "name": "Ann", "username": "ann", "initials": "A", "avatar": ""},
+    }  # fmt: skip
+    if again:
+        event["again"] = True
+    return event
+
+
+def test_a_message_announced_again_is_not_counted_again(tab: Any) -> None:
+    """A sender's reconnecting tab announces again what it sent in the last minutes (the
+    process that stored it may have died before announcing it). A recipient that already got
+    it, and something newer since, must not count it as unread again; one that never got it
+    and has nothing newer shows it as new."""
+    from chatapp.state import sidebar
+    from chatapp.state.view import SidebarState
+
+    chat, _ = tab
+    chat._uid = UID
+    sb = chat.parent_state.substates[SidebarState.get_name()]
+    sidebar.reset(sb, [{"id": 3, "title": "Ann", "peer_id": 8, "unread": 0, "last_id": 0}])  # type: ignore[typeddict-item]
+
+    def unread() -> int:
+        found = sidebar.find(sb, 3)
+        assert found is not None
+        return int(found[1]["unread"])
+
+    asyncio.run(chat._apply_event(_event(10, "c10aaaaaaaaa")))  # type: ignore[arg-type]
+    asyncio.run(chat._apply_event(_event(11, "c11aaaaaaaaa")))  # type: ignore[arg-type]
+    assert unread() == 2
+    asyncio.run(chat._apply_event(_event(10, "c10aaaaaaaaa", again=True)))  # type: ignore[arg-type]
+    asyncio.run(chat._apply_event(_event(11, "c11aaaaaaaaa", again=True)))  # type: ignore[arg-type]
+    assert unread() == 2
+    asyncio.run(chat._apply_event(_event(12, "c12aaaaaaaaa", again=True)))  # type: ignore[arg-type]
+    assert unread() == 3
