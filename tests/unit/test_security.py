@@ -149,3 +149,77 @@ def test_mysql_url_gets_utf8mb4() -> None:
 
     s = Settings(database_url="mysql+pymysql://u:p@h:3306/db")
     assert s.database_url.endswith("?charset=utf8mb4")
+
+
+# Found by mutation testing (TESTING.md): behaviour the tests above did not pin down. ------
+
+
+def _raw_token(payload: dict[str, object]) -> str:
+    return jwt.encode(payload, SECRET, algorithm="HS256")
+
+
+def _claims(**drop_or_set: object) -> dict[str, object]:
+    now = int(datetime.now(UTC).timestamp())
+    claims: dict[str, object] = {
+        "sub": "7",
+        "jti": "sid-1",
+        "iat": now,
+        "exp": now + 3600,
+        "typ": "session",
+    }
+    for key, value in drop_or_set.items():
+        if value is None:
+            claims.pop(key)
+        else:
+            claims[key] = value
+    return claims
+
+
+@pytest.mark.parametrize("missing", ["exp", "sub", "jti", "iat"])
+def test_a_token_without_a_required_claim_is_refused(missing: str) -> None:
+    with pytest.raises(security.TokenError):
+        security.decode_session_token(_raw_token(_claims(**{missing: None})), secret=SECRET)
+
+
+def test_a_session_id_that_is_not_a_string_is_refused() -> None:
+    with pytest.raises(security.TokenError):
+        security.decode_session_token(_raw_token(_claims(jti=12345)), secret=SECRET)
+
+
+def test_no_token_at_all_is_refused_not_a_crash() -> None:
+    for nothing in ("", None):
+        with pytest.raises(security.TokenError):
+            security.decode_session_token(nothing, secret=SECRET)  # type: ignore[arg-type]
+
+
+def test_the_claims_carry_the_expiry_in_utc() -> None:
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    claims = security.decode_session_token(_token(expires_at=expires), secret=SECRET)
+    assert claims.expires_at == expires
+    assert claims.expires_at.utcoffset() == timedelta(0)
+    assert (claims.user_id, claims.session_id) == (7, "sid-1")
+
+
+def test_leeway_accepts_a_token_that_expired_just_now() -> None:
+    token = _raw_token(_claims(exp=int(datetime.now(UTC).timestamp()) - 10))
+    with pytest.raises(security.TokenError):
+        security.decode_session_token(token, secret=SECRET)
+    claims = security.decode_session_token(token, secret=SECRET, leeway=timedelta(seconds=60))
+    assert claims.session_id == "sid-1"
+
+
+def test_a_password_of_exactly_72_bytes_works() -> None:
+    password = "é" * 36  # 72 bytes in UTF-8: the most bcrypt reads
+    hashed = security.hash_password(password, rounds=4)
+    assert security.verify_password(password, hashed)
+    assert not security.verify_password("é" * 35 + "e", hashed)
+
+
+def test_the_default_cost_is_12() -> None:
+    assert _cost(security.hash_password("correct horse")) == 12
+
+
+def test_session_ids_are_long_random_and_url_safe() -> None:
+    ids = {security.new_session_id() for _ in range(100)}
+    assert len(ids) == 100
+    assert all(len(i) == 43 and all(c.isalnum() or c in "-_" for c in i) for i in ids)
