@@ -276,3 +276,38 @@ def test_login_takes_bcrypt_time_for_unknown_users(
     assert bcrypt_cost_of_one_failed_log_in("nobody@example.com", "x" * 10) == known
     assert bcrypt_cost_of_one_failed_log_in("nobody", "é" * 40) == known  # over 72 bytes
     assert bcrypt_cost_of_one_failed_log_in("alice", "é" * 40) == known
+
+
+# Found by mutation testing (TESTING.md): boundaries and fields no test pinned down. ---------
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [
+        ("abc", "x" * 8),  # the shortest username and password allowed
+        ("a" * 32, "é" * 36),  # the longest username; a password of exactly 72 bytes
+    ],
+)
+def test_signup_accepts_the_limits_themselves(db: Session, username: str, password: str) -> None:
+    user = accounts.sign_up(
+        session=db, username=username, email=f"{username}@example.com", password=password
+    )
+    db.commit()
+    assert user.username == username
+    assert accounts.authenticate(session=db, login=username, password=password).id == user.id
+
+
+def test_the_user_out_carries_every_profile_field(db: Session) -> None:
+    user = _signup(db, "fields")
+    row = db.get(User, user.id)
+    assert row is not None
+    row.display_name, row.bio, row.avatar_ref = "Field Tester", "a bio", "avatar-ref-1"
+    db.add(row)
+    db.commit()
+    out = accounts.get_user(session=db, user_id=user.id)
+    assert out is not None
+    assert (out.id, out.username, out.display_name) == (user.id, "fields", "Field Tester")
+    assert (out.bio, out.avatar_ref) == ("a bio", "avatar-ref-1")
+    assert out.created_at == row.created_at and out.last_seen_at == row.last_seen_at
+    assert accounts.get_user(session=db, user_id=10**9) is None
+    assert accounts.count_users(session=db) == 1
