@@ -146,7 +146,14 @@ class Server:
         """Python processes of the tree that serve requests (the leaves: granian workers)."""
         procs = self.processes()
         leaves = [p for p in procs if not p.children()]
-        return [p.pid for p in leaves if "python" in p.name().lower() or "granian" in p.name()]
+        return [p.pid for p in leaves if _serves(p)]
+
+
+def _serves(p: psutil.Process) -> bool:
+    """A server process: python, granian, or gunicorn's worker renamed by setproctitle (when
+    that package is installed, gunicorn calls itself "gunicorn: worker [...]")."""
+    name = p.name().lower()
+    return "python" in name or "granian" in name or "gunicorn" in name
 
 
 def total_usage(servers: list[Server]) -> Usage:

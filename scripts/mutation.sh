@@ -9,7 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 setup_venv requirements-dev.txt
-pip install -q "mutmut==3.8.1"
+# mutmut (and setproctitle, which it pulls in and which renames gunicorn's processes) goes into
+# a directory of its own, never into .venv.
+tools="$PWD/.mutation-tools"
+[ -x "$tools/bin/mutmut" ] || pip install -q --target "$tools" "mutmut==3.8.1"
+export PYTHONPATH="$tools${PYTHONPATH:+:$PYTHONPATH}" PATH="$tools/bin:$PATH"
 module="$1"; shift
 [ $# -gt 0 ] || { echo "usage: $0 <module.py> <test files...>" >&2; exit 2; }
 work="$(mktemp -d)/chatapp-mutation"

@@ -32,7 +32,8 @@ def _worker(server: AppServer) -> psutil.Process:
     """The process that serves requests: the leaf of reflex -> gunicorn -> uvicorn worker."""
     assert server.proc is not None
     tree = psutil.Process(server.proc.pid).children(recursive=True)
-    leaves = [p for p in tree if not p.children() and "python" in p.name().lower()]
+    # (by tree position, not by name: with setproctitle installed gunicorn renames its worker)
+    leaves = [p for p in tree if not p.children()]
     assert len(leaves) == 1, [(p.pid, p.cmdline()) for p in tree]
     return leaves[0]
 
