@@ -38,7 +38,8 @@ class TempDatabase(ThrowawayDatabase):
         self.server.dispose()
 
 
-def _make_user(engine: sa.Engine, username: str) -> BenchUser:
+def make_user(engine: sa.Engine, username: str) -> BenchUser:
+    """One user with a live session (as a browser after logging in)."""
     with Session(engine, expire_on_commit=False) as s:
         user = accounts.sign_up(
             session=s, username=username, email=f"{username}@bench.example", password=PASSWORD
@@ -54,7 +55,7 @@ def create_users(engine: sa.Engine, count: int, start: int = 0) -> list[BenchUse
     """`count` users with live sessions, in order (user 2k talks to user 2k+1)."""
     names = [f"bench{i:05d}" for i in range(start, start + count)]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(pool.map(lambda n: _make_user(engine, n), names))
+        return list(pool.map(lambda n: make_user(engine, n), names))
 
 
 def stored_counts(engine: sa.Engine, client_ids: Iterable[str]) -> dict[str, int]:

@@ -136,23 +136,12 @@ def test_a_message_flood_is_cut_to_the_burst(send_limited_server: AppServer, eng
     """Finding 8: one user stored and delivered 1,000 messages in 1.5 s. Now a burst of
     SEND_BURST (30) goes through, then each further send is refused with the text given back
     to the composer and a message saying how long to wait; nothing of it is stored."""
-    from bench.db import BenchUser
+    from bench.db import make_user
     from bench.load import make_body
     from bench.tabs import ChatappTab
     from chatapp.services import conversations
 
-    users = []
-    for prefix in ("fa", "fb"):
-        name = f"{prefix}{secrets.token_hex(4)}"
-        with Session(engine, expire_on_commit=False) as s:
-            user = accounts.sign_up(
-                session=s, username=name, email=f"{name}@x.example", password=PW
-            )
-            ticket = accounts.start_session(session=s, user_id=user.id)
-            issued = accounts.activate_session(session=s, ticket=ticket)
-            assert issued is not None
-            s.commit()
-        users.append(BenchUser(id=user.id, username=name, token=issued.token))
+    users = [make_user(engine, f"{prefix}{secrets.token_hex(4)}") for prefix in ("fa", "fb")]
     a, b = users
     with Session(engine) as s:
         conversations.open_direct(session=s, user_id=a.id, other_user_id=b.id)

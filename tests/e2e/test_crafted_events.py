@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from bench.db import BenchUser
+from bench.db import BenchUser, make_user
 from bench.tabs import HISTORY, ChatappTab
 from chatapp.db import make_engine
 from chatapp.services import accounts, conversations, messages
@@ -58,16 +58,7 @@ class NullSink:
 
 
 def _user(engine: sa.Engine, prefix: str) -> BenchUser:
-    name = f"{prefix}{secrets.token_hex(4)}"
-    with Session(engine, expire_on_commit=False) as s:
-        user = accounts.sign_up(
-            session=s, username=name, email=f"{name}@x.example", password="x" * 10
-        )
-        ticket = accounts.start_session(session=s, user_id=user.id)
-        issued = accounts.activate_session(session=s, ticket=ticket)
-        assert issued is not None
-        s.commit()
-    return BenchUser(id=user.id, username=name, token=issued.token)
+    return make_user(engine, f"{prefix}{secrets.token_hex(4)}")
 
 
 def test_crafted_events_for_someone_elses_conversation(app_server: AppServer) -> None:
