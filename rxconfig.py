@@ -13,10 +13,7 @@ _settings = get_settings()
 # variables itself; an explicit value in the environment still wins).
 os.environ.setdefault("REFLEX_USE_GRANIAN", "true" if _settings.server == "granian" else "false")
 os.environ.setdefault("GRANIAN_WORKERS", str(_settings.worker_count))
-_gunicorn = f"--workers {_settings.worker_count}"
-if _settings.worker_count > 1:
-    _gunicorn += " -c python:chatapp.observability.gunicorn_conf"  # metrics of exited workers
-os.environ.setdefault("GUNICORN_CMD_ARGS", _gunicorn)
+os.environ.setdefault("GUNICORN_CMD_ARGS", f"--workers {_settings.worker_count}")
 if _settings.worker_count > 1 and not _settings.prometheus_multiproc_dir:
     # Several workers: each keeps its metrics in files here and /metrics adds them up
     # (chatapp/observability/metrics.py). A fresh, empty folder per server start; the workers
