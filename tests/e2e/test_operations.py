@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
-import signal
 import time
 import urllib.error
 import urllib.request
@@ -16,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.tabs import ChatappTab
@@ -159,63 +156,3 @@ def test_healthz_follows_the_database(server: AppServer, own_db: tuple[OwnMariaD
         db.start()
     assert until(lambda: health(server)[0] == 200, 30), "/healthz did not recover"
     assert health(server) == (200, {"status": "ok", "checks": {"database": "ok"}})
-
-
-def test_sigterm_lets_a_send_in_flight_commit(own_db: tuple[OwnMariaDB, str]) -> None:
-    """SIGTERM while a send waits for its commit (the messages table is locked): the server
-    closes the websocket, waits for the handler (SHUTDOWN_GRACE_SECONDS), the commit goes
-    through once the lock is released, and the server exits well within its grace."""
-    import pymysql
-
-    db, url = own_db
-    srv = AppServer(url, log_name="ops-term", backend_only=True)
-    srv.start()
-    engine = make_engine(url)
-    a, b = _user(engine, "ta"), _user(engine, "tb")
-    text = f"in flight {secrets.token_hex(4)}"
-    name = url.rsplit("/", 1)[-1].split("?")[0]
-    lock = pymysql.connect(host="127.0.0.1", port=db.port, user="root", database=name)
-
-    async def scenario() -> None:
-        tab = ChatappTab(index=0, user=a, peer=b, port=srv.port, sink=NullSink())
-        await tab.connect()
-        try:
-            await tab.open_conversation()
-            with lock.cursor() as cur:
-                cur.execute("LOCK TABLES messages WRITE")
-            tab.send(text, secrets.token_urlsafe(12))
-            await asyncio.sleep(1.0)  # the handler is now waiting on the lock
-            assert srv.proc is not None
-            os.killpg(srv.proc.pid, signal.SIGTERM)
-            await asyncio.sleep(2.0)  # the server is shutting down, the handler still waits
-            with lock.cursor() as cur:
-                cur.execute("UNLOCK TABLES")
-        finally:
-            tab.close()
-
-    try:
-        asyncio.run(scenario())
-        assert until(lambda: not _server_running(srv), 20), "the server did not exit"
-    finally:
-        lock.close()
-        srv.stop()
-        srv.remove_web_dir()
-    with engine.connect() as conn:
-        stored = conn.execute(
-            sa.text("SELECT COUNT(*) FROM messages WHERE body = :b"), {"b": text}
-        ).scalar()
-    engine.dispose()
-    assert stored == 1
-    log = srv.log_path.read_text()
-    assert "running event handlers" in log and "still running at shutdown" not in log
-
-
-def _server_running(srv: AppServer) -> bool:
-    """Any process of the server's group left (gunicorn outlives the CLI that started it)."""
-    assert srv.proc is not None
-    srv.proc.poll()  # reap the CLI process (a zombie would keep the group alive)
-    try:
-        os.killpg(srv.proc.pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
