@@ -15,10 +15,8 @@ from typing import Any
 import structlog
 
 # The servers' loggers: their own handlers are replaced by ours (gunicorn's workers hand
-# theirs to uvicorn's loggers when they start, so both end up writing through ours). Access
-# logs are left as the server has them (off unless gunicorn is given --access-logfile): a line
-# per health probe is noise.
-SERVER_LOGGERS = ("gunicorn.error", "uvicorn", "uvicorn.error")
+# theirs to uvicorn's loggers when they start, so both end up writing through ours).
+SERVER_LOGGERS = ("gunicorn.error", "gunicorn.access", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 _configured = False
 
@@ -55,7 +53,10 @@ def configure(*, json: bool, level: str = "INFO", stream: Any = None) -> None:
     handler._chatapp = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    route_server_loggers()
+    for name in SERVER_LOGGERS:
+        server_log = logging.getLogger(name)
+        server_log.handlers = []
+        server_log.propagate = True
     structlog.configure(
         processors=[
             *_processors(),
@@ -66,15 +67,6 @@ def configure(*, json: bool, level: str = "INFO", stream: Any = None) -> None:
         cache_logger_on_first_use=True,
     )
     _configured = True
-
-
-def route_server_loggers() -> None:
-    """Send the servers' log records to the root handler (ours). Called again when a worker
-    starts: gunicorn's uvicorn worker gives uvicorn's loggers handlers of their own then."""
-    for name in SERVER_LOGGERS:
-        server_log = logging.getLogger(name)
-        server_log.handlers = []
-        server_log.propagate = True
 
 
 def configure_from_settings() -> None:

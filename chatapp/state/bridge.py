@@ -10,7 +10,6 @@ from typing import Any, cast
 import reflex as rx
 
 from chatapp.gc_tuning import tune_after_startup
-from chatapp.observability import logs
 from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations
 from chatapp.settings import get_settings
@@ -127,7 +126,6 @@ def install(app: rx.App) -> None:
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         tune_after_startup()  # the app is loaded: keep its objects out of the collector's way
-        logs.route_server_loggers()  # (the server's worker set up its loggers after our import)
         # (Reflex's event processor was started by its own lifespan task, registered first.)
         if not instrument.instrument(app._event_processor):
             log.warning("event handler timing is not available with this Reflex")
