@@ -14,8 +14,6 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
 from chatapp.db import get_engine
 from chatapp.settings import get_settings
 
@@ -32,11 +30,11 @@ class Health:
         return {"status": "ok" if self.ok else "unavailable", "checks": self.checks}
 
 
-def _select_one(engine: sa.Engine | None = None) -> None:
+def _select_one() -> None:
     if not _db_busy.acquire(blocking=False):
         raise TimeoutError("a previous check is still waiting")
     try:
-        with (engine or get_engine()).connect() as conn:
+        with get_engine().connect() as conn:
             conn.exec_driver_sql("SELECT 1").scalar()
     finally:
         _db_busy.release()
@@ -49,9 +47,9 @@ def _why(exc: BaseException) -> str:
     return f"unreachable ({type(exc).__name__})"
 
 
-async def check_database(limit: float, engine: sa.Engine | None = None) -> str:
+async def check_database(limit: float) -> str:
     try:
-        await asyncio.wait_for(asyncio.to_thread(_select_one, engine), limit)
+        await asyncio.wait_for(asyncio.to_thread(_select_one), limit)
     except Exception as exc:
         return _why(exc)
     return "ok"
@@ -79,15 +77,13 @@ async def check_redis(url: str, limit: float) -> str:
     return "ok"
 
 
-async def check(
-    *, redis_url: str | None = None, limit: float | None = None, engine: sa.Engine | None = None
-) -> Health:
+async def check(*, redis_url: str | None = None, limit: float | None = None) -> Health:
     """Each check given ``limit`` seconds (default HEALTH_TIMEOUT_SECONDS)."""
     s = get_settings()
     url = s.redis_url if redis_url is None else redis_url
     limit = s.health_timeout_seconds if limit is None else limit
     names = ["database"]
-    jobs = [check_database(limit, engine)]
+    jobs = [check_database(limit)]
     if url:
         names.append("redis")
         jobs.append(check_redis(url, limit))
