@@ -1,7 +1,6 @@
 """Reflex configuration. Values come from chatapp.settings, the one reader of the environment."""
 
 import os
-import tempfile
 
 import reflex as rx
 
@@ -14,11 +13,6 @@ _settings = get_settings()
 os.environ.setdefault("REFLEX_USE_GRANIAN", "true" if _settings.server == "granian" else "false")
 os.environ.setdefault("GRANIAN_WORKERS", str(_settings.worker_count))
 os.environ.setdefault("GUNICORN_CMD_ARGS", f"--workers {_settings.worker_count}")
-if _settings.worker_count > 1 and not _settings.prometheus_multiproc_dir:
-    # Several workers: each keeps its metrics in files here and /metrics adds them up
-    # (chatapp/observability/metrics.py). A fresh, empty folder per server start; the workers
-    # inherit the variable, which prometheus_client reads when it is first imported.
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="chatapp-metrics-")
 if _settings.redis_url:
     # A tab's events and the messages pushed to it are always handled by the process holding
     # its websocket (realtime/ delivers to local tabs only), so that process may keep the tab's

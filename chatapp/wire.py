@@ -8,7 +8,7 @@ vars. Builders take service DTOs; times are epoch milliseconds (UTC) so they sur
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, NotRequired, TypedDict
+from typing import Literal, TypedDict
 
 from chatapp.services.dto import ConversationOut, MessageOut, PersonOut
 from chatapp.services.media import full_url, thumb_url
@@ -95,7 +95,6 @@ class MessageEvent(TypedDict):
     origin: str  # the tab it came from (already shows it)
     message: WireMessage
     sender: SenderCard
-    t: NotRequired[float]  # time.time() at publish: the delivery latency metric
     again: NotRequired[bool]  # announced again after a reconnect: maybe shown already
 
 

@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
 
-from chatapp.observability import metrics
 from chatapp.realtime.bus import Bus, LocalBus, RedisBus
 from chatapp.realtime.presence import HEARTBEAT, LocalPresence, Presence, RedisPresence
 from chatapp.settings import get_settings
@@ -58,7 +57,6 @@ class Hub:
             await self.tab_closed(old, token)
         self._tabs[user_id].add(token)
         self._owner[token] = user_id
-        metrics.CONNECTED_TABS.set(len(self._owner))
         if await self.presence.tab_up(user_id, token) and self._presence_changed:
             await self._presence_changed(user_id, True)
 
@@ -68,7 +66,6 @@ class Hub:
         if not self._tabs.get(user_id):
             self._tabs.pop(user_id, None)
         self._owner.pop(token, None)
-        metrics.CONNECTED_TABS.set(len(self._owner))
         self.watch(token, [])
         if await self.presence.tab_down(user_id, token) and self._presence_changed:
             await self._presence_changed(user_id, False)
@@ -120,9 +117,7 @@ class Hub:
         try:
             await self._deliver(token, event)
             self.delivered += 1
-            metrics.delivered(event.get("t"))
         except Exception:
-            metrics.DELIVERY_FAILURES.inc()
             log.exception("delivery to a tab failed")
 
     async def _gap(self) -> None:

@@ -11,7 +11,6 @@ from sqlmodel.sql.expression import Select
 
 from chatapp.db import get_engine
 from chatapp.models import Media, Message, utcnow
-from chatapp.observability import metrics
 from chatapp.services.conversations import (
     get_conversation,
     mark_read,
@@ -147,8 +146,6 @@ def store_message(
         finally:
             if orm is not None:
                 orm.close()
-    if result.created:  # committed (begin() above)
-        metrics.MESSAGES_STORED.inc()
     return result
 
 

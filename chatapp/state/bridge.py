@@ -12,8 +12,7 @@ import reflex as rx
 from chatapp.gc_tuning import tune_after_startup
 from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations
-from chatapp.settings import get_settings
-from chatapp.state import hashing, housekeeping, instrument
+from chatapp.state import hashing, housekeeping
 from chatapp.state.binding import forget_user
 from chatapp.state.chat import ChatState
 from chatapp.state.db_call import db_call
@@ -126,9 +125,6 @@ def install(app: rx.App) -> None:
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         tune_after_startup()  # the app is loaded: keep its objects out of the collector's way
-        # (Reflex's event processor was started by its own lifespan task, registered first.)
-        if not instrument.instrument(app._event_processor):
-            log.warning("event handler timing is not available with this Reflex")
         hub.start()
         read_marks.start()
         keeper = housekeeping.from_settings()  # expired sessions, uploads never sent
@@ -136,10 +132,6 @@ def install(app: rx.App) -> None:
         try:
             yield
         finally:
-            # Shutdown (SIGTERM): the server has stopped accepting and closed the websockets
-            # (the tabs reconnect to another replica); a send may still be between its pending
-            # bubble and its commit. Let those finish before Reflex cancels what is left.
-            await instrument.drain(get_settings().shutdown_grace_seconds)
             await keeper.stop()
             await read_marks.stop()
             await hub.stop()

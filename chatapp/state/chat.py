@@ -865,7 +865,6 @@ class ChatState(rx.State):
                 "origin": self._token,
                 "message": wire,
                 "sender": sender_card(uid, session.display_name, session.username, session.avatar),
-                "t": time.time(),
             }
             try:
                 await get_hub().publish(result.member_ids, event)  # type: ignore[arg-type]

@@ -1,1 +1,0 @@
-"""Operations: Prometheus metrics, health checks and structured logs (no Reflex imports)."""
