@@ -8,7 +8,7 @@ vars. Builders take service DTOs; times are epoch milliseconds (UTC) so they sur
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from chatapp.services.dto import ConversationOut, MessageOut, PersonOut
 from chatapp.services.media import full_url, thumb_url
