@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut) of one module against the tests that should notice it breaking:
-#   ./scripts/mutation.sh chatapp/security.py tests/unit/test_security.py
-#   ./scripts/mutation.sh chatapp/services/accounts.py tests/db/test_accounts.py tests/db/test_abuse_limits.py
+#   ./scripts/mutation.sh chatapp/security.py tests/test_security.py
+#   ./scripts/mutation.sh chatapp/services/accounts.py tests/services/test_accounts.py tests/services/test_abuse_limits.py
 # Runs in a throwaway git worktree of HEAD (mutmut rewrites a copy of the code there), prints the
 # share of mutants killed and lists the survivors with their diffs. Too slow for every CI run:
-# TESTING.md has the figures and which survivors are equivalent. Needs MariaDB for tests/db.
+# TESTING.md has the figures and which survivors are equivalent. Needs MariaDB for tests/services.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh

@@ -207,7 +207,7 @@ def _jpeg_scale(size: tuple[int, int], side: int) -> int:
 
 
 def _cost(im: Image.Image, side: int) -> int:
-    """Bytes this job may hold at its peak (checked by tests/unit/test_image_memory.py)."""
+    """Bytes this job may hold at its peak (checked by tests/services/test_image_memory.py)."""
     w, h = im.size
     if _animated(im):
         # The GIF writer keeps every frame (a byte a pixel, plus its bookkeeping) to the end.

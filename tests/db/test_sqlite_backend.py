@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from chatapp import db as chat_db
 from tests.conftest import session_then_empty
-from tests.db.test_chat_services import (  # noqa: F401  (collected here, on SQLite)
+from tests.services.test_chat_services import (  # noqa: F401  (collected here, on SQLite)
     test_client_id_reused_in_another_conversation_is_refused,
     test_client_ids_are_unique_per_sender_not_globally,
     test_image_messages_carry_the_image_size,

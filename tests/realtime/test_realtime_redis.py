@@ -50,7 +50,7 @@ async def subscribers(client: aioredis.Redis, channel: str) -> int:
     return int(n)
 
 
-# Presence (the behaviour both backends share: tests/unit/test_realtime.py) ------------------
+# Presence (the behaviour both backends share: tests/realtime/test_realtime.py) ------------------
 async def test_presence_keys_expire(presences: list[RedisPresence], raw: aioredis.Redis) -> None:
     """A crashed process leaves no immortal keys behind."""
     p1, _ = presences
