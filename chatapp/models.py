@@ -75,6 +75,11 @@ class Conversation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_message_id: int | None = Field(default=None, sa_type=BigId)
     last_message_at: datetime | None = Field(default=None)
+    # Groups only (services/groups.py): the picture (a media id), "Members can add people",
+    # and when the last member left (archived: nothing is deleted).
+    picture_ref: str | None = Field(default=None, max_length=32)
+    members_can_add: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    archived_at: datetime | None = Field(default=None)
 
 
 class ConversationMember(SQLModel, table=True):
@@ -88,9 +93,15 @@ class ConversationMember(SQLModel, table=True):
         foreign_key="conversations.id", primary_key=True, ondelete="CASCADE"
     )
     user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
-    role: str = Field(default="member", max_length=16)  # "owner" | "admin" | "member"
+    role: str = Field(default="member", max_length=16)  # "owner" | "admin" | "moderator" | "member"
     joined_at: datetime = Field(default_factory=utcnow)
     last_read_message_id: int | None = Field(default=None, sa_type=BigId)
+    # What a member may read (services/membership.py): messages with id > history_from_id
+    # (NULL: all); after leaving (left_at set), up to history_until_id. A row with left_at set
+    # is a former member: no sending, no new messages, the old ones stay readable.
+    history_from_id: int | None = Field(default=None, sa_type=BigId)
+    left_at: datetime | None = Field(default=None)
+    history_until_id: int | None = Field(default=None, sa_type=BigId)
 
 
 class Message(SQLModel, table=True):
@@ -114,6 +125,9 @@ class Message(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     edited_at: datetime | None = Field(default=None)
     deleted_at: datetime | None = Field(default=None)
+    # NULL for what a person wrote; else a system line's kind ("added", "left", ...; see
+    # services/groups.py), its text in body. sender_id is who did it.
+    system: str | None = Field(default=None, max_length=16)
 
 
 class Media(SQLModel, table=True):

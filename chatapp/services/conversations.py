@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sqlalchemy as sa
-from sqlalchemy import case, update
+from sqlalchemy import case
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, or_, select
+from sqlmodel import Session, col, select
 
 from chatapp.models import Conversation, ConversationMember, Message, User
-from chatapp.services.dto import ConversationOut, MessageOut, PersonOut
+from chatapp.services.dto import ConversationOut, MessageOut, PersonCard, PersonOut
 from chatapp.services.errors import NotAllowed, ServiceError
+from chatapp.services.events import send_event_on_commit
 from chatapp.services.hints import messages_by_conversation
+from chatapp.services.membership import (
+    NOT_A_MEMBER,
+    current_member_ids,
+    require_member,
+    require_reader,
+    window,
+)
+
+__all__ = ["PersonCard", "require_member", "require_reader"]
 
 SIDEBAR_LIMIT = 50
 # Unread badges show "99+" past this. The count itself is an index range scan on
@@ -26,22 +34,9 @@ def direct_key(a: int, b: int) -> str:
     return f"{lo}:{hi}"
 
 
-def require_member(*, session: Session, user_id: int, conversation_id: int) -> ConversationMember:
-    """The membership row, or NotAllowed (same answer whether or not the conversation exists)."""
-    member = session.get(ConversationMember, (conversation_id, user_id))
-    if member is None:
-        raise NotAllowed("You are not in this conversation.")
-    return member
-
-
 def member_ids(*, session: Session, conversation_id: int) -> list[int]:
-    return list(
-        session.exec(
-            select(ConversationMember.user_id).where(
-                ConversationMember.conversation_id == conversation_id
-            )
-        ).all()
-    )
+    """Who receives the conversation's new messages (its current members)."""
+    return current_member_ids(session=session, conversation_id=conversation_id)
 
 
 def open_direct(*, session: Session, user_id: int, other_user_id: int) -> int:
@@ -72,42 +67,41 @@ def open_direct(*, session: Session, user_id: int, other_user_id: int) -> int:
     return conv.id
 
 
-def _unread_counts(session: Session, user_id: int, convs: list[Conversation]) -> dict[int, int]:
-    """Unread messages per conversation, counted only up to UNREAD_CAP each.
+def _unread_counts(
+    session: Session, user_id: int, convs: list[Conversation], mine: dict[int, ConversationMember]
+) -> dict[int, int]:
+    """Unread messages per conversation, counted only up to UNREAD_CAP each (system lines and
+    the user's own messages do not count; a former member's count ends where they left).
 
     One statement: a UNION ALL of one LIMITed index range scan per conversation that has
     anything newer than the read marker, so a backlog of 100,000 costs what 100 does."""
-    candidates = {c.id: c.last_message_id for c in convs if c.id is not None and c.last_message_id}
-    if not candidates:
-        return {}
-    markers = dict(
-        session.exec(
-            select(
-                ConversationMember.conversation_id, ConversationMember.last_read_message_id
-            ).where(
-                ConversationMember.user_id == user_id,
-                col(ConversationMember.conversation_id).in_(list(candidates)),
-            )
-        ).all()
-    )
     m = Message.__table__  # type: ignore[attr-defined]
     parts = []
-    for cid, last_id in candidates.items():
-        marker = markers.get(cid) or 0
+    for c in convs:
+        member = mine.get(c.id or 0)
+        if c.id is None or member is None or not c.last_message_id:
+            continue
+        low, until = window(member)
+        marker = max(member.last_read_message_id or 0, low)
+        last_id = min(c.last_message_id, until) if until is not None else c.last_message_id
         if last_id <= marker:
             continue
-        window = messages_by_conversation(
-            sa.select(sa.literal(1).label("one"))
-            .where(
-                m.c.conversation_id == cid,
-                m.c.id > marker,
-                m.c.sender_id != user_id,
-                m.c.deleted_at.is_(None),
-            )
-            .limit(UNREAD_CAP)
+        where = [
+            m.c.conversation_id == c.id,
+            m.c.id > marker,
+            m.c.sender_id != user_id,
+            m.c.deleted_at.is_(None),
+            m.c.system.is_(None),
+        ]
+        if until is not None:
+            where.append(m.c.id <= until)
+        window_q = messages_by_conversation(
+            sa.select(sa.literal(1).label("one")).where(*where).limit(UNREAD_CAP)
         ).subquery()
         parts.append(
-            sa.select(sa.literal(cid).label("cid"), sa.func.count().label("n")).select_from(window)
+            sa.select(sa.literal(c.id).label("cid"), sa.func.count().label("n")).select_from(
+                window_q
+            )
         )
     if not parts:
         return {}
@@ -115,12 +109,26 @@ def _unread_counts(session: Session, user_id: int, convs: list[Conversation]) ->
     return {int(cid): int(n) for cid, n in session.connection().execute(stmt) if n}
 
 
+def _last_shown(session: Session, conv: Conversation, member: ConversationMember) -> int | None:
+    """The newest message id the member sees in the conversation."""
+    _low, until = window(member)
+    if until is None or not conv.last_message_id or conv.last_message_id <= until:
+        return conv.last_message_id
+    assert conv.id is not None
+    return session.exec(
+        select(sa.func.max(Message.id)).where(
+            Message.conversation_id == conv.id, col(Message.id) <= until
+        )
+    ).one()
+
+
 def list_conversations(
     *, session: Session, user_id: int, limit: int = SIDEBAR_LIMIT, only_ids: list[int] | None = None
 ) -> list[ConversationOut]:
-    """The user's conversations, most recent activity first, with previews and unread counts."""
+    """The user's conversations, most recent activity first, with previews and unread counts:
+    direct ones and groups, also groups the user left or was removed from (read-only)."""
     stmt = (
-        select(Conversation)
+        select(Conversation, ConversationMember)
         .join(ConversationMember, col(ConversationMember.conversation_id) == col(Conversation.id))
         .where(ConversationMember.user_id == user_id)
     )
@@ -131,30 +139,48 @@ def list_conversations(
         col(Conversation.last_message_id).desc(),
         col(Conversation.id).desc(),
     ).limit(limit)
-    convs = list(session.exec(stmt).all())
-    if not convs:
+    pairs = list(session.exec(stmt).all())
+    if not pairs:
         return []
-    ids = [c.id for c in convs if c.id is not None]
-    last_ids = [c.last_message_id for c in convs if c.last_message_id]
+    convs = [c for c, _m in pairs]
+    mine = {c.id or 0: m for c, m in pairs}
+    shown = {c.id or 0: _last_shown(session, c, mine[c.id or 0]) for c in convs}
+    last_ids = [i for i in shown.values() if i]
     last = (
         {m.id: m for m in session.exec(select(Message).where(col(Message.id).in_(last_ids))).all()}
         if last_ids
         else {}
     )
     # The other member of each direct conversation.
+    direct = [c.id for c in convs if c.kind != "group" and c.id is not None]
     peers: dict[int, PersonOut] = {}
-    for cid, user in session.exec(
-        select(ConversationMember.conversation_id, User)
-        .join(User, col(User.id) == col(ConversationMember.user_id))
-        .where(col(ConversationMember.conversation_id).in_(ids), User.id != user_id)
-    ).all():
-        peers.setdefault(cid, PersonOut.of(user))
-    unread = _unread_counts(session, user_id, convs)
+    if direct:
+        for cid, user in session.exec(
+            select(ConversationMember.conversation_id, User)
+            .join(User, col(User.id) == col(ConversationMember.user_id))
+            .where(col(ConversationMember.conversation_id).in_(direct), User.id != user_id)
+        ).all():
+            peers.setdefault(cid, PersonOut.of(user))
+    # Who wrote each group's last message (its preview says "bob: hi").
+    writers = {m.sender_id for m in last.values() if m.system is None and m.sender_id != user_id}
+    names = (
+        {
+            i: n
+            for i, n in session.exec(
+                select(User.id, User.display_name).where(col(User.id).in_(writers))
+            ).all()
+        }
+        if writers
+        else {}
+    )
+    unread = _unread_counts(session, user_id, convs, mine)
     out = []
     for c in convs:
         assert c.id is not None
-        peer = peers.get(c.id) if c.kind == "direct" else None
-        lm = last.get(c.last_message_id) if c.last_message_id else None
+        group = c.kind == "group"
+        peer = peers.get(c.id) if not group else None
+        lm = last.get(shown[c.id]) if shown[c.id] else None
+        member = mine[c.id]
         out.append(
             ConversationOut(
                 id=c.id,
@@ -163,16 +189,21 @@ def list_conversations(
                 peer=peer,
                 last_message=MessageOut.of(lm) if lm else None,
                 unread=unread.get(c.id, 0),
+                picture_ref=c.picture_ref if group else None,
+                role=member.role,
+                left=member.left_at is not None,
+                last_sender_name=names.get(lm.sender_id, "") if group and lm else "",
             )
         )
     return out
 
 
 def get_conversation(*, session: Session, user_id: int, conversation_id: int) -> ConversationOut:
-    require_member(session=session, user_id=user_id, conversation_id=conversation_id)
+    """One sidebar row, for a current or former member (NotAllowed for anyone else)."""
+    require_reader(session=session, user_id=user_id, conversation_id=conversation_id)
     rows = list_conversations(session=session, user_id=user_id, only_ids=[conversation_id])
     if not rows:
-        raise NotAllowed("You are not in this conversation.")
+        raise NotAllowed(NOT_A_MEMBER)
     return rows[0]
 
 
@@ -229,41 +260,30 @@ def search_people(
 
 
 def mark_read(
-    *, session: Session, user_id: int, conversation_id: int, up_to_id: int | None = None
+    *,
+    session: Session,
+    user_id: int,
+    conversation_id: int,
+    up_to_id: int | None = None,
+    origin: str = "",
 ) -> int:
-    """Move the user's read marker forward (never back). Returns the new marker."""
-    require_member(session=session, user_id=user_id, conversation_id=conversation_id)
+    """Move the user's read marker forward (never back), to the newest message they may see or
+    to ``up_to_id``. Returns the new marker. The user's other tabs clear the badge (an event on
+    commit; ``origin`` is the tab that read it)."""
+    member = require_reader(session=session, user_id=user_id, conversation_id=conversation_id)
     conv = session.get(Conversation, conversation_id)
     assert conv is not None
-    newest = conv.last_message_id or 0
+    newest = _last_shown(session, conv, member) or 0
     target = newest if up_to_id is None else max(0, min(up_to_id, newest))
-    session.execute(
-        update(ConversationMember)
-        .where(
-            col(ConversationMember.conversation_id) == conversation_id,
-            col(ConversationMember.user_id) == user_id,
-            or_(
-                col(ConversationMember.last_read_message_id).is_(None),
-                col(ConversationMember.last_read_message_id) < target,
-            ),
-        )
-        .values(last_read_message_id=target)
-    )
-    member = session.get(ConversationMember, (conversation_id, user_id))
+    _move_markers(session, [(user_id, conversation_id, target)])
     session.refresh(member)
-    assert member is not None
+    send_event_on_commit([user_id], read_event(conversation_id, origin))
     return member.last_read_message_id or 0
 
 
 def get_person(*, session: Session, user_id: int) -> PersonOut | None:
     u = session.get(User, user_id)
     return PersonOut.of(u) if u else None
-
-
-@dataclass(frozen=True, slots=True)
-class PersonCard:
-    person: PersonOut
-    bio: str
 
 
 def person_card(
@@ -286,7 +306,12 @@ def shares_conversation(*, session: Session, user_id: int, other_id: int) -> boo
     row = session.exec(
         select(mine.conversation_id)
         .join(theirs, col(theirs.conversation_id) == col(mine.conversation_id))
-        .where(mine.user_id == user_id, theirs.user_id == other_id)
+        .where(
+            mine.user_id == user_id,
+            theirs.user_id == other_id,
+            col(mine.left_at).is_(None),
+            col(theirs.left_at).is_(None),
+        )
         .limit(1)
     ).first()
     return row is not None
@@ -294,13 +319,16 @@ def shares_conversation(*, session: Session, user_id: int, other_id: int) -> boo
 
 def contact_ids(*, session: Session, user_id: int) -> list[int]:
     """Everyone who shares a conversation with the user (who should see their presence)."""
-    mine = select(ConversationMember.conversation_id).where(ConversationMember.user_id == user_id)
+    mine = select(ConversationMember.conversation_id).where(
+        ConversationMember.user_id == user_id, col(ConversationMember.left_at).is_(None)
+    )
     return list(
         session.exec(
             select(ConversationMember.user_id)
             .where(
                 col(ConversationMember.conversation_id).in_(mine),
                 ConversationMember.user_id != user_id,
+                col(ConversationMember.left_at).is_(None),
             )
             .distinct()
         ).all()
@@ -321,12 +349,21 @@ _READ_UP_TO = (
 )
 
 
+def _move_markers(session: Session, marks: list[tuple[int, int, int]]) -> None:
+    """The one statement that moves read markers: forward only, members' rows only."""
+    if marks:
+        session.connection().execute(
+            _READ_UP_TO, [{"p_user": u, "p_conv": c, "p_mid": m} for u, c, m in marks]
+        )
+
+
 def mark_read_many(*, session: Session, marks: list[tuple[int, int, int]]) -> None:
     """Move several read markers forward at once: (user id, conversation id, message id).
 
     Used for messages that arrived in a conversation a tab was showing; the rows exist only
     for members, so nobody else's marker can move."""
-    if marks:
-        session.connection().execute(
-            _READ_UP_TO, [{"p_user": u, "p_conv": c, "p_mid": m} for u, c, m in marks]
-        )
+    _move_markers(session, marks)
+
+
+def read_event(conversation_id: int, origin: str) -> dict[str, object]:
+    return {"type": "read", "conv": conversation_id, "origin": origin}

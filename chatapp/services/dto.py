@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from chatapp.models import Message, User
@@ -23,6 +23,14 @@ class PersonOut:
 
 
 @dataclass(frozen=True, slots=True)
+class PersonCard:
+    """Another person's card (opened from a header or a member list)."""
+
+    person: PersonOut
+    bio: str
+
+
+@dataclass(frozen=True, slots=True)
 class MessageOut:
     id: int
     conversation_id: int
@@ -37,6 +45,7 @@ class MessageOut:
     # message or its image was deleted.
     media_width: int = 0
     media_height: int = 0
+    system: str | None = None  # a system line's kind ("added", ...), its text in body
 
     @classmethod
     def of(cls, m: Message, *, media_width: int = 0, media_height: int = 0) -> MessageOut:
@@ -55,19 +64,29 @@ class MessageOut:
             edited_at=m.edited_at,
             media_width=media_width if shown else 0,
             media_height=media_height if shown else 0,
+            system=m.system,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class ConversationOut:
-    """One row of a user's sidebar."""
+    """One row of a user's sidebar. A direct conversation has a ``peer`` (the other person);
+    a group has a name (``title``), maybe a picture, and the viewer's role in it."""
 
     id: int
-    kind: str
+    kind: str  # "direct" | "group"
     title: str
-    peer: PersonOut | None  # the other person of a direct conversation
+    peer: PersonOut | None  # the other person of a direct conversation, None in a group
     last_message: MessageOut | None
     unread: int
+    picture_ref: str | None = None  # a group's picture
+    role: str = "member"  # the viewer's role (groups)
+    left: bool = False  # the viewer left or was removed (reads the history up to then)
+    last_sender_name: str = ""  # who wrote the last message (a group's preview "bob: hi")
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind == "group"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +99,9 @@ class MessagePage:
     # shows the message at after_id).
     before_at: datetime | None = None
     before_sender: int = 0
+    # Who wrote the page's messages, for a group's bubbles (name and avatar); empty in a
+    # direct conversation (the header shows the other person).
+    senders: dict[int, PersonOut] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,3 +109,25 @@ class SendResult:
     message: MessageOut
     created: bool  # False: this client id was already stored (a retry); nothing new
     member_ids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberOut:
+    """One line of a group's member list."""
+
+    person: PersonOut
+    role: str
+    joined_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GroupOut:
+    """A group as its members see it (Group info)."""
+
+    id: int
+    name: str
+    picture_ref: str | None
+    members_can_add: bool
+    archived: bool
+    members: list[MemberOut]  # current members, owner first, then by role and seniority
+    my_role: str  # the viewer's role; "" for a former member

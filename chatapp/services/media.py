@@ -9,9 +9,10 @@ from datetime import timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, or_, select
 
-from chatapp.models import ConversationMember, Media, User, utcnow
+from chatapp.models import Conversation, ConversationMember, Media, Message, User, utcnow
 from chatapp.services import images
 from chatapp.services.errors import NotAllowed, ServiceError
+from chatapp.services.membership import window
 from chatapp.services.throttle import get_login_throttle
 from chatapp.settings import get_settings
 from chatapp.storage.base import MediaStorage
@@ -177,11 +178,14 @@ def find_orphans(
     was never saved) older than `older_than` (among `ids`, when given)."""
     cutoff = utcnow() - older_than
     in_use = select(User.avatar_ref).where(col(User.avatar_ref).is_not(None))
+    pictures = select(Conversation.picture_ref).where(col(Conversation.picture_ref).is_not(None))
     query = select(Media).where(
         col(Media.created_at) < cutoff,
         or_(
             (col(Media.purpose) == "chat") & col(Media.conversation_id).is_(None),
-            (col(Media.purpose) == "avatar") & col(Media.id).not_in(in_use),
+            (col(Media.purpose) == "avatar")
+            & col(Media.id).not_in(in_use)
+            & col(Media.id).not_in(pictures),
         ),
     )
     if ids is not None:
@@ -230,8 +234,23 @@ def viewable(*, session: Session, viewer_id: int, media_id: str) -> Media | None
         return m
     if m.conversation_id is None:
         return None
+    # Chat images are private to who may read the message that carries them: a current
+    # member, or a former one for what was sent before they left (services/membership.py).
     member = session.get(ConversationMember, (m.conversation_id, viewer_id))
-    return m if member is not None else None
+    if member is None:
+        return None
+    if member.left_at is None and not member.history_from_id:
+        return m
+    low, until = window(member)
+    carried = session.exec(
+        select(Message.id).where(
+            Message.conversation_id == m.conversation_id,
+            Message.media_ref == m.id,
+            col(Message.id) > low,
+            *([col(Message.id) <= until] if until is not None else []),
+        )
+    ).first()
+    return m if carried is not None else None
 
 
 def claim_for_message(

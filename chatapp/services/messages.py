@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
+from datetime import UTC, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
+from chatapp import wire
 from chatapp.db import get_engine
-from chatapp.models import Media, Message, utcnow
-from chatapp.services.conversations import (
-    get_conversation,
-    mark_read,
-    member_ids,
-    require_member,
-)
-from chatapp.services.dto import ConversationOut, MessageOut, MessagePage, SendResult
+from chatapp.models import Conversation, Media, Message, User, utcnow
+from chatapp.services.conversations import get_conversation, mark_read, member_ids
+from chatapp.services.dto import ConversationOut, MessageOut, MessagePage, PersonOut, SendResult
 from chatapp.services.errors import NotAllowed, ServiceError, Throttled
+from chatapp.services.events import send_event_on_commit
 from chatapp.services.hints import messages_by_conversation
-from chatapp.services.media import claim_for_message
+from chatapp.services.media import claim_for_message, thumb_url
+from chatapp.services.membership import require_reader, window
 from chatapp.services.rawsql import RawStatement, integrity_error, is_mysql
 from chatapp.services.throttle import get_login_throttle
+from chatapp.wire import MessageEvent, SenderCard
 
 _M = Message.__table__  # type: ignore[attr-defined]
 
@@ -34,7 +36,9 @@ _BY_CLIENT_ID = sa.select(_M.c.id).where(
 _LOCK_CONVERSATION = RawStatement(
     "SELECT kind FROM conversations WHERE id = :conv", for_update=True
 )
-_MEMBERS = RawStatement("SELECT user_id FROM conversation_members WHERE conversation_id = :conv")
+_MEMBERS = RawStatement(
+    "SELECT user_id FROM conversation_members WHERE conversation_id = :conv AND left_at IS NULL"
+)
 _INSERT_MESSAGE = RawStatement(
     "INSERT INTO messages (conversation_id, sender_id, client_id, body, media_ref, created_at)"
     " VALUES (:conv, :sender, :cid, :body, :media, :at)"
@@ -85,43 +89,39 @@ def admit_send(*, sender_id: int) -> None:
 
 def send_message(
     *,
-    session: Session,
     sender_id: int,
     conversation_id: int,
     body: str,
     client_id: str,
     media_ref: str | None = None,
-) -> SendResult:
-    """Store a message once per (sender, client id); a retry returns the stored one.
-
-    The caller commits and only then publishes (publish after commit).
-    """
-    return _send(
-        session.connection(),
-        lambda: session,
-        sender_id=sender_id,
-        conversation_id=conversation_id,
-        body=body,
-        client_id=client_id,
-        media_ref=media_ref,
-    )
-
-
-def store_message(
-    *,
-    sender_id: int,
-    conversation_id: int,
-    body: str,
-    client_id: str,
-    media_ref: str | None = None,
+    origin: str = "",
+    sender: SenderCard | None = None,
+    session: Session | None = None,
     engine: sa.Engine | None = None,
 ) -> SendResult:
-    """:func:`send_message` in its own transaction, committed when this returns.
+    """Store a message once per (sender, client id); a retry returns the stored one. A new
+    message is published to the conversation's current members after commit (an event on
+    commit): ``origin`` is the tab it came from (it shows it already), ``sender`` the name and
+    avatar shown with it (read from the database when not given).
 
-    The hot path of a running server: a plain connection instead of an ORM session (the
-    session's set-up and commit machinery cost as much CPU as the statements themselves); a
-    session is made only for the rare image claim or retry.
+    The one send function. Without ``session`` it runs in its own transaction, committed when
+    this returns: the hot path of a running server, on a plain connection instead of an ORM
+    session (the session's set-up and commit machinery cost as much CPU as the statements
+    themselves; one is made only for the rare image claim, retry or sender look-up). With
+    ``session`` it runs in that session's transaction and the caller commits (tests that
+    interleave two sends, seeds).
     """
+    args: dict[str, Any] = {
+        "sender_id": sender_id,
+        "conversation_id": conversation_id,
+        "body": body,
+        "client_id": client_id,
+        "media_ref": media_ref,
+        "origin": origin,
+        "sender": sender,
+    }
+    if session is not None:
+        return _send_and_announce(session.connection(), lambda: session, **args)
     with (engine or get_engine()).begin() as conn:  # begin(): commits on success
         orm: Session | None = None
 
@@ -132,21 +132,49 @@ def store_message(
             return orm
 
         try:
-            result = _send(
-                conn,
-                session_on_conn,
-                sender_id=sender_id,
-                conversation_id=conversation_id,
-                body=body,
-                client_id=client_id,
-                media_ref=media_ref,
-            )
+            result = _send_and_announce(conn, session_on_conn, **args)
             if orm is not None:
                 orm.flush()
         finally:
             if orm is not None:
                 orm.close()
     return result
+
+
+def _send_and_announce(
+    conn: sa.Connection,
+    session: Callable[[], Session],
+    *,
+    origin: str,
+    sender: SenderCard | None,
+    **args: Any,
+) -> SendResult:
+    result = _send(conn, session, **args)
+    if result.created:
+        card = sender or _sender_card(session(), result.message.sender_id)
+        send_event_on_commit(result.member_ids, message_event(result.message, card, origin=origin))
+    return result
+
+
+def message_event(
+    m: MessageOut, sender: SenderCard, *, origin: str = "", again: bool = False
+) -> MessageEvent:
+    event: MessageEvent = {
+        "type": "message",
+        "origin": origin,
+        "message": wire.message(m),
+        "sender": sender,
+    }
+    if again:
+        event["again"] = True
+    return event
+
+
+def _sender_card(session: Session, user_id: int) -> SenderCard:
+    u = session.get(User, user_id)
+    if u is None:
+        return wire.sender_card(user_id, "Deleted account", "", "")
+    return wire.sender_card(user_id, u.display_name, u.username, thumb_url(u.avatar_ref))
 
 
 def _send(
@@ -254,11 +282,22 @@ def _by_client_id(session: Session, sender_id: int, client_id: str) -> Message |
     return session.get(Message, found) if found is not None else None
 
 
-def stored_sends(*, session: Session, sender_id: int, client_ids: list[str]) -> list[SendResult]:
+AGAIN_WITHIN_S = 120  # a re-sent message found stored this recently is announced again
+
+
+def stored_sends(
+    *,
+    session: Session,
+    sender_id: int,
+    client_ids: list[str],
+    origin: str = "",
+    sender: SenderCard | None = None,
+) -> list[SendResult]:
     """The sender's messages already stored under these client ids, with their conversations'
     members. A tab back from a crash asks this before re-sending what it never saw confirmed:
-    those are not stored again, but published again, since the process that stored one may
-    have died before publishing it (recipients drop what they already show)."""
+    those are not stored again. Those stored in the last AGAIN_WITHIN_S seconds are announced
+    again on commit (``again``): the process that stored one may have died before publishing
+    it, and recipients drop what they already show."""
     wanted = [c for c in client_ids if CLIENT_ID_RE.fullmatch(c)][:100]
     if not wanted:
         return []
@@ -269,13 +308,53 @@ def stored_sends(*, session: Session, sender_id: int, client_ids: list[str]) -> 
     ).all()  # (on the unique (sender_id, client_id) key)
     members: dict[int, list[int]] = {}
     out = []
+    recent = utcnow() - timedelta(seconds=AGAIN_WITHIN_S)
     for m, width, height in rows:
         conv = m.conversation_id
         if conv not in members:
             members[conv] = member_ids(session=session, conversation_id=conv)
-        out.append(
-            SendResult(message=_out(m, width, height), created=False, member_ids=members[conv])
-        )
+        result = SendResult(message=_out(m, width, height), created=False, member_ids=members[conv])
+        out.append(result)
+        at = m.created_at if m.created_at.tzinfo else m.created_at.replace(tzinfo=UTC)
+        if at >= recent:
+            card = sender or _sender_card(session, sender_id)
+            send_event_on_commit(
+                members[conv], message_event(result.message, card, origin=origin, again=True)
+            )
+    return out
+
+
+def post_system_line(
+    *,
+    session: Session,
+    conversation_id: int,
+    actor_id: int,
+    kind: str,
+    text: str,
+    also_to: list[int] | None = None,
+) -> MessageOut:
+    """A system line ("alice added bob") in a group's timeline, stored like a message (so it is
+    in history, in catch-up and in the sidebar preview) and published on commit to the current
+    members and ``also_to`` (someone just removed sees why). The caller holds the
+    conversation's lock (services/groups.py)."""
+    now = utcnow()
+    msg = Message(
+        conversation_id=conversation_id,
+        sender_id=actor_id,
+        client_id="sys-" + secrets.token_urlsafe(12),
+        body=text[:MAX_BODY_CHARS],
+        created_at=now,
+        system=kind,
+    )
+    session.add(msg)
+    session.flush()
+    assert msg.id is not None
+    _SET_LAST_MESSAGE.execute(
+        session.connection(), {"conv": conversation_id, "mid": msg.id, "at": now}
+    )
+    out = MessageOut.of(msg)
+    to = set(member_ids(session=session, conversation_id=conversation_id)) | set(also_to or ())
+    send_event_on_commit(sorted(to), message_event(out, _sender_card(session, actor_id)))
     return out
 
 
@@ -321,12 +400,20 @@ def list_messages(
     before_id: int | None = None,
     limit: int = PAGE_SIZE,
 ) -> MessagePage:
-    """The newest `limit` messages before `before_id` (keyset on the message id, never OFFSET)."""
-    require_member(session=session, user_id=user_id, conversation_id=conversation_id)
+    """The newest `limit` messages before `before_id` (keyset on the message id, never OFFSET)
+    that the user may read (a group's member: from when they were added; a former member: up
+    to when they left)."""
+    member = require_reader(session=session, user_id=user_id, conversation_id=conversation_id)
+    low, until = window(member)
+    group = _is_group(session, conversation_id)
     limit = max(1, min(limit, MAX_PAGE))
     stmt = _select_with_image_size().where(Message.conversation_id == conversation_id)
     if before_id is not None:
         stmt = stmt.where(col(Message.id) < before_id)
+    if low:
+        stmt = stmt.where(col(Message.id) > low)
+    if until is not None:
+        stmt = stmt.where(col(Message.id) <= until)
     rows = list(session.exec(stmt.order_by(col(Message.id).desc()).limit(limit + 1)).all())
     # The extra row (fetched to know has_more) is the message just before the page.
     before = rows[limit][0] if len(rows) > limit else None
@@ -336,7 +423,22 @@ def list_messages(
         has_more=before is not None,
         before_at=before.created_at if before is not None else None,
         before_sender=before.sender_id if before is not None else 0,
+        senders=_senders(session, items) if group else {},
     )
+
+
+def _is_group(session: Session, conversation_id: int) -> bool:
+    conv = session.get(Conversation, conversation_id)
+    return conv is not None and conv.kind == "group"
+
+
+def _senders(session: Session, items: list[MessageOut]) -> dict[int, PersonOut]:
+    """Name and avatar of who wrote these messages, for a group's bubbles (one query)."""
+    ids = {m.sender_id for m in items if m.system is None}
+    if not ids:
+        return {}
+    people = session.exec(select(User).where(col(User.id).in_(ids)))
+    return {u.id or 0: PersonOut.of(u) for u in people}
 
 
 def messages_after(
@@ -344,26 +446,29 @@ def messages_after(
 ) -> MessagePage:
     """Messages newer than `after_id`, oldest first (catching up after a reconnect).
     `has_more` means more than `limit` were missed: reload the newest page instead."""
-    require_member(session=session, user_id=user_id, conversation_id=conversation_id)
-    rows = list(
-        session.exec(
-            _select_with_image_size()
-            .where(Message.conversation_id == conversation_id, col(Message.id) > after_id)
-            .order_by(col(Message.id))
-            .limit(limit + 1)
-        ).all()
+    member = require_reader(session=session, user_id=user_id, conversation_id=conversation_id)
+    low, until = window(member)
+    group = _is_group(session, conversation_id)
+    stmt = _select_with_image_size().where(
+        Message.conversation_id == conversation_id, col(Message.id) > max(after_id, low)
     )
+    if until is not None:
+        stmt = stmt.where(col(Message.id) <= until)
+    rows = list(session.exec(stmt.order_by(col(Message.id)).limit(limit + 1)).all())
+    items = [_out(m, w, h) for m, w, h in rows[:limit]]
     return MessagePage(
-        items=[_out(m, w, h) for m, w, h in rows[:limit]], has_more=len(rows) > limit
+        items=items,
+        has_more=len(rows) > limit,
+        senders=_senders(session, items) if group else {},
     )
 
 
 def open_conversation(
-    *, session: Session, user_id: int, conversation_id: int
+    *, session: Session, user_id: int, conversation_id: int, origin: str = ""
 ) -> tuple[ConversationOut, MessagePage]:
     """Opening a conversation, in one transaction: authorise, its sidebar row, the newest page,
-    and the reader's marker moved to the end."""
+    and the reader's marker moved to the end (the user's other tabs clear the badge)."""
     row = get_conversation(session=session, user_id=user_id, conversation_id=conversation_id)
     page = list_messages(session=session, user_id=user_id, conversation_id=conversation_id)
-    mark_read(session=session, user_id=user_id, conversation_id=conversation_id)
+    mark_read(session=session, user_id=user_id, conversation_id=conversation_id, origin=origin)
     return row, page

@@ -13,13 +13,12 @@ import logging
 import re
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import reflex as rx
 
 from chatapp.realtime import get_hub
-from chatapp.services import conversations, messages
+from chatapp.services import conversations, events, messages
 from chatapp.services.dto import ConversationOut
 from chatapp.services.errors import ServiceError, Throttled, Unavailable
 from chatapp.settings import get_settings
@@ -84,7 +83,6 @@ KEEP_UNSENT_JS = (
     " sessionStorage.setItem(k, JSON.stringify(Object.fromEntries(Object.entries(o).slice(-16))));"
     " } } catch (e) {} return d; })"
 )
-KEPT_RECENT_S = 120  # a kept message found stored this recently is announced again (see flush)
 
 
 def _int(value: Any) -> int:
@@ -347,7 +345,7 @@ class ChatState(rx.State):
     async def _open(self, uid: int, conv_id: int) -> list[Any] | Any:
         try:
             row, page = await db_call(
-                messages.open_conversation, user_id=uid, conversation_id=conv_id
+                messages.open_conversation, user_id=uid, conversation_id=conv_id, origin=self._token
             )
         except ServiceError as exc:
             self.notice = str(exc)
@@ -387,8 +385,6 @@ class ChatState(rx.State):
         self._composer(draft)
         # The box is drawn with this text (a reload draws it before set_value could reach it).
         self.composer_seed = draft
-        # Clear the badge in the user's other tabs too.
-        await get_hub().publish([uid], {"type": "read", "conv": conv_id, "origin": self._token})
         return [rx.set_value("composer", draft), rx.set_focus("composer")]
 
     async def _close(self) -> None:
@@ -581,29 +577,23 @@ class ChatState(rx.State):
             box = {**self._kept_map(session.username), **mine} if uid else {}
             if not box:
                 return
-            stored = await db_call(messages.stored_sends, sender_id=uid, client_ids=list(box))
+            card = sender_card(uid, session.display_name, session.username, session.avatar)
+            # (Those stored in the last two minutes are announced again, on commit: the
+            # process that stored one may have died before telling the others.)
+            stored = await db_call(
+                messages.stored_sends,
+                sender_id=uid,
+                client_ids=list(box),
+                origin=self._token,
+                sender=card,
+            )
+        except events.NotAnnounced as exc:
+            stored = exc.result  # (the next reconnect announces them again)
         except Unavailable:
             return  # still away: the next reconnect tries again
-        if stored:
-            card = sender_card(uid, session.display_name, session.username, session.avatar)
-        recent = datetime.now(UTC) - timedelta(seconds=KEPT_RECENT_S)
         for result in stored:
-            wire = wire_message(result.message)
-            self._outbox_set(wire["cid"], None)
-            box.pop(wire["cid"], None)
-            if _aware(result.message.created_at) < recent:
-                continue  # kept from long ago, long since announced
-            # Stored just before the server went away (the rebuilt view shows it); the process
-            # that stored it may have died before telling the others: tell them now (a tab
-            # that already shows it drops it by its client id).
-            event: MessageEvent = {
-                "type": "message",
-                "origin": self._token,
-                "message": wire,
-                "sender": card,
-                "again": True,
-            }
-            await get_hub().publish(result.member_ids, event)  # type: ignore[arg-type]
+            self._outbox_set(result.message.client_id, None)
+            box.pop(result.message.client_id, None)
         for cid, entry in list(box.items())[:MAX_UNSENT]:
             async for update in self._send(
                 str(entry.get("b", "")),
@@ -783,16 +773,22 @@ class ChatState(rx.State):
         entry = {"c": conv_id, "b": text, "m": media_id, "u": uid}
         scroll = rx.scroll_to("messages-end") if not self._near_bottom else None
 
+        session = await self.get_state(SessionState)
+        card = sender_card(uid, session.display_name, session.username, session.avatar)
+
         async def store() -> Any:
             if not new:  # (a new message was counted above)
                 await limit_call(messages.admit_send, sender_id=uid)
+            # Stored, then published to the members on commit (services/events.py).
             return await db_run(
-                messages.store_message,
+                messages.send_message,
                 sender_id=uid,
                 conversation_id=conv_id,
                 body=text,
                 client_id=cid,
                 media_ref=media_id or None,
+                origin=self._token,
+                sender=card,
             )
 
         storing = asyncio.ensure_future(store())
@@ -811,10 +807,16 @@ class ChatState(rx.State):
             yield scroll  # the pending bubble goes out now; the database write follows
             scroll = None
         auto = False
+        announced = True
         try:
             result = await storing
             error = ""
             _database.away = False
+        except events.NotAnnounced as exc:
+            # Stored, but not announced (the bus is away). It stays in the outbox, so this
+            # tab's next connection announces it again (flush_outbox); tabs elsewhere catch up
+            # when their bus is back. The sender sees it sent: it is stored.
+            result, error, announced = exc.result, "", False
         except Throttled as exc:
             error, auto = str(exc), True
         except ServiceError as exc:
@@ -858,24 +860,10 @@ class ChatState(rx.State):
         }
         if not sidebar.update(sb, conv_id, row, to_top=True):
             await self._full_load(uid)
-        if result.created:
-            session = await self.get_state(SessionState)
-            event: MessageEvent = {
-                "type": "message",
-                "origin": self._token,
-                "message": wire,
-                "sender": sender_card(uid, session.display_name, session.username, session.avatar),
-            }
-            try:
-                await get_hub().publish(result.member_ids, event)  # type: ignore[arg-type]
-            except Exception:
-                # Stored, but not announced (the bus is away). It stays in the outbox, so this
-                # tab's next connection announces it again (flush_outbox); tabs elsewhere catch
-                # up when their bus is back. The sender sees it sent: it is stored.
-                log.warning("publishing message %s failed", wire["id"], exc_info=True)
-                if not in_outbox:
-                    self._outbox_set(cid, entry)
-                cid = ""
+        if not announced:
+            if not in_outbox:
+                self._outbox_set(cid, entry)
+            cid = ""
         if cid and in_outbox:
             self._outbox_set(cid, None)
         if self._flush_after_send:
@@ -984,10 +972,6 @@ class ChatState(rx.State):
         if not mine and not self._near_bottom and not self.pill:
             self.pill = True
         return 0 if mine else conv
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _json_map(text: str) -> dict[str, Any]:

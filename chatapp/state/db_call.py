@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -12,24 +13,43 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from chatapp.db import session_scope
+from chatapp.services import events
 from chatapp.services.errors import Unavailable
 from chatapp.services.throttle import get_login_throttle
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 # Its own pool, sized like the engine's connection pool (10 + 20 overflow would be too many
 # threads fighting for the GIL): enough to keep MariaDB busy, few enough to stay responsive.
 _POOL = ThreadPoolExecutor(max_workers=12, thread_name_prefix="db")
 
 
-def _in_transaction(fn: Callable[..., T], kwargs: dict[str, Any]) -> T:
-    with _unavailable_on_outage():
+Done = tuple[T, list[events.Outgoing]]
+
+
+def _in_transaction(fn: Callable[..., T], kwargs: dict[str, Any]) -> Done[T]:
+    with _unavailable_on_outage(), events.collecting() as out:
         with session_scope() as session:
-            return fn(session=session, **kwargs)
+            result = fn(session=session, **kwargs)
+    return result, out  # (committed: session_scope returned)
 
 
-def _direct(fn: Callable[..., T], kwargs: dict[str, Any]) -> T:
-    with _unavailable_on_outage():
-        return fn(**kwargs)
+def _direct(fn: Callable[..., T], kwargs: dict[str, Any]) -> Done[T]:
+    with _unavailable_on_outage(), events.collecting() as out:
+        result = fn(**kwargs)
+    return result, out
+
+
+async def _announced(done: Done[T]) -> T:
+    """Publish what the committed unit of work sent on commit (services/events.py)."""
+    result, out = done
+    if out:
+        try:
+            await events.publish(out)
+        except Exception as exc:
+            log.warning("publishing %d event(s) after commit failed", len(out), exc_info=True)
+            raise events.NotAnnounced(result) from exc
+    return result
 
 
 @contextmanager
@@ -56,14 +76,17 @@ async def db_call(fn: Callable[..., T], /, **kwargs: Any) -> T:
     """``await db_call(accounts.authenticate, login=..., password=...)``.
 
     Event handlers must not block the event loop (every tab on this worker shares it), so
-    database work and bcrypt run in a thread.
+    database work and bcrypt run in a thread. Events the service sent on commit are published
+    once it committed; ``events.NotAnnounced`` (carrying the result) if that failed.
     """
-    return await asyncio.get_running_loop().run_in_executor(_POOL, _in_transaction, fn, kwargs)
+    loop = asyncio.get_running_loop()
+    return await _announced(await loop.run_in_executor(_POOL, _in_transaction, fn, kwargs))
 
 
 async def db_run(fn: Callable[..., T], /, **kwargs: Any) -> T:
     """Like :func:`db_call` for a service that runs its own transaction (the send path)."""
-    return await asyncio.get_running_loop().run_in_executor(_POOL, _direct, fn, kwargs)
+    loop = asyncio.get_running_loop()
+    return await _announced(await loop.run_in_executor(_POOL, _direct, fn, kwargs))
 
 
 async def limit_call(fn: Callable[..., T], /, **kwargs: Any) -> T:

@@ -1045,9 +1045,9 @@ def test_get_person_and_touch_last_seen(db: Session) -> None:
     assert convs.get_person(session=db, user_id=a + 10_000) is None
 
 
-# store_message: the server's send path (its own transaction, no ORM session) -------------
+# send_message in its own transaction (the server's send path: no ORM session) -------------
 def _store(db: Session, sender: int, conv: int, body: str = "hi", **kw: Any) -> SendResult:
-    return msgs.store_message(
+    return msgs.send_message(
         engine=_engine(db),
         sender_id=sender,
         conversation_id=conv,
@@ -1057,7 +1057,7 @@ def _store(db: Session, sender: int, conv: int, body: str = "hi", **kw: Any) -> 
     )
 
 
-def test_store_message_commits_on_its_own_and_is_idempotent(db: Session) -> None:
+def test_send_message_alone_commits_on_its_own_and_is_idempotent(db: Session) -> None:
     a, b, conv = _pair(db)
     cid = _cid()
     first = _store(db, a, conv, "stored", cid=cid)
@@ -1074,7 +1074,7 @@ def test_store_message_commits_on_its_own_and_is_idempotent(db: Session) -> None
     assert [m.body for m in page.items] == ["stored"]
 
 
-def test_store_message_refusals_change_nothing(db: Session) -> None:
+def test_send_message_alone_refusals_change_nothing(db: Session) -> None:
     a, _b, conv = _pair(db)
     outsider = _user(db, "mallory")
     with pytest.raises(NotAllowed):
@@ -1107,7 +1107,7 @@ def _upload(db: Session, owner: int, media_id: str, width: int = 10, height: int
     return media_id
 
 
-def test_store_message_claims_the_senders_image(db: Session) -> None:
+def test_send_message_alone_claims_the_senders_image(db: Session) -> None:
     a, b, conv = _pair(db)
     _upload(db, a, "m" * 32)
     _upload(db, b, "n" * 32)

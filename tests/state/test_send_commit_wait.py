@@ -1,7 +1,8 @@
 """The send handler's wait for its commit: a quick commit is one update for the sending tab (the
 bubble already sent, nothing in the outbox); a slow one shows the pending bubble (and the outbox
 entry) first; a database known to be away is never waited for. Real Reflex states in memory; the
-database, the limiter and the bus are stand-ins."""
+database, the limiter and the bus are stand-ins (the events the send sends on commit go through
+the real runner's publishing, state/db_call.py)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ import pytest
 from reflex.state import State
 
 import chatapp.chatapp  # noqa: F401  (registers every page's states)
+from chatapp import realtime
+from chatapp.services import events, messages
 from chatapp.services.dto import MessageOut, SendResult
 from chatapp.services.errors import Unavailable
 from chatapp.settings import get_settings
 from chatapp.state import chat as chat_module
+from chatapp.state import db_call as db_call_module
 from chatapp.state import sidebar
 from chatapp.state.chat import ChatState
 from chatapp.state.view import ArrivalState, SidebarState
@@ -57,7 +61,11 @@ def tab(monkeypatch: pytest.MonkeyPatch) -> tuple[ChatState, Hub, dict[str, Any]
         await asyncio.sleep(db["delay"])
         if db["error"] is not None:
             raise db["error"]
-        return stored(kwargs["client_id"])
+        result = stored(kwargs["client_id"])
+        event = messages.message_event(result.message, kwargs["sender"], origin=kwargs["origin"])
+        return await db_call_module._announced(
+            (result, [events.Outgoing(tuple(result.member_ids), dict(event))])
+        )
 
     async def no_limit(fn: Any, /, **kwargs: Any) -> None:
         return None
@@ -74,6 +82,7 @@ def tab(monkeypatch: pytest.MonkeyPatch) -> tuple[ChatState, Hub, dict[str, Any]
     monkeypatch.setattr(chat_module, "db_run", db_run)
     monkeypatch.setattr(chat_module, "limit_call", no_limit)
     monkeypatch.setattr(chat_module, "get_hub", lambda: hub)
+    monkeypatch.setattr(realtime, "get_hub", lambda: hub)
     monkeypatch.setattr(chat_module._database, "away", False)
     monkeypatch.setattr(ChatState, "_user_id", user_id)
     monkeypatch.setattr(ChatState, "_ensure_view", view_ready)
