@@ -41,9 +41,7 @@ def upgrade() -> None:
     with op.batch_alter_table("conversations") as t:
         t.add_column(sa.Column("picture_ref", sa.String(32), nullable=True))
         t.add_column(
-            sa.Column(
-                "members_can_add", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
+            sa.Column("members_can_add", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         t.add_column(sa.Column("archived_at", TS, nullable=True))
     with op.batch_alter_table("conversation_members") as t:
