@@ -37,10 +37,18 @@ class MessageView(TypedDict):
     full: str
     w: int  # thumbnail box, so the view does not jump when the image loads
     h: int
+    # Only where they apply (a direct conversation's bubbles carry none of these, so they cost
+    # it nothing on the wire): a system line ("alice added bob"); in a group, the sender's name
+    # and avatar on the first bubble of their run.
+    sys: NotRequired[bool]
+    name: NotRequired[str]
+    initials: NotRequired[str]
+    avatar: NotRequired[str]
 
 
 class ConversationRow(TypedDict):
-    """One sidebar row."""
+    """One sidebar row (a direct conversation's ``peer_*`` fields name the other person; a
+    group's are empty and ``group`` is set)."""
 
     id: int
     title: str
@@ -54,6 +62,10 @@ class ConversationRow(TypedDict):
     when: str  # "14:05" today, "25 Nov" before (viewer's time zone)
     last_id: int
     unread: int
+    group: NotRequired[bool]
+    left: NotRequired[bool]  # the viewer left or was removed: read-only
+    removed: NotRequired[bool]  # ... was removed (not left)
+    role: NotRequired[str]  # the viewer's role in the group
 
 
 class PersonView(TypedDict):
@@ -80,6 +92,15 @@ class WireMessage(TypedDict):
     full: str
     w: int
     h: int
+    sys: NotRequired[str]  # a system line's kind
+
+
+class GroupCard(TypedDict):
+    """A group's name and picture, carried with its messages (a tab that does not list the
+    group yet adds its row from this)."""
+
+    title: str
+    avatar: str
 
 
 class SenderCard(TypedDict):
@@ -96,6 +117,29 @@ class MessageEvent(TypedDict):
     message: WireMessage
     sender: SenderCard
     again: NotRequired[bool]  # announced again after a reconnect: maybe shown already
+    group: NotRequired[GroupCard]  # a group's message
+
+
+class GroupMemberChange(TypedDict):
+    id: int
+    role: str  # the new role; "" = no longer a member
+    name: str
+    username: str
+    avatar: str
+
+
+class GroupEvent(TypedDict):
+    """A group changed (services/groups.py): its name, picture and setting as they are now,
+    and whose role changed. ``deleted``: the group is gone."""
+
+    type: Literal["group"]
+    conv: int
+    title: NotRequired[str]
+    avatar: NotRequired[str]
+    can_add: NotRequired[bool]
+    members: NotRequired[list[GroupMemberChange]]
+    why: NotRequired[str]  # a departure: "left" | "removed"
+    deleted: NotRequired[bool]
 
 
 class ReadEvent(TypedDict):
@@ -141,7 +185,7 @@ def is_revoked(session_id: str, event: RevokedEvent) -> bool:
     return session_id != event["keep"]
 
 
-BusEvent = MessageEvent | ReadEvent | PersonEvent | PresenceEvent | RevokedEvent
+BusEvent = MessageEvent | ReadEvent | PersonEvent | PresenceEvent | RevokedEvent | GroupEvent
 
 
 # Builders ----------------------------------------------------------------------------------------
@@ -190,7 +234,7 @@ def thumb_box(width: int, height: int, box: int = 320) -> tuple[int, int]:
 
 def message(m: MessageOut) -> WireMessage:
     w, h = thumb_box(m.media_width, m.media_height)
-    return {
+    out: WireMessage = {
         "id": m.id,
         "cid": m.client_id,
         "conv": m.conversation_id,
@@ -202,13 +246,24 @@ def message(m: MessageOut) -> WireMessage:
         "w": w,
         "h": h,
     }
+    if m.system:
+        out["sys"] = m.system
+    return out
 
 
-def preview(body: str, mine: bool, has_image: bool = False) -> str:
+def preview(
+    body: str, mine: bool, has_image: bool = False, *, who: str = "", system: bool = False
+) -> str:
+    """A sidebar row's last line: "You: …" for your own message, "bob: …" for someone else's
+    in a group (``who``), a system line as it is."""
     text = " ".join(body.split()) or ("📷 Photo" if has_image else "")
     if len(text) > PREVIEW_CHARS:
         text = text[: PREVIEW_CHARS - 1] + "…"
-    return f"You: {text}" if mine else text
+    if system:
+        return text
+    if mine:
+        return f"You: {text}"
+    return f"{who}: {text}" if who else text
 
 
 def conversation(
@@ -216,17 +271,33 @@ def conversation(
 ) -> ConversationRow:
     peer = c.peer
     lm = c.last_message
-    return {
+    row: ConversationRow = {
         "id": c.id,
         "title": c.title,
         "peer_id": peer.id if peer else 0,
         "peer_username": peer.username if peer else "",
         "initials": initials(c.title),
-        "avatar": thumb_url(peer.avatar_ref) if peer else "",
+        "avatar": thumb_url(c.picture_ref if c.is_group else peer.avatar_ref if peer else None),
         "online": bool(peer and peer.id in online),
         "last_seen": ms(peer.last_seen_at) if peer else 0,
-        "preview": preview(lm.body, lm.sender_id == viewer_id, bool(lm.media_ref)) if lm else "",
+        "preview": preview(
+            lm.body,
+            lm.sender_id == viewer_id,
+            bool(lm.media_ref),
+            who=c.last_sender_name,
+            system=bool(lm.system),
+        )
+        if lm
+        else "",
         "when": when,
         "last_id": lm.id if lm else 0,
         "unread": c.unread,
     }
+    if c.is_group:
+        row["group"] = True
+        row["role"] = c.role
+        if c.left:
+            row["left"] = True
+            if c.removed:
+                row["removed"] = True
+    return row

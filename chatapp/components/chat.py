@@ -14,6 +14,7 @@ import reflex as rx
 from reflex.vars import FunctionStringVar
 
 from chatapp.components.avatar import avatar
+from chatapp.components.groups import group_info_dialog, new_group_dialog
 from chatapp.services import images, messages
 from chatapp.state import uploads
 from chatapp.state.chat import KEEP_UNSENT_JS, SCROLL_JS, ChatState
@@ -140,16 +141,21 @@ def sidebar() -> rx.Component:
     searching = ChatState.search != ""
     return rx.box(
         rx.vstack(
-            rx.input(
-                rx.input.slot(rx.icon("search", size=16)),
-                placeholder="Search people",
-                aria_label="Search people",
-                id="people-search",
-                value=ChatState.search,
-                on_change=ChatState.set_search.debounce(250),
-                size="2",
+            rx.hstack(
+                rx.input(
+                    rx.input.slot(rx.icon("search", size=16)),
+                    placeholder="Search people",
+                    aria_label="Search people",
+                    id="people-search",
+                    value=ChatState.search,
+                    on_change=ChatState.set_search.debounce(250),
+                    size="2",
+                    width="100%",
+                    type="search",
+                ),
+                new_group_dialog(),
                 width="100%",
-                type="search",
+                spacing="2",
             ),
             rx.el.label(
                 rx.switch(
@@ -210,25 +216,58 @@ def message_bubble(m: rx.Var[dict[str, Any]], rest: rx.RestProp) -> rx.Component
     status = m["status"].to(str)
     a = ChatState.active
     w, h = m["w"].to(int), m["h"].to(int)
+    # In a group, the first bubble of a run names its sender (a direct conversation's bubbles
+    # carry no name: the header names the other person).
+    named = m["name"].to(str) != ""
+    day = rx.cond(
+        m["day"].to(str) != "",
+        rx.box(rx.text(m["day"].to(str), size="1"), class_name="day-separator", role="separator"),
+    )
+    system_line = rx.box(
+        rx.text(m["body"].to(str), size="1"),
+        class_name="system-line",
+        role="status",
+        data_testid="system-line",
+    )
     return rx.fragment(
-        rx.cond(
-            m["day"].to(str) != "",
-            rx.box(
-                rx.text(m["day"].to(str), size="1"), class_name="day-separator", role="separator"
-            ),
-        ),
+        day,
+        rx.cond(m["sys"].to(bool), system_line, _bubble(m, mine, status, a, w, h, named)),
+    )
+
+
+def _bubble(
+    m: rx.Var[dict[str, Any]],
+    mine: rx.Var,
+    status: rx.Var,
+    a: rx.Var,
+    w: rx.Var,
+    h: rx.Var,
+    named: rx.Var,
+) -> rx.Component:
+    return rx.fragment(
         rx.box(
             rx.cond(
                 ~mine,
                 rx.box(
                     rx.cond(
                         m["first"].to(bool),
-                        avatar(a["avatar"], a["initials"], a["title"], 24),
+                        rx.cond(
+                            named,
+                            avatar(m["avatar"], m["initials"], m["name"], 24),
+                            rx.cond(
+                                ~a["group"].to(bool),
+                                avatar(a["avatar"], a["initials"], a["title"], 24),
+                            ),
+                        ),
                     ),
                     class_name="bubble-avatar",
                 ),
             ),
             rx.box(
+                rx.cond(
+                    named,
+                    rx.text(m["name"].to(str), size="1", weight="bold", class_name="bubble-name"),
+                ),
                 rx.cond(
                     m["img"].to(bool),
                     rx.link(
@@ -347,6 +386,29 @@ def message_list() -> rx.Component:
     )
 
 
+def group_header() -> rx.Component:
+    a = ChatState.active
+    return rx.hstack(
+        avatar(a["avatar"], a["initials"], a["title"], 36),
+        rx.box(
+            rx.text(a["title"], weight="bold", size="3", class_name="truncate", as_="div"),
+            rx.text(
+                rx.cond(a["left"].to(bool), "You are no longer a member", "Group"),
+                size="1",
+                class_name="muted",
+                as_="div",
+            ),
+            min_width="0",
+            flex="1",
+        ),
+        rx.cond(~a["left"].to(bool), group_info_dialog()),
+        align="center",
+        spacing="3",
+        flex="1",
+        min_width="0",
+    )
+
+
 def conversation_header() -> rx.Component:
     a = ChatState.active
     return rx.hstack(
@@ -357,6 +419,16 @@ def conversation_header() -> rx.Component:
             aria_label="Back to conversations",
             class_name="back-button",
         ),
+        rx.cond(a["group"].to(bool), group_header(), person_header()),
+        align="center",
+        spacing="3",
+        class_name="conv-header",
+    )
+
+
+def person_header() -> rx.Component:
+    a = ChatState.active
+    return rx.fragment(
         profile_dialog(
             rx.el.button(
                 presence_avatar(a["avatar"], a["initials"], a["title"], a["online"], size=36),
@@ -377,9 +449,6 @@ def conversation_header() -> rx.Component:
                 type="button",
             )
         ),
-        align="center",
-        spacing="3",
-        class_name="conv-header",
     )
 
 
@@ -584,7 +653,24 @@ def conversation_pane() -> rx.Component:
                         size="1",
                     ),
                 ),
-                composer(),
+                rx.cond(
+                    ChatState.active["left"].to(bool),
+                    rx.box(
+                        rx.text(
+                            rx.cond(
+                                ChatState.active["removed"].to(bool),
+                                "You were removed from this group.",
+                                "You left this group.",
+                            ),
+                            " You can read what was said until then.",
+                            size="2",
+                        ),
+                        class_name="composer composer-closed",
+                        role="status",
+                        data_testid="removed-banner",
+                    ),
+                    composer(),
+                ),
             ),
         ),
         class_name="chat-main",

@@ -192,6 +192,12 @@ def list_conversations(
                 picture_ref=c.picture_ref if group else None,
                 role=member.role,
                 left=member.left_at is not None,
+                removed=bool(
+                    member.left_at is not None
+                    and lm is not None
+                    and lm.id == member.history_until_id
+                    and lm.system == "removed"
+                ),
                 last_sender_name=names.get(lm.sender_id, "") if group and lm else "",
             )
         )

@@ -82,6 +82,7 @@ class ConversationOut:
     picture_ref: str | None = None  # a group's picture
     role: str = "member"  # the viewer's role (groups)
     left: bool = False  # the viewer left or was removed (reads the history up to then)
+    removed: bool = False  # ... was removed by someone else
     last_sender_name: str = ""  # who wrote the last message (a group's preview "bob: hi")
 
     @property
@@ -109,6 +110,8 @@ class SendResult:
     message: MessageOut
     created: bool  # False: this client id was already stored (a retry); nothing new
     member_ids: list[int]
+    group_title: str | None = None  # a group's name (None: a direct conversation)
+    group_picture: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

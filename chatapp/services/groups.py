@@ -398,7 +398,7 @@ def _depart(
     member.role = MEMBER
     session.add(member)
     session.flush()
-    _announce(session, conv, {member.user_id: ""}, also_to=[member.user_id])
+    _announce(session, conv, {member.user_id: ""}, also_to=[member.user_id], why=kind)
     line = _line(session, conv, actor_id, kind, text, also_to=[member.user_id])
     member.history_until_id = line
     member.last_read_message_id = max(member.last_read_message_id or 0, line)
@@ -432,6 +432,7 @@ def _announce(
     conv: Conversation,
     roles: dict[int, str],
     also_to: list[int] | None = None,
+    why: str = "",
 ) -> None:
     """A ``group`` event to every current member (and ``also_to``): the group's name and
     picture, and whose role changed (``""``: no longer a member)."""
@@ -459,4 +460,6 @@ def _announce(
             for uid, role in roles.items()
         ],
     }
+    if why:
+        event["why"] = why  # "left" | "removed": what the departed member's tabs say
     send_event_on_commit(sorted(to), event)

@@ -24,7 +24,7 @@ from chatapp.services.media import claim_for_message, thumb_url
 from chatapp.services.membership import require_reader, window
 from chatapp.services.rawsql import RawStatement, integrity_error, is_mysql
 from chatapp.services.throttle import get_login_throttle
-from chatapp.wire import MessageEvent, SenderCard
+from chatapp.wire import GroupCard, MessageEvent, SenderCard
 
 _M = Message.__table__  # type: ignore[attr-defined]
 
@@ -34,7 +34,7 @@ _BY_CLIENT_ID = sa.select(_M.c.id).where(
 
 # The hot path runs on the DB-API cursor (see rawsql.py for why and how much).
 _LOCK_CONVERSATION = RawStatement(
-    "SELECT kind FROM conversations WHERE id = :conv", for_update=True
+    "SELECT kind, title, picture_ref FROM conversations WHERE id = :conv", for_update=True
 )
 _MEMBERS = RawStatement(
     "SELECT user_id FROM conversation_members WHERE conversation_id = :conv AND left_at IS NULL"
@@ -152,12 +152,18 @@ def _send_and_announce(
     result = _send(conn, session, **args)
     if result.created:
         card = sender or _sender_card(session(), result.message.sender_id)
-        send_event_on_commit(result.member_ids, message_event(result.message, card, origin=origin))
+        event = message_event(result.message, card, origin=origin, group=_group_card(result))
+        send_event_on_commit(result.member_ids, event)
     return result
 
 
 def message_event(
-    m: MessageOut, sender: SenderCard, *, origin: str = "", again: bool = False
+    m: MessageOut,
+    sender: SenderCard,
+    *,
+    origin: str = "",
+    again: bool = False,
+    group: GroupCard | None = None,
 ) -> MessageEvent:
     event: MessageEvent = {
         "type": "message",
@@ -167,7 +173,22 @@ def message_event(
     }
     if again:
         event["again"] = True
+    if group is not None:
+        event["group"] = group
     return event
+
+
+def _group_card(result: SendResult) -> GroupCard | None:
+    if result.group_title is None:
+        return None
+    return {"title": result.group_title, "avatar": thumb_url(result.group_picture)}
+
+
+def _conversation_card(session: Session, conversation_id: int) -> GroupCard | None:
+    conv = session.get(Conversation, conversation_id)
+    if conv is None or conv.kind != "group":
+        return None
+    return {"title": conv.title or "", "avatar": thumb_url(conv.picture_ref)}
 
 
 def _sender_card(session: Session, user_id: int) -> SenderCard:
@@ -200,6 +221,7 @@ def _send(
     # same send waits for this transaction and then sees its row (READ COMMITTED).
     row = _LOCK_CONVERSATION.execute(conn, {"conv": conversation_id}).fetchone()
     kind = row[0] if row is not None else None
+    group = (row[1] or "", row[2]) if kind == "group" else (None, None)
     members = _members(conn, conversation_id, cacheable=kind == "direct")
     if kind is None or sender_id not in members:
         raise NotAllowed("You are not in this conversation.")
@@ -231,7 +253,7 @@ def _send(
         existing = _by_client_id(session(), sender_id, client_id)
         if existing is None:
             raise
-        return _replay(session(), existing, conversation_id, list(members), image)
+        return _replay(session(), existing, conversation_id, list(members), image, group)
     msg_id = int(cur.lastrowid)
     # The conversation's latest message; and your own message is read by you (and so is
     # everything before it).
@@ -253,7 +275,13 @@ def _send(
         media_width=image.width if image is not None else 0,
         media_height=image.height if image is not None else 0,
     )
-    return SendResult(message=out, created=True, member_ids=list(members))
+    return SendResult(
+        message=out,
+        created=True,
+        member_ids=list(members),
+        group_title=group[0],
+        group_picture=group[1],
+    )
 
 
 # Members of direct conversations never change: remember them instead of asking each time.
@@ -318,9 +346,14 @@ def stored_sends(
         at = m.created_at if m.created_at.tzinfo else m.created_at.replace(tzinfo=UTC)
         if at >= recent:
             card = sender or _sender_card(session, sender_id)
-            send_event_on_commit(
-                members[conv], message_event(result.message, card, origin=origin, again=True)
+            event = message_event(
+                result.message,
+                card,
+                origin=origin,
+                again=True,
+                group=_conversation_card(session, conv),
             )
+            send_event_on_commit(members[conv], event)
     return out
 
 
@@ -354,7 +387,10 @@ def post_system_line(
     )
     out = MessageOut.of(msg)
     to = set(member_ids(session=session, conversation_id=conversation_id)) | set(also_to or ())
-    send_event_on_commit(sorted(to), message_event(out, _sender_card(session, actor_id)))
+    card = _conversation_card(session, conversation_id)
+    send_event_on_commit(
+        sorted(to), message_event(out, _sender_card(session, actor_id), group=card)
+    )
     return out
 
 
@@ -364,6 +400,7 @@ def _replay(
     conversation_id: int,
     members: list[int],
     image: Media | None,
+    group: tuple[str | None, str | None],
 ) -> SendResult:
     if existing.conversation_id != conversation_id:
         raise ServiceError("Invalid message id.")
@@ -373,6 +410,8 @@ def _replay(
         message=_out(existing, image.width, image.height) if image else MessageOut.of(existing),
         created=False,
         member_ids=members,
+        group_title=group[0],
+        group_picture=group[1],
     )
 
 

@@ -24,15 +24,18 @@ from chatapp.services.errors import ServiceError, Throttled, Unavailable
 from chatapp.settings import get_settings
 from chatapp.state import sidebar, timeline, uploads
 from chatapp.state.db_call import db_call, db_run, limit_call
+from chatapp.state.groups import GroupState
 from chatapp.state.reads import read_marks
 from chatapp.state.session import SessionState
 from chatapp.state.timefmt import Clock
 from chatapp.state.view import ArrivalState, HistoryState, SidebarState, raw
 from chatapp.wire import (
     BusEvent,
+    GroupEvent,
     MessageEvent,
     WireMessage,
     conversation,
+    initials,
     person,
     preview,
     sender_card,
@@ -46,6 +49,7 @@ MAX_UNSENT = 16  # failed or pending messages a tab keeps for Retry (< N_SLOTS)
 MAX_REFUSED = 32  # refused client ids a tab remembers (the browser keeps its newest 16 sends)
 OLDER_PAGE = 100  # messages per "load older" (the first page on open is messages.PAGE_SIZE)
 CONV_PATH = re.compile(r"^/c/(\d{1,18})/?$")
+LEFT_NOTICE = "You are no longer a member of this group: you can read it, not send."
 
 # inline JS (1 of 5): the browser's IANA time zone and 12/24-hour preference, read once per
 # browser (kept in localStorage); Reflex has no Python API for them. Times are formatted here.
@@ -367,6 +371,7 @@ class ChatState(rx.State):
             clock=clock,
             prev_at=before_at,
             prev_sender=page.before_sender,
+            senders=page.senders,
         )
         timeline.show_page(cur, history, views)
         # This tab's unsent messages of this conversation come back, still retryable.
@@ -502,6 +507,7 @@ class ChatState(rx.State):
             clock=self._clock(),
             prev_at=_ms_dt(page.before_at),
             prev_sender=page.before_sender,
+            senders=page.senders,
         )
         timeline.prepend_older(cur, history, views)
         self._cursor = cur.dump()
@@ -703,6 +709,9 @@ class ChatState(rx.State):
         if not conv_id:
             yield self._refuse("Open a conversation first.", body, cid)
             return
+        if conv_id == self.active_id and self.active.get("left"):
+            yield self._refuse(LEFT_NOTICE, body, cid)
+            return
         if new:
             if self.attachment.get("busy"):
                 yield self._refuse(
@@ -882,7 +891,9 @@ class ChatState(rx.State):
         history, arrivals, sb = await self._views()
         if event["type"] == "message":
             return await self._apply_message(event, uid, history, arrivals, sb)
-        if event["type"] == "read":
+        if event["type"] == "group":
+            await self._apply_group(event, uid, sb)
+        elif event["type"] == "read":
             sidebar.update(sb, event["conv"], {"unread": 0})
         elif event["type"] == "person":
             fields = {k: event[k] for k in ("title", "initials", "avatar")}  # type: ignore[literal-required]
@@ -910,6 +921,55 @@ class ChatState(rx.State):
         if any(p.get("id") == user_id for p in self.people):
             self.people = [{**p, **fields} if p.get("id") == user_id else p for p in self.people]
 
+    async def _apply_group(self, event: GroupEvent, uid: int, sb: Any) -> None:
+        """A group changed: its row and header (name, picture, the viewer's role, whether the
+        viewer is still in it), and Group info if it is open (state/groups.py)."""
+        conv = event["conv"]
+        info = await self.get_state(GroupState)
+        if event.get("deleted"):
+            sidebar.remove(sb, conv)
+            if conv == self.active_id:
+                await self._close()
+                self.notice = "This group was deleted."
+            info.forget(conv)
+            return
+        title = event.get("title", "")
+        fields: dict[str, Any] = {
+            "title": title,
+            "initials": initials(title),
+            "avatar": event.get("avatar", ""),
+        }
+        me = next((c for c in event.get("members", []) if c["id"] == uid), None)
+        if me is not None:
+            fields["left"] = not me["role"]
+            fields["removed"] = not me["role"] and event.get("why") == "removed"
+            if me["role"]:
+                fields["role"] = me["role"]
+        if not sidebar.update(sb, conv, fields) and me is not None and me["role"]:
+            # Added to a group: its row comes now (its "… added you" line follows).
+            sidebar.insert_top(
+                sb,
+                {
+                    "id": conv,
+                    "peer_id": 0,
+                    "peer_username": "",
+                    "online": False,
+                    "last_seen": 0,
+                    "preview": "",
+                    "when": "",
+                    "last_id": 0,
+                    "unread": 0,
+                    "group": True,
+                    **fields,  # type: ignore[typeddict-item]
+                },
+            )
+            self.no_conversations = False
+        if conv == self.active_id:
+            self.active = {**self.active, **fields}
+            if fields.get("removed"):
+                self.notice = "You were removed from this group."
+        info.apply(event, uid)
+
     async def _apply_message(
         self, event: MessageEvent, uid: int, history: Any, arrivals: Any, sb: Any
     ) -> int:
@@ -918,16 +978,25 @@ class ChatState(rx.State):
         conv = m["conv"]
         is_open = conv == self.active_id
         clock = self._clock()
+        group = event.get("group")
+        system = bool(m.get("sys"))
+        s = event["sender"]
         row: dict[str, Any] = {
             "last_id": m["id"],
             "when": clock.short_when(m["at"]),
-            "preview": preview(m["body"], mine, bool(m["img"])),
+            "preview": preview(
+                m["body"],
+                mine,
+                bool(m["img"]),
+                who=s["name"] if group is not None else "",
+                system=system,
+            ),
         }
         found = sidebar.find(sb, conv)
         last_id = int(found[1].get("last_id") or 0) if found is not None else 0
         if is_open:
             row["unread"] = 0
-        elif not mine and found is not None:
+        elif not mine and not system and found is not None:
             row["unread"] = int(found[1].get("unread", 0)) + 1
         if found is not None:
             if m["id"] == last_id:
@@ -940,8 +1009,25 @@ class ChatState(rx.State):
                     sidebar.update(sb, conv, {"unread": row["unread"]})
             else:
                 sidebar.update(sb, conv, row, to_top=True)
+        elif group is not None:
+            sidebar.insert_top(
+                sb,
+                {
+                    "id": conv,
+                    "title": group["title"],
+                    "peer_id": 0,
+                    "peer_username": "",
+                    "initials": initials(group["title"]),
+                    "avatar": group["avatar"],
+                    "online": False,
+                    "last_seen": 0,
+                    "unread": 0 if mine or system else 1,
+                    "group": True,
+                    **row,  # type: ignore[typeddict-item]
+                },
+            )
+            self.no_conversations = False
         else:
-            s = event["sender"]
             other = not mine
             sidebar.insert_top(
                 sb,
@@ -965,7 +1051,12 @@ class ChatState(rx.State):
         if timeline.is_shown(cur, m):
             return 0
         view = timeline.view_of(
-            m, viewer=uid, clock=clock, prev_at=cur.last_at, prev_sender=cur.last_sender
+            m,
+            viewer=uid,
+            clock=clock,
+            prev_at=cur.last_at,
+            prev_sender=cur.last_sender,
+            who=(s["name"], s["initials"], s["avatar"]) if group is not None else None,
         )
         timeline.put(cur, history, arrivals, view)
         self._cursor = cur.dump()

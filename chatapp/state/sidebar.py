@@ -81,3 +81,15 @@ def update_people(sb: Any, user_id: int, fields: dict[str, Any]) -> list[int]:
                 setattr(sb, row_name(i), {**row, **changed})
             convs.append(int(row["id"]))
     return convs
+
+
+def remove(sb: Any, conv_id: int) -> bool:
+    """Drop a conversation's row (a deleted group). False if it is not in the sidebar."""
+    found = find(sb, conv_id)
+    if found is None:
+        return False
+    i, _row = found
+    setattr(sb, row_name(i), {})
+    sb.order = [o for o in raw(sb.order) if o != i]
+    sb._slot_of_conv = {c: s for c, s in raw(sb._slot_of_conv).items() if c != conv_id}
+    return True

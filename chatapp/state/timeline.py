@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatapp.services.dto import MessageOut
+from chatapp.services.dto import MessageOut, PersonOut
+from chatapp.services.media import thumb_url
 from chatapp.state.timefmt import Clock
 from chatapp.state.view import N_PAGES, N_SLOTS, OPEN_PAGE, page_name, raw, slot_name
-from chatapp.wire import MessageView, Status, WireMessage
+from chatapp.wire import MessageView, Status, WireMessage, initials
 from chatapp.wire import message as wire_message
 
 FOLDED_MEMORY = 2 * N_SLOTS
@@ -26,10 +27,15 @@ def view_of(
     prev_sender: int,
     status: Status = "sent",
     error: str = "",
+    who: Who | None = None,
 ) -> MessageView:
-    """A bubble, labelled against the message shown just before it (day separator, avatar)."""
+    """A bubble, labelled against the message shown just before it (day separator, avatar).
+    ``who``: in a group, the sender's name and avatar, shown on the first bubble of a run. A
+    system line ("alice added bob") is a bubble of its own kind, never part of a run."""
     new_day = not prev_at or clock.day_key(prev_at) != clock.day_key(m["at"])
-    return {
+    system = bool(m.get("sys"))
+    first = new_day or m["sender"] != prev_sender or system
+    view: MessageView = {
         "key": f"c{m['cid']}",
         "id": m["id"],
         "cid": m["cid"],
@@ -39,7 +45,7 @@ def view_of(
         "at": m["at"],
         "time": clock.time(m["at"]),
         "day": clock.day_label(m["at"]) if new_day else "",
-        "first": new_day or m["sender"] != prev_sender,
+        "first": first,
         "status": status,
         "error": error,
         "img": m["img"],
@@ -47,19 +53,53 @@ def view_of(
         "w": m["w"],
         "h": m["h"],
     }
+    if system:
+        view["sys"] = True
+        view["mine"] = False
+    elif who is not None and first and m["sender"] != viewer:
+        view["name"], view["initials"], view["avatar"] = who
+    return view
+
+
+# (name, initials, avatar URL) of a group message's sender
+Who = tuple[str, str, str]
+# A system line ends a run: the next message shows its sender again.
+SYSTEM_SENDER = -1
+
+
+def who_of(person: PersonOut) -> Who:
+    return (person.display_name, initials(person.display_name), thumb_url(person.avatar_ref))
 
 
 def views_of(
-    items: list[MessageOut], *, viewer: int, clock: Clock, prev_at: int, prev_sender: int
+    items: list[MessageOut],
+    *,
+    viewer: int,
+    clock: Clock,
+    prev_at: int,
+    prev_sender: int,
+    senders: dict[int, PersonOut] | None = None,
 ) -> list[MessageView]:
+    """Bubbles of a page (``senders``: a group page's writers, for names and avatars)."""
     out: list[MessageView] = []
     for m in items:
+        person = senders.get(m.sender_id) if senders else None
         v = view_of(
-            wire_message(m), viewer=viewer, clock=clock, prev_at=prev_at, prev_sender=prev_sender
+            wire_message(m),
+            viewer=viewer,
+            clock=clock,
+            prev_at=prev_at,
+            prev_sender=prev_sender,
+            who=who_of(person) if person is not None else None,
         )
         out.append(v)
-        prev_at, prev_sender = v["at"], v["sender"]
+        prev_at, prev_sender = v["at"], sender_key(v)
     return out
+
+
+def sender_key(v: MessageView) -> int:
+    """Who the next bubble is compared with to start a run (a system line ends one)."""
+    return SYSTEM_SENDER if v.get("sys") else v["sender"]
 
 
 class Cursor:
@@ -148,7 +188,7 @@ def show_page(cur: Cursor, history: Any, items: list[MessageView]) -> None:
         cur.folded[v["cid"]] = None
     if items:
         cur.newest_id = max(v["id"] for v in items)
-        cur.last_at, cur.last_sender = items[-1]["at"], items[-1]["sender"]
+        cur.last_at, cur.last_sender = items[-1]["at"], sender_key(items[-1])
 
 
 def prepend_older(cur: Cursor, history: Any, items: list[MessageView]) -> None:
@@ -215,7 +255,7 @@ def put(cur: Cursor, history: Any, arrivals: Any, view: MessageView) -> None:
     setattr(arrivals, slot_name(slot), view)
     cur.slot_of[cid] = slot
     cur.slots_used += 1
-    cur.last_at, cur.last_sender = view["at"], view["sender"]
+    cur.last_at, cur.last_sender = view["at"], sender_key(view)
 
 
 def get(cur: Cursor, arrivals: Any, cid: str) -> dict[str, Any] | None:
