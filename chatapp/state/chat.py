@@ -931,7 +931,7 @@ class ChatState(rx.State):
             if conv == self.active_id:
                 await self._close()
                 self.notice = "This group was deleted."
-            info.forget(conv)
+            info._forget(conv)
             return
         title = event.get("title", "")
         fields: dict[str, Any] = {
@@ -968,7 +968,7 @@ class ChatState(rx.State):
             self.active = {**self.active, **fields}
             if fields.get("removed"):
                 self.notice = "You were removed from this group."
-        info.apply(event, uid)
+        info._apply(event, uid)
 
     async def _apply_message(
         self, event: MessageEvent, uid: int, history: Any, arrivals: Any, sb: Any

@@ -268,7 +268,7 @@ class GroupState(rx.State):
         return None
 
     # Live (called by ChatState's delivery, the tab's state locked; no database here) -------
-    def apply(self, event: GroupEvent, uid: int) -> None:
+    def _apply(self, event: GroupEvent, uid: int) -> None:
         if event["conv"] != self.conv or not self.info_open:
             return
         self.name = event.get("title", self.name)
@@ -297,7 +297,7 @@ class GroupState(rx.State):
             members.values(), key=lambda m: (RANK.get(m["role"], 9), m["name"].lower())
         )
 
-    def forget(self, conv: int) -> None:
+    def _forget(self, conv: int) -> None:
         if conv == self.conv:
             self.info_open = False
             self.conv, self.members, self.my_role = 0, [], ""

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from bench.db import BenchUser, make_user
-from bench.tabs import HISTORY, ChatappTab
+from bench.tabs import CHAT_STATE, HISTORY, ChatappTab
 from chatapp.db import make_engine
-from chatapp.services import accounts, conversations, messages
+from chatapp.services import accounts, conversations, groups, messages
 from tests.e2e.conftest import AppServer
 
 pytestmark = pytest.mark.e2e
@@ -282,3 +282,112 @@ async def _card_of(tab: RecordingTab, username: str) -> None:
                 if username in repr(fields.get("profile_card_rx_state_")):
                     return
         await asyncio.sleep(0.05)
+
+
+GROUP_STATE = CHAT_STATE.replace("chat____chat_state", "groups____group_state")
+
+
+def _group_event(tab: RecordingTab, handler: str, payload: dict[str, Any]) -> None:
+    tab._emit({"name": f"{GROUP_STATE}.{handler}", "payload": payload, "router_data": tab.router})
+
+
+def _group_snapshot(engine: sa.Engine, conv: int) -> tuple[Any, ...]:
+    with engine.connect() as conn:
+        members = conn.execute(
+            sa.text(
+                "SELECT user_id, role, left_at IS NULL FROM conversation_members"
+                " WHERE conversation_id = :c ORDER BY user_id"
+            ),
+            {"c": conv},
+        ).all()
+        group = conn.execute(
+            sa.text("SELECT title, members_can_add, picture_ref FROM conversations WHERE id = :c"),
+            {"c": conv},
+        ).one()
+        lines = conn.execute(
+            sa.text("SELECT COUNT(*) FROM messages WHERE conversation_id = :c"), {"c": conv}
+        ).scalar()
+    return tuple(members), tuple(group), lines
+
+
+def test_crafted_group_events_without_the_right(app_server: AppServer) -> None:
+    """Issue 12: a member who tries to remove an admin, promote themselves, add people or
+    change the group, and someone outside the group who tries to read it, send into it or list
+    its members, are refused over the real protocol, and nothing changes."""
+    engine = make_engine(app_server.database_url)
+    owner, admin, member, outsider = (
+        _user(engine, "go"),
+        _user(engine, "ga"),
+        _user(engine, "gm"),
+        _user(engine, "gx"),
+    )
+    secret_text = f"group secret {secrets.token_hex(4)}"
+    with Session(engine, expire_on_commit=False) as s:
+        made = groups.create_group(
+            session=s, user_id=owner.id, name="Closed", member_ids=[admin.id, member.id]
+        )
+        groups.set_role(
+            session=s, user_id=owner.id, conversation_id=made.id, member_id=admin.id, role="admin"
+        )
+        s.commit()
+    messages.send_message(
+        engine=engine,
+        sender_id=owner.id,
+        conversation_id=made.id,
+        body=secret_text,
+        client_id="group-secret-1",
+    )
+    before = _group_snapshot(engine, made.id)
+
+    async def scenario() -> tuple[RecordingTab, RecordingTab]:
+        m = RecordingTab(index=0, user=member, peer=owner, port=app_server.port, sink=NullSink())
+        x = RecordingTab(index=1, user=outsider, peer=owner, port=app_server.port, sink=NullSink())
+        await m.connect()
+        await x.connect()
+        _group_event(m, "open_info", {"conversation_id": made.id})  # allowed: a member
+        _group_event(m, "remove", {"user_id": admin.id})
+        _group_event(m, "set_role", {"user_id": member.id, "role": "admin"})
+        _group_event(m, "set_role", {"user_id": admin.id, "role": "member"})
+        _group_event(m, "set_role", {"user_id": member.id, "role": "owner"})
+        _group_event(m, "add", {"user_id": outsider.id})
+        _group_event(m, "transfer", {"user_id": member.id})
+        _group_event(m, "rename", {"form": {"name": "Mine now"}})
+        _group_event(m, "set_can_add", {"value": True})
+        _group_event(m, "delete", {})
+        # The outsider: read, list members, send, leave, remove someone.
+        x.emit("open_conversation", {"conversation_id": made.id})
+        x.emit("load_older", {})
+        x.emit(
+            "send", {"form": {"body": "let me in", "conversation": made.id}, "client_id": "x" * 16}
+        )
+        _group_event(x, "open_info", {"conversation_id": made.id})
+        _group_event(x, "remove", {"user_id": member.id})
+        _group_event(x, "leave", {})
+        await _answered(m)
+        await _answered(x)
+        m.close()
+        x.close()
+        return m, x
+
+    m, x = asyncio.run(scenario())
+    assert _group_snapshot(engine, made.id) == before  # nothing changed
+    errors = [
+        str(v)
+        for d in m.deltas
+        for fields in d.values()
+        for k, v in fields.items()
+        if k.startswith("info_error") and v
+    ]
+    assert any("Only the owner" in e for e in errors), errors
+    assert any("Only the group's admins" in e for e in errors), errors
+    # The outsider learned nothing: not the text, not who is in it.
+    seen = repr(x.deltas)
+    assert secret_text not in seen
+    assert admin.username not in seen and member.username not in seen
+    assert any("not in this conversation" in n for n in x.notices()), x.notices()
+    with engine.connect() as conn:
+        sent = conn.execute(
+            sa.text("SELECT COUNT(*) FROM messages WHERE sender_id = :u"), {"u": outsider.id}
+        ).scalar()
+    engine.dispose()
+    assert sent == 0

@@ -8,6 +8,7 @@ import chatapp.chatapp  # noqa: F401  (registers every page's states)
 from chatapp.state.account import ProfileState, SettingsState
 from chatapp.state.auth_forms import LoginState, SignupState
 from chatapp.state.chat import ChatState
+from chatapp.state.groups import GroupState
 from chatapp.state.session import SessionState
 
 CALLABLE_FROM_THE_BROWSER = {
@@ -19,9 +20,18 @@ CALLABLE_FROM_THE_BROWSER = {
         "resend", "discard", "attach_image", "upload_progress", "upload_rejected",
         "clear_attachment",
     },
+    GroupState: {
+        "set_new_open", "set_new_name", "search_new", "pick", "unpick", "attach_picture",
+        "picture_rejected", "create", "open_info", "set_info_open", "search_add", "add",
+        "remove", "set_role", "transfer", "rename", "set_can_add", "use_picture", "ask",
+        "leave", "delete",
+    },
 }  # fmt: skip
 
-NEVER = {"current_user_id", "ensure_signed_in", "apply_event", "apply_message", "deliver"}
+NEVER = {
+    "current_user_id", "ensure_signed_in", "apply_event", "apply_message", "apply_group",
+    "deliver", "apply", "forget",
+}  # fmt: skip
 
 
 def _explicit(cls: type) -> set[str]:
@@ -31,7 +41,9 @@ def _explicit(cls: type) -> set[str]:
 
 
 def test_identity_and_delivery_are_not_event_handlers() -> None:
-    for cls in (SessionState, ChatState, ProfileState, SettingsState, LoginState, SignupState):
+    for cls in (
+        SessionState, ChatState, GroupState, ProfileState, SettingsState, LoginState, SignupState
+    ):  # fmt: skip
         assert not NEVER & set(cls.event_handlers), cls.__name__
 
 
