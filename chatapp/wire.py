@@ -194,12 +194,19 @@ def ms(dt: datetime | None) -> int:
 
 
 def initials(name: str) -> str:
-    parts = [p for p in name.replace("_", " ").replace(".", " ").split() if p]
-    if not parts:
+    """Up to two letters for a round picture: the first letter (or digit) of the first and last
+    words that have one ("Saturday climb 🧗" → "SC"; an emoji alone is not a letter)."""
+    words = [w for w in name.replace("_", " ").replace(".", " ").split() if _letter(w)]
+    if not words:
         return "?"
-    if len(parts) == 1:
-        return parts[0][:2].upper()
-    return (parts[0][0] + parts[-1][0]).upper()
+    if len(words) == 1:
+        letters = [c for c in words[0] if c.isalnum()]
+        return "".join(letters[:2]).upper()
+    return (_letter(words[0]) + _letter(words[-1])).upper()
+
+
+def _letter(word: str) -> str:
+    return next((c for c in word if c.isalnum()), "")
 
 
 def person(p: PersonOut, online: bool = False) -> PersonView:

@@ -71,7 +71,7 @@ def sign_up(page: Page, base: str, username: str, display_name: str, bio: str) -
     page.get_by_label("Display name").fill(display_name)
     page.get_by_label("Bio").fill(bio)
     page.get_by_role("button", name="Save").click()
-    expect(page.get_by_test_id("header-display-name")).to_have_text(display_name)
+    expect(page.get_by_test_id("header-display-name")).to_have_text(display_name, timeout=30_000)
     page.goto(f"{base}/")
 
 
@@ -129,6 +129,44 @@ def make_conversation(browser: Browser, base: str) -> dict:  # type: ignore[type
     return state  # type: ignore[return-value]
 
 
+def make_group(browser: Browser, base: str) -> dict:  # type: ignore[type-arg]
+    """Dana creates a group with Eli and Fay; all three write. Returns Eli's storage state."""
+    tag = secrets.token_hex(2)
+    people = [
+        (f"dana{tag}", "Dana Ruiz", "Organiser of things."),
+        (f"eli{tag}", "Eli Novak", "Belayer."),
+        (f"fay{tag}", "Fay Okafor", "Brings the snacks."),
+    ]
+    ctxs = [browser.new_context(viewport={"width": 1280, "height": 800}) for _ in people]
+    pages = [c.new_page() for c in ctxs]
+    for page, (user, name, bio) in zip(pages, people, strict=True):
+        sign_up(page, base, user, name, bio)
+    dana, eli, fay = pages
+    dana.get_by_role("button", name="New group").click()
+    dialog = dana.get_by_role("dialog")
+    dialog.get_by_label("Group name").fill("Saturday climb")
+    for user, _name, _bio in people[1:]:
+        dialog.get_by_label("Add members").fill(user)
+        dialog.get_by_test_id("group-person-result").first.click()
+    dialog.get_by_role("button", name="Create").click()
+    dana.get_by_test_id("system-line").first.wait_for()
+    send(dana, "Who's driving on Saturday?")
+    for page in (eli, fay):
+        page.get_by_test_id("conversation-row").filter(has_text="Saturday climb").click()
+        page.get_by_test_id("system-line").first.wait_for()
+    send(eli, "I can take three people.")
+    send(fay, "Me please! I'll bring snacks.")
+    send(fay, "And the big rope.")
+    dana.get_by_role("button", name="Group info").click()
+    dana.get_by_role("button", name=f"Make admin: {people[1][1]}").click()
+    dana.get_by_test_id("system-line").filter(has_text="an admin").wait_for()
+    eli.wait_for_timeout(800)
+    state = ctxs[1].storage_state()
+    for c in ctxs:
+        c.close()
+    return state  # type: ignore[return-value]
+
+
 def main(base: str) -> None:
     base = base.rstrip("/")
     OUT.mkdir(parents=True, exist_ok=True)
@@ -174,6 +212,23 @@ def main(base: str) -> None:
                 page.goto(f"{base}/settings")
                 page.get_by_role("button", name="Change password").wait_for()
                 shoot(page, f"settings-{label}-{scheme}")
+                ctx.close()
+        state = make_group(browser, base)
+        for scheme in ("light", "dark"):
+            for label, width, height in VIEWPORTS:
+                ctx = browser.new_context(
+                    viewport={"width": width, "height": height},
+                    color_scheme=scheme,  # type: ignore[arg-type]
+                    storage_state=state,  # type: ignore[arg-type]
+                )
+                page = ctx.new_page()
+                page.goto(f"{base}/")
+                page.get_by_test_id("conversation-row").filter(has_text="Saturday climb").click()
+                page.get_by_test_id("system-line").first.wait_for()
+                shoot(page, f"group-{label}-{scheme}")
+                page.get_by_role("button", name="Group info").click()
+                page.get_by_test_id("group-member").first.wait_for()
+                shoot(page, f"group-info-{label}-{scheme}")
                 ctx.close()
         browser.close()
     print(f"screenshots written to {OUT}")

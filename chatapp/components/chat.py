@@ -360,7 +360,11 @@ def message_list() -> rx.Component:
                 ),
                 rx.center(
                     rx.text(
-                        "This is the beginning of your conversation with ",
+                        rx.cond(
+                            ChatState.active["group"].to(bool),
+                            "This is the beginning of the group ",
+                            "This is the beginning of your conversation with ",
+                        ),
                         ChatState.active["title"].to(str),
                         ".",
                         size="1",
