@@ -87,11 +87,19 @@ def validate_signup(username: str, email: str, password: str) -> tuple[str, str,
             raise EmailNotValidError("too long")
     except EmailNotValidError:
         errors["email"] = "Enter a valid email address."
-    if len(password) < MIN_PASSWORD_CHARS:
-        errors["password"] = f"Password must be at least {MIN_PASSWORD_CHARS} characters."
-    elif len(password.encode()) > security.BCRYPT_MAX_BYTES:
-        errors["password"] = "Password must be at most 72 bytes (bcrypt's limit)."
+    if problem := password_problem(password):
+        errors["password"] = problem
     return uname, norm_email, errors
+
+
+def password_problem(password: str) -> str:
+    """What is wrong with a new password ("" if nothing): the one rule for sign-up and for a
+    password change."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        return f"Password must be at least {MIN_PASSWORD_CHARS} characters."
+    if len(password.encode()) > security.BCRYPT_MAX_BYTES:
+        return f"Password must be at most {security.BCRYPT_MAX_BYTES} bytes (bcrypt's limit)."
+    return ""
 
 
 # Password hashing (bcrypt) is slow on purpose (~0.25 s at cost 12): callers that serve

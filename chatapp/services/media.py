@@ -41,6 +41,13 @@ class MediaOut:
         return cls(m.id, m.purpose, m.mime, m.width, m.height)
 
 
+def is_private(purpose: str) -> bool:
+    """Chat images are private (stored where only the app reads them, served only to who may
+    read the message: ``viewable``); avatars and group pictures are seen by every signed-in
+    user. The one place this rule is written."""
+    return purpose == "chat"
+
+
 def thumb_url(media_id: str | None) -> str:
     return f"/media/{media_id}/thumb" if media_id else ""
 
@@ -91,7 +98,7 @@ def prepare_upload(*, purpose: str, data: bytes, storage: MediaStorage) -> Prepa
         images.process_avatar(data) if purpose == "avatar" else images.process_chat_image(data)
     )
     mid = secrets.token_urlsafe(18)[:24]
-    private = purpose == "chat"
+    private = is_private(purpose)
     folder = "chat" if private else "avatars"
     full_key = f"{folder}/{mid[:2]}/{mid}.{processed.full.ext}"
     thumb_key = f"{folder}/{mid[:2]}/{mid}_t.{processed.thumb.ext}"
@@ -136,7 +143,7 @@ def record_upload(*, session: Session, owner_id: int, prepared: Prepared) -> Med
 def discard_prepared(*, prepared: Prepared, storage: MediaStorage) -> None:
     """The files of an upload that could not be recorded."""
     keys = (prepared.full_key, prepared.thumb_key)
-    _delete_files(storage, keys, private=prepared.purpose == "chat")
+    _delete_files(storage, keys, private=is_private(prepared.purpose))
 
 
 def _delete_files(storage: MediaStorage, keys: tuple[str, ...], *, private: bool) -> None:
@@ -191,7 +198,7 @@ def find_orphans(
     if ids is not None:
         query = query.where(col(Media.id).in_(ids))
     rows = session.exec(query.limit(limit)).all()
-    return [Orphan(m.id, (m.full_key, m.thumb_key), m.purpose == "chat") for m in rows]
+    return [Orphan(m.id, (m.full_key, m.thumb_key), is_private(m.purpose)) for m in rows]
 
 
 def delete_orphan_files(*, orphans: list[Orphan], storage: MediaStorage) -> None:
@@ -230,7 +237,7 @@ def viewable(*, session: Session, viewer_id: int, media_id: str) -> Media | None
     m = session.get(Media, media_id)
     if m is None:
         return None
-    if m.purpose == "avatar" or m.owner_id == viewer_id:
+    if not is_private(m.purpose) or m.owner_id == viewer_id:
         return m
     if m.conversation_id is None:
         return None
@@ -282,7 +289,7 @@ def delete_media(*, session: Session, media_id: str, storage: MediaStorage) -> N
     m = session.get(Media, media_id)
     if m is None:
         return
-    private = m.purpose == "chat"
+    private = is_private(m.purpose)
     for key in (m.full_key, m.thumb_key):
         storage.delete(key, private=private)
     session.delete(m)

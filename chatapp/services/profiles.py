@@ -10,9 +10,9 @@ from sqlmodel import Session
 from chatapp import security
 from chatapp.models import User
 from chatapp.services.accounts import (
-    MIN_PASSWORD_CHARS,
     UserOut,
     hash_new_password,
+    password_problem,
     revoke_all_sessions,
 )
 from chatapp.services.errors import FieldErrors, NotAllowed, Throttled
@@ -118,10 +118,8 @@ def begin_password_change(*, session: Session, user_id: int, new: str) -> str:
     wait = get_login_throttle().locked_for(_change_key(user_id))
     if wait:
         raise Throttled(wait_message(wait, "wrong current passwords"))
-    if len(new) < MIN_PASSWORD_CHARS:
-        raise FieldErrors({"new": f"Password must be at least {MIN_PASSWORD_CHARS} characters."})
-    if len(new.encode()) > security.BCRYPT_MAX_BYTES:
-        raise FieldErrors({"new": "Password must be at most 72 bytes (bcrypt's limit)."})
+    if problem := password_problem(new):
+        raise FieldErrors({"new": problem})
     user = session.get(User, user_id)
     if user is None:
         raise NotAllowed("Your account no longer exists.")
