@@ -43,6 +43,8 @@ class User(SQLModel, table=True):
     bio: str = Field(default="", max_length=280)
     created_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime | None = Field(default=None)
+    # "Send read receipts": off means others do not see when you read, nor you when they do.
+    read_receipts: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
 
 
 class AuthSession(SQLModel, table=True):
@@ -78,6 +80,9 @@ class Conversation(SQLModel, table=True):
     # Groups only (services/groups.py): the picture (a media id), "Members can add people",
     # and when the last member left (archived: nothing is deleted).
     picture_ref: str | None = Field(default=None, max_length=32)
+    # The number of the conversation's last change to a message (edit, deletion, reaction):
+    # a tab that was away asks for what changed after the number it saw (services/lifecycle.py).
+    change_seq: int = Field(default=0, sa_type=BigId, sa_column_kwargs={"server_default": "0"})
     members_can_add: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     archived_at: datetime | None = Field(default=None)
 
@@ -111,6 +116,8 @@ class Message(SQLModel, table=True):
         sa.UniqueConstraint("sender_id", "client_id", name="uq_messages_sender_client"),
         # Serves "newest N messages of conversation C with id < X" as an index range scan.
         sa.Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        # Serves "what changed in conversation C after change N".
+        sa.Index("ix_messages_conversation_change", "conversation_id", "change_seq"),
         MYSQL_TABLE_ARGS,
     )
 
@@ -128,6 +135,46 @@ class Message(SQLModel, table=True):
     # NULL for what a person wrote; else a system line's kind ("added", "left", ...; see
     # services/groups.py), its text in body. sender_id is who did it.
     system: str | None = Field(default=None, max_length=16)
+    reply_to_id: int | None = Field(default=None, sa_type=BigId)
+    deleted_by: int | None = Field(default=None)
+    change_seq: int = Field(default=0, sa_type=BigId, sa_column_kwargs={"server_default": "0"})
+
+
+class MessageReaction(SQLModel, table=True):
+    __tablename__ = "message_reactions"
+    __table_args__ = MYSQL_TABLE_ARGS
+
+    message_id: int = Field(
+        sa_column=sa.Column(
+            BigId,
+            sa.ForeignKey("messages.id", ondelete="CASCADE", name="fk_reactions_message"),
+            primary_key=True,
+        )
+    )
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    emoji: str = Field(primary_key=True, max_length=8)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class MessageEdit(SQLModel, table=True):
+    """An earlier text of an edited message (moderation; never shown)."""
+
+    __tablename__ = "message_edits"
+    __table_args__ = (sa.Index("ix_message_edits_message", "message_id"), MYSQL_TABLE_ARGS)
+
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(BigId, primary_key=True, autoincrement=True)
+    )
+    message_id: int = Field(
+        sa_column=sa.Column(
+            BigId,
+            sa.ForeignKey("messages.id", ondelete="CASCADE", name="fk_edits_message"),
+            nullable=False,
+        )
+    )
+    editor_id: int
+    old_body: str = Field(sa_type=sa.Text)
+    edited_at: datetime = Field(default_factory=utcnow)
 
 
 class Media(SQLModel, table=True):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, NotRequired, TypedDict
 
-from chatapp.services.dto import ConversationOut, MessageOut, PersonOut
+from chatapp.services.dto import ConversationOut, MessageOut, PersonOut, QuoteOut
 from chatapp.services.media import full_url, thumb_url
 
 PREVIEW_CHARS = 80
@@ -93,6 +93,19 @@ class WireMessage(TypedDict):
     w: int
     h: int
     sys: NotRequired[str]  # a system line's kind
+    # Only when they apply (a plain message carries none of these):
+    edited: NotRequired[bool]
+    deleted: NotRequired[bool]  # body and image are empty
+    mod: NotRequired[bool]  # deleted by a moderator
+    reply: NotRequired[Quote]  # the message this one answers
+
+
+class Quote(TypedDict):
+    id: int
+    name: str  # who wrote the quoted message
+    body: str  # an excerpt ("" for an image alone or a deleted message)
+    img: bool
+    deleted: bool
 
 
 class GroupCard(TypedDict):
@@ -239,7 +252,17 @@ def thumb_box(width: int, height: int, box: int = 320) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def message(m: MessageOut) -> WireMessage:
+def quote(q: QuoteOut) -> Quote:
+    return {
+        "id": q.id,
+        "name": q.sender_name,
+        "body": q.body,
+        "img": q.has_image,
+        "deleted": q.deleted,
+    }
+
+
+def message(m: MessageOut, reply: QuoteOut | None = None) -> WireMessage:
     w, h = thumb_box(m.media_width, m.media_height)
     out: WireMessage = {
         "id": m.id,
@@ -255,6 +278,14 @@ def message(m: MessageOut) -> WireMessage:
     }
     if m.system:
         out["sys"] = m.system
+    if m.edited_at is not None and not m.deleted:
+        out["edited"] = True
+    if m.deleted:
+        out["deleted"] = True
+        if m.moderated:
+            out["mod"] = True
+    if reply is not None:
+        out["reply"] = quote(reply)
     return out
 
 

@@ -84,6 +84,8 @@ def redis_url() -> Iterator[str]:
 
 
 TABLES_CHILD_FIRST = [
+    "message_reactions",
+    "message_edits",
     "media",
     "messages",
     "conversation_members",

@@ -46,6 +46,10 @@ class MessageOut:
     media_width: int = 0
     media_height: int = 0
     system: str | None = None  # a system line's kind ("added", ...), its text in body
+    deleted: bool = False  # "This message was deleted" (body and image are gone)
+    moderated: bool = False  # ... by a moderator, not by its sender
+    reply_to_id: int | None = None
+    change_seq: int = 0
 
     @classmethod
     def of(cls, m: Message, *, media_width: int = 0, media_height: int = 0) -> MessageOut:
@@ -65,6 +69,10 @@ class MessageOut:
             media_width=media_width if shown else 0,
             media_height=media_height if shown else 0,
             system=m.system,
+            deleted=m.deleted_at is not None,
+            moderated=m.deleted_at is not None and m.deleted_by not in (None, m.sender_id),
+            reply_to_id=m.reply_to_id,
+            change_seq=m.change_seq or 0,
         )
 
 
@@ -91,6 +99,37 @@ class ConversationOut:
 
 
 @dataclass(frozen=True, slots=True)
+class QuoteOut:
+    """What a reply shows of the message it answers."""
+
+    id: int
+    sender_id: int
+    sender_name: str
+    body: str  # a short excerpt; "" when deleted or an image alone
+    has_image: bool
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedOut:
+    """A message as it is after a change (edit, deletion, reaction): what a tab needs to redraw
+    its bubble."""
+
+    message: MessageOut
+    reactions: dict[str, list[int]]  # emoji -> who reacted, in order
+    quote: QuoteOut | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesOut:
+    """What changed in a conversation after a change number (catching up)."""
+
+    items: list[ChangedOut]
+    seq: int  # the conversation's newest change number
+    complete: bool  # False: more than the limit changed: reload the view instead
+
+
+@dataclass(frozen=True, slots=True)
 class MessagePage:
     items: list[MessageOut]  # oldest first
     has_more: bool  # older messages exist before items[0]
@@ -103,6 +142,11 @@ class MessagePage:
     # Who wrote the page's messages, for a group's bubbles (name and avatar); empty in a
     # direct conversation (the header shows the other person).
     senders: dict[int, PersonOut] = field(default_factory=dict)
+    # Reactions and quotes of the page's messages (by message id), and the conversation's
+    # change number when the page was read (a tab catches up on changes after it).
+    reactions: dict[int, dict[str, list[int]]] = field(default_factory=dict)
+    quotes: dict[int, QuoteOut] = field(default_factory=dict)
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +156,7 @@ class SendResult:
     member_ids: list[int]
     group_title: str | None = None  # a group's name (None: a direct conversation)
     group_picture: str | None = None
+    quote: QuoteOut | None = None  # the message this one answers
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,14 @@ from chatapp import wire
 from chatapp.db import get_engine
 from chatapp.models import Conversation, Media, Message, User, utcnow
 from chatapp.services.conversations import get_conversation, mark_read, member_ids
-from chatapp.services.dto import ConversationOut, MessageOut, MessagePage, PersonOut, SendResult
+from chatapp.services.dto import (
+    ConversationOut,
+    MessageOut,
+    MessagePage,
+    PersonOut,
+    QuoteOut,
+    SendResult,
+)
 from chatapp.services.errors import NotAllowed, ServiceError, Throttled
 from chatapp.services.events import send_event_on_commit
 from chatapp.services.hints import messages_by_conversation
@@ -40,8 +47,8 @@ _MEMBERS = RawStatement(
     "SELECT user_id FROM conversation_members WHERE conversation_id = :conv AND left_at IS NULL"
 )
 _INSERT_MESSAGE = RawStatement(
-    "INSERT INTO messages (conversation_id, sender_id, client_id, body, media_ref, created_at)"
-    " VALUES (:conv, :sender, :cid, :body, :media, :at)"
+    "INSERT INTO messages (conversation_id, sender_id, client_id, body, media_ref, created_at,"
+    " reply_to_id) VALUES (:conv, :sender, :cid, :body, :media, :at, :reply)"
 )
 _SET_LAST_MESSAGE = RawStatement(
     "UPDATE conversations SET last_message_id = :mid, last_message_at = :at WHERE id = :conv"
@@ -94,6 +101,7 @@ def send_message(
     body: str,
     client_id: str,
     media_ref: str | None = None,
+    reply_to_id: int | None = None,
     origin: str = "",
     sender: SenderCard | None = None,
     session: Session | None = None,
@@ -117,6 +125,7 @@ def send_message(
         "body": body,
         "client_id": client_id,
         "media_ref": media_ref,
+        "reply_to_id": reply_to_id,
         "origin": origin,
         "sender": sender,
     }
@@ -152,7 +161,9 @@ def _send_and_announce(
     result = _send(conn, session, **args)
     if result.created:
         card = sender or _sender_card(session(), result.message.sender_id)
-        event = message_event(result.message, card, origin=origin, group=_group_card(result))
+        event = message_event(
+            result.message, card, origin=origin, group=_group_card(result), quote=result.quote
+        )
         send_event_on_commit(result.member_ids, event)
     return result
 
@@ -164,11 +175,12 @@ def message_event(
     origin: str = "",
     again: bool = False,
     group: GroupCard | None = None,
+    quote: QuoteOut | None = None,
 ) -> MessageEvent:
     event: MessageEvent = {
         "type": "message",
         "origin": origin,
-        "message": wire.message(m),
+        "message": wire.message(m, quote),
         "sender": sender,
     }
     if again:
@@ -207,6 +219,7 @@ def _send(
     body: str,
     client_id: str,
     media_ref: str | None,
+    reply_to_id: int | None = None,
 ) -> SendResult:
     """The send itself, on ``conn``'s open transaction; ``session()`` gives an ORM session on
     the same transaction for the rare paths."""
@@ -225,6 +238,16 @@ def _send(
     members = _members(conn, conversation_id, cacheable=kind == "direct")
     if kind is None or sender_id not in members:
         raise NotAllowed("You are not in this conversation.")
+    quoted: QuoteOut | None = None
+    if reply_to_id:
+        from chatapp.services.lifecycle import reply_target  # (lifecycle builds on this module)
+
+        quoted = reply_target(
+            session=session(),
+            user_id=sender_id,
+            conversation_id=conversation_id,
+            message_id=reply_to_id,
+        )
     image: Media | None = None
     if media_ref:
         # The claim reads the Media row anyway: its size comes along (text sends skip this).
@@ -247,6 +270,7 @@ def _send(
                 "body": text,
                 "media": media_ref,
                 "at": now,
+                "reply": reply_to_id or None,
             },
         )
     except integrity_error(conn):
@@ -274,6 +298,7 @@ def _send(
         edited_at=None,
         media_width=image.width if image is not None else 0,
         media_height=image.height if image is not None else 0,
+        reply_to_id=reply_to_id or None,
     )
     return SendResult(
         message=out,
@@ -281,6 +306,7 @@ def _send(
         member_ids=list(members),
         group_title=group[0],
         group_picture=group[1],
+        quote=quoted,
     )
 
 
@@ -444,7 +470,8 @@ def list_messages(
     to when they left)."""
     member = require_reader(session=session, user_id=user_id, conversation_id=conversation_id)
     low, until = window(member)
-    group = _is_group(session, conversation_id)
+    conv = session.get(Conversation, conversation_id)
+    group = conv is not None and conv.kind == "group"
     limit = max(1, min(limit, MAX_PAGE))
     stmt = _select_with_image_size().where(Message.conversation_id == conversation_id)
     if before_id is not None:
@@ -463,12 +490,22 @@ def list_messages(
         before_at=before.created_at if before is not None else None,
         before_sender=before.sender_id if before is not None else 0,
         senders=_senders(session, items) if group else {},
+        **_extras(session, conv, items),
     )
 
 
-def _is_group(session: Session, conversation_id: int) -> bool:
-    conv = session.get(Conversation, conversation_id)
-    return conv is not None and conv.kind == "group"
+def _extras(session: Session, conv: Conversation | None, items: list[MessageOut]) -> dict[str, Any]:
+    """Reactions and quotes of a page's messages, and the conversation's change number. (A
+    conversation that never changed has no reactions: no query.)"""
+    from chatapp.services.lifecycle import quotes_of, reactions_of
+
+    seq = conv.change_seq if conv is not None else 0
+    ids = [m.id for m in items]
+    return {
+        "reactions": reactions_of(session, ids) if seq else {},
+        "quotes": quotes_of(session, items),
+        "seq": seq or 0,
+    }
 
 
 def _senders(session: Session, items: list[MessageOut]) -> dict[int, PersonOut]:
@@ -487,7 +524,8 @@ def messages_after(
     `has_more` means more than `limit` were missed: reload the newest page instead."""
     member = require_reader(session=session, user_id=user_id, conversation_id=conversation_id)
     low, until = window(member)
-    group = _is_group(session, conversation_id)
+    conv = session.get(Conversation, conversation_id)
+    group = conv is not None and conv.kind == "group"
     stmt = _select_with_image_size().where(
         Message.conversation_id == conversation_id, col(Message.id) > max(after_id, low)
     )
@@ -499,6 +537,7 @@ def messages_after(
         items=items,
         has_more=len(rows) > limit,
         senders=_senders(session, items) if group else {},
+        **_extras(session, conv, items),
     )
 
 

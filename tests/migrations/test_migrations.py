@@ -16,6 +16,8 @@ EXPECTED = {
     "conversation_members",
     "messages",
     "media",
+    "message_reactions",
+    "message_edits",
 }
 
 
