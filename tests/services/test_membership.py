@@ -20,18 +20,16 @@ from chatapp.services.membership import (
     window,
 )
 
-O, A, M, U = OWNER, ADMIN, MODERATOR, MEMBER
-
 # Action -> the roles that may do it (the table, read literally).
 TABLE: dict[Action, set[str]] = {
-    Action.ADD: {O, A},
-    Action.REMOVE: {O, A},
-    Action.REMOVE_ADMIN: {O},
-    Action.SET_ADMIN: {O},
-    Action.SET_MODERATOR: {O, A},
-    Action.DELETE_ANY: {O, A, M},
-    Action.EDIT_INFO: {O, A},
-    Action.OWNER_ONLY: {O},
+    Action.ADD: {OWNER, ADMIN},
+    Action.REMOVE: {OWNER, ADMIN},
+    Action.REMOVE_ADMIN: {OWNER},
+    Action.SET_ADMIN: {OWNER},
+    Action.SET_MODERATOR: {OWNER, ADMIN},
+    Action.DELETE_ANY: {OWNER, ADMIN, MODERATOR},
+    Action.EDIT_INFO: {OWNER, ADMIN},
+    Action.OWNER_ONLY: {OWNER},
 }
 
 
@@ -67,7 +65,7 @@ def test_unknown_roles_may_do_nothing(role: str) -> None:
 
 
 # Removing: a member or moderator by owner and admins, an admin by the owner, the owner never.
-REMOVE = {U: {O, A}, M: {O, A}, A: {O}, O: set()}
+REMOVE = {MEMBER: {OWNER, ADMIN}, MODERATOR: {OWNER, ADMIN}, ADMIN: {OWNER}, OWNER: set()}
 
 
 @pytest.mark.parametrize("target", ROLES)
@@ -79,12 +77,12 @@ def test_may_remove(role: str, target: str) -> None:
 # Changing a role (target's role, new role) -> who may: admin in or out by the owner,
 # moderator in or out by owner and admins, ownership never (it is transferred).
 SET_ROLE = {
-    (U, A): {O},
-    (A, U): {O},
-    (M, A): {O},
-    (A, M): {O},
-    (U, M): {O, A},
-    (M, U): {O, A},
+    (MEMBER, ADMIN): {OWNER},
+    (ADMIN, MEMBER): {OWNER},
+    (MODERATOR, ADMIN): {OWNER},
+    (ADMIN, MODERATOR): {OWNER},
+    (MEMBER, MODERATOR): {OWNER, ADMIN},
+    (MODERATOR, MEMBER): {OWNER, ADMIN},
 }
 
 
@@ -98,8 +96,8 @@ def test_may_set_role(role: str, target: str, new: str) -> None:
 
 
 def test_may_set_role_refuses_unknown_roles() -> None:
-    assert not may_set_role(O, U, "superuser")
-    assert not may_set_role(O, U, "")
+    assert not may_set_role(OWNER, MEMBER, "superuser")
+    assert not may_set_role(OWNER, MEMBER, "")
 
 
 def _member(**kw: object) -> ConversationMember:
