@@ -332,7 +332,9 @@ def update_group(
 def _group(session: Session, conversation_id: int, *, lock: bool = False) -> Conversation:
     stmt = select(Conversation).where(Conversation.id == conversation_id)
     if lock:
-        stmt = stmt.with_for_update()
+        # Read the row as locked, not the session's cached copy: a send updates it with SQL
+        # (messages.py), so a copy held since would have an older last message.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     conv = session.exec(stmt).first()
     if conv is None or conv.kind != "group":
         raise NotAllowed(NOT_A_MEMBER)
