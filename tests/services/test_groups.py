@@ -720,3 +720,296 @@ def test_stored_sends_are_announced_again_only_to_who_may_read_them(db: Session)
         found = msgs.stored_sends(session=db, sender_id=bob, client_ids=[cid])
     assert [r.message.body for r in found] == ["x"]
     assert _recipients(out, "message") == [{alice, bob}]
+
+
+def test_a_former_members_sidebar_does_not_move_with_the_groups_new_messages(
+    db: Session,
+) -> None:
+    """Their sidebar is ordered by what they see: a group that goes on talking after they
+    left does not climb above a conversation with newer messages for them."""
+    alice, bob, dave = (_user(db, n) for n in ("alice", "bob", "dave"))
+    conv = _group(db, alice, [bob])
+    groups.remove_member(session=db, user_id=alice, conversation_id=conv, member_id=bob)
+    db.commit()
+    direct = convs.open_direct(session=db, user_id=bob, other_user_id=dave)
+    _send(db, dave, direct, "hi bob")
+    assert [c.id for c in convs.list_conversations(session=db, user_id=bob)] == [direct, conv]
+    _send(db, alice, conv, "now that bob is gone")
+    assert [c.id for c in convs.list_conversations(session=db, user_id=bob)] == [direct, conv]
+    assert [c.id for c in convs.list_conversations(session=db, user_id=alice)][0] == conv
+
+
+# 4. Leave ----------------------------------------------------------------------------------
+def test_owner_leaving_passes_the_group_to_the_longest_standing_admin(db: Session) -> None:
+    zed = _user(db, "zed")  # the smallest id, but he comes last
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob, carol])
+    groups.add_members(session=db, user_id=alice, conversation_id=conv, member_ids=[zed])
+    for who in (zed, carol):
+        groups.set_role(session=db, user_id=alice, conversation_id=conv, member_id=who, role=ADMIN)
+    db.commit()
+    with events.collecting() as out:
+        assert groups.leave_group(session=db, user_id=alice, conversation_id=conv) is None
+        db.commit()
+    assert _roles(db, conv) == {carol: OWNER, zed: ADMIN, bob: MEMBER}
+    assert _lines(db, conv)[-2:] == ["alice left", "carol is now the owner"]
+    everyone = {alice, bob, carol, zed}
+    assert _recipients(out, "message") == [everyone, {bob, carol, zed}]
+    assert {
+        m["id"]: m["role"] for o in out if o.event["type"] == "group" for m in o.event["members"]
+    } == {
+        alice: "",
+        carol: OWNER,
+    }
+    info = groups.group_info(session=db, user_id=carol, conversation_id=conv)
+    assert info.my_role == OWNER and [m.person.id for m in info.members] == [carol, zed, bob]
+    alice_row = _member(db, conv, alice)
+    assert alice_row is not None and alice_row.role == MEMBER and alice_row.left_at is not None
+
+
+def test_owner_leaving_ties_between_admins_go_to_the_smaller_id(db: Session) -> None:
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [carol, bob], roles={carol: ADMIN, bob: ADMIN})  # (joined together)
+    groups.leave_group(session=db, user_id=alice, conversation_id=conv)
+    db.commit()
+    assert _roles(db, conv) == {bob: OWNER, carol: ADMIN}
+
+
+def test_owner_leaving_without_admins_passes_to_the_longest_standing_member(db: Session) -> None:
+    zed = _user(db, "zed")
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [carol])
+    for who in (zed, bob):  # after carol, zed first
+        groups.add_members(session=db, user_id=alice, conversation_id=conv, member_ids=[who])
+        db.commit()
+    groups.leave_group(session=db, user_id=alice, conversation_id=conv)
+    db.commit()
+    assert _roles(db, conv) == {carol: OWNER, zed: MEMBER, bob: MEMBER}
+    groups.leave_group(session=db, user_id=carol, conversation_id=conv)
+    db.commit()
+    assert _roles(db, conv) == {zed: OWNER, bob: MEMBER}
+    assert _lines(db, conv)[-2:] == ["carol left", "zed is now the owner"]
+
+
+def test_a_member_leaving_keeps_the_owner(db: Session) -> None:
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob, carol], roles={bob: ADMIN})
+    groups.leave_group(session=db, user_id=bob, conversation_id=conv)
+    db.commit()
+    assert _roles(db, conv) == {alice: OWNER, carol: MEMBER}
+    assert _lines(db, conv)[-1] == "bob left"
+
+
+def test_the_last_member_leaving_archives_and_deletes_nothing(db: Session) -> None:
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, alice, [bob])
+    said = _send(db, bob, conv, "bye").message.id
+    groups.leave_group(session=db, user_id=bob, conversation_id=conv)
+    db.commit()
+    row = db.get(Conversation, conv)
+    assert row is not None and row.archived_at is None
+    groups.leave_group(session=db, user_id=alice, conversation_id=conv)
+    db.commit()
+    db.expire_all()
+    row = db.get(Conversation, conv)
+    assert row is not None and row.archived_at is not None
+    assert _roles(db, conv) == {}
+    assert _count_members(db, conv) == 2
+    assert _lines(db, conv)[-2:] == ["bob left", "alice left"]
+    for who in (alice, bob):
+        assert said in _ids(db, who, conv)
+        assert _row(db, who, conv).left
+    with _refused(db):
+        msgs.send_message(
+            session=db, sender_id=alice, conversation_id=conv, body="anyone?", client_id=_cid()
+        )
+
+
+def test_leaving_alone_archives(db: Session) -> None:
+    alice = _user(db, "alice")
+    conv = _group(db, alice, [])
+    groups.leave_group(session=db, user_id=alice, conversation_id=conv)
+    db.commit()
+    db.expire_all()
+    row = db.get(Conversation, conv)
+    assert row is not None and row.archived_at is not None
+
+
+@pytest.mark.parametrize("role", [OWNER, ADMIN, MEMBER])
+def test_leaving_twice_is_a_no_op(db: Session, role: str) -> None:
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob, carol], roles={bob: ADMIN})
+    who = {OWNER: alice, ADMIN: bob, MEMBER: carol}[role]
+    groups.leave_group(session=db, user_id=who, conversation_id=conv)
+    db.commit()
+    with _no_change(db):
+        groups.leave_group(session=db, user_id=who, conversation_id=conv)
+
+
+def test_leaving_a_direct_conversation_is_refused(db: Session) -> None:
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    direct = convs.open_direct(session=db, user_id=alice, other_user_id=bob)
+    db.commit()
+    with _refused(db):
+        groups.leave_group(session=db, user_id=alice, conversation_id=direct)
+    with _refused(db):
+        groups.add_members(session=db, user_id=alice, conversation_id=direct, member_ids=[bob])
+    with _refused(db):
+        groups.group_info(session=db, user_id=alice, conversation_id=direct)
+
+
+# 5. Idempotency ----------------------------------------------------------------------------
+def test_adding_a_current_member_changes_nothing(db: Session) -> None:
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob], roles={bob: ADMIN})
+    with _no_change(db):
+        groups.add_members(session=db, user_id=alice, conversation_id=conv, member_ids=[bob])
+    with _no_change(db):
+        groups.add_members(session=db, user_id=bob, conversation_id=conv, member_ids=[alice, bob])
+    with _no_change(db):
+        groups.add_members(session=db, user_id=alice, conversation_id=conv, member_ids=[])
+    # With someone new among them: only they are added (and named).
+    groups.add_members(session=db, user_id=alice, conversation_id=conv, member_ids=[bob, carol])
+    db.commit()
+    assert _lines(db, conv)[-1] == "alice added carol"
+    assert _roles(db, conv) == {alice: OWNER, bob: ADMIN, carol: MEMBER}
+
+
+def test_removing_someone_not_in_the_group_changes_nothing(db: Session) -> None:
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob])
+    groups.remove_member(session=db, user_id=alice, conversation_id=conv, member_id=bob)
+    db.commit()
+    with _no_change(db):  # removed already
+        groups.remove_member(session=db, user_id=alice, conversation_id=conv, member_id=bob)
+    with _no_change(db):  # never in it
+        groups.remove_member(session=db, user_id=alice, conversation_id=conv, member_id=carol)
+    assert _lines(db, conv).count("alice removed bob") == 1
+
+
+@pytest.mark.parametrize("role", [ADMIN, MODERATOR, MEMBER])
+def test_setting_the_same_role_changes_nothing(db: Session, role: str) -> None:
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, alice, [bob], roles={bob: role} if role != MEMBER else {})
+    with _no_change(db):
+        groups.set_role(session=db, user_id=alice, conversation_id=conv, member_id=bob, role=role)
+
+
+def test_updating_to_the_same_values_changes_nothing(db: Session) -> None:
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    pic = _avatar(db, alice)
+    conv = _group(db, alice, [bob], name="Team")
+    groups.update_group(session=db, user_id=alice, conversation_id=conv, picture_ref=pic)
+    db.commit()
+    with _no_change(db):
+        groups.update_group(
+            session=db,
+            user_id=alice,
+            conversation_id=conv,
+            name="  Team ",
+            picture_ref=pic,
+            members_can_add=False,
+        )
+    with _no_change(db):
+        groups.update_group(session=db, user_id=alice, conversation_id=conv)
+
+
+def test_role_changes_refused_outside_the_table(db: Session) -> None:
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob], roles={bob: ADMIN})
+
+    def set_role(me: int, who: int, role: str) -> GroupOut:
+        return groups.set_role(
+            session=db, user_id=me, conversation_id=conv, member_id=who, role=role
+        )
+
+    for role in (OWNER, "superuser", ""):  # ownership is transferred, never set
+        with _refused(db, ServiceError):
+            set_role(alice, bob, role)
+    with _refused(db, ServiceError):  # not in the group
+        set_role(alice, carol, MODERATOR)
+    with _refused(db):  # the owner's role is not set
+        set_role(bob, alice, MEMBER)
+    with _refused(db):  # nor your own
+        set_role(bob, bob, MEMBER)
+    with _refused(db, ServiceError):  # leaving is how you leave
+        groups.remove_member(session=db, user_id=bob, conversation_id=conv, member_id=bob)
+    with _refused(db):  # nobody removes the owner
+        groups.remove_member(session=db, user_id=bob, conversation_id=conv, member_id=alice)
+
+
+def test_role_lines_and_events(db: Session) -> None:
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob, carol])
+    with events.collecting() as out:
+        for role in (ADMIN, MODERATOR, MEMBER):
+            groups.set_role(
+                session=db, user_id=alice, conversation_id=conv, member_id=bob, role=role
+            )
+        db.commit()
+    assert _lines(db, conv)[-3:] == [
+        "alice made bob an admin",
+        "alice made bob a moderator",
+        "alice made bob a member",
+    ]
+    everyone = {alice, bob, carol}
+    assert _recipients(out, "group") == [everyone] * 3
+    assert [o.event["members"][0]["role"] for o in out if o.event["type"] == "group"] == [
+        ADMIN,
+        MODERATOR,
+        MEMBER,
+    ]
+    assert _row(db, carol, conv).unread == 0  # system lines are not unread messages
+
+
+def test_a_removed_admin_comes_back_as_a_member(db: Session) -> None:
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, alice, [bob], roles={bob: ADMIN})
+    groups.remove_member(session=db, user_id=alice, conversation_id=conv, member_id=bob)
+    groups.add_members(session=db, user_id=alice, conversation_id=conv, member_ids=[bob])
+    db.commit()
+    assert _roles(db, conv) == {alice: OWNER, bob: MEMBER}
+
+
+def test_transfer_ownership(db: Session) -> None:
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob, carol])
+    groups.remove_member(session=db, user_id=alice, conversation_id=conv, member_id=carol)
+    db.commit()
+    for who in (alice, carol, bob + 1000):  # yourself, a former member, nobody
+        with _refused(db, ServiceError):
+            groups.transfer_ownership(
+                session=db, user_id=alice, conversation_id=conv, member_id=who
+            )
+    with events.collecting() as out:
+        g = groups.transfer_ownership(
+            session=db, user_id=alice, conversation_id=conv, member_id=bob
+        )
+        db.commit()
+    assert g.my_role == ADMIN
+    assert _roles(db, conv) == {bob: OWNER, alice: ADMIN}
+    assert _lines(db, conv)[-1] == "alice made bob the owner"
+    assert _recipients(out, "group") == [{alice, bob}]
+    with _refused(db):  # no longer hers to give
+        groups.transfer_ownership(session=db, user_id=alice, conversation_id=conv, member_id=bob)
+
+
+def test_group_info(db: Session) -> None:
+    alice, bob, carol, dave, erin = (
+        _user(db, n) for n in ("alice", "bob", "carol", "dave", "erin")
+    )
+    conv = _group(db, alice, [erin, dave, carol, bob], roles={dave: MODERATOR, erin: ADMIN})
+    info = groups.group_info(session=db, user_id=carol, conversation_id=conv)
+    assert info.my_role == MEMBER and info.name == "Team"
+    assert [(m.person.id, m.role) for m in info.members] == [
+        (alice, OWNER),
+        (erin, ADMIN),
+        (dave, MODERATOR),
+        (bob, MEMBER),
+        (carol, MEMBER),
+    ]
+    outsider = _user(db, "frank")
+    with _refused(db):
+        groups.group_info(session=db, user_id=outsider, conversation_id=conv)
+    with _refused(db):
+        groups.group_info(session=db, user_id=alice, conversation_id=conv + 1000)
