@@ -736,7 +736,7 @@ def test_a_former_members_sidebar_does_not_move_with_the_groups_new_messages(
     assert [c.id for c in convs.list_conversations(session=db, user_id=bob)] == [direct, conv]
     _send(db, alice, conv, "now that bob is gone")
     assert [c.id for c in convs.list_conversations(session=db, user_id=bob)] == [direct, conv]
-    assert [c.id for c in convs.list_conversations(session=db, user_id=alice)][0] == conv
+    assert convs.list_conversations(session=db, user_id=alice)[0].id == conv
 
 
 # 4. Leave ----------------------------------------------------------------------------------
@@ -1013,3 +1013,337 @@ def test_group_info(db: Session) -> None:
         groups.group_info(session=db, user_id=outsider, conversation_id=conv)
     with _refused(db):
         groups.group_info(session=db, user_id=alice, conversation_id=conv + 1000)
+
+
+# 6. Races on MariaDB: the second change waits for the first's lock on the group -------------
+def _quiet(fn: Callable[[Session], Any]) -> Callable[[Session], Any]:
+    """``fn``, returning (its result, the events it sent) (it runs in _race's thread)."""
+
+    def run(s: Session) -> Any:
+        with events.collecting() as out:
+            result = fn(s)
+        return result, out
+
+    return run
+
+
+def test_two_admins_removing_the_same_member_at_once(db: Session, mysql_engine: sa.Engine) -> None:
+    alice, bob, carol, dave = (_user(db, n) for n in ("alice", "bob", "carol", "dave"))
+    conv = _group(db, alice, [bob, carol, dave], roles={bob: ADMIN, carol: ADMIN})
+
+    def remove(by: int) -> Callable[[Session], Any]:
+        return _quiet(
+            lambda s: groups.remove_member(
+                session=s, user_id=by, conversation_id=conv, member_id=dave
+            )
+        )
+
+    (_won, first_events), (_lost, second_events) = _race(mysql_engine, remove(bob), remove(carol))
+    assert first_events and second_events == []
+    assert [line for line in _lines(db, conv) if "removed" in line] == ["bob removed dave"]
+    member = _member(db, conv, dave)
+    assert member is not None and member.left_at is not None
+    assert member.history_until_id == max(i for (i,) in _rows(db, "SELECT id FROM messages"))
+
+
+def test_two_people_adding_the_same_person_at_once(db: Session, mysql_engine: sa.Engine) -> None:
+    alice, bob, dave = (_user(db, n) for n in ("alice", "bob", "dave"))
+    conv = _group(db, alice, [bob], roles={bob: ADMIN})
+
+    def add(by: int) -> Callable[[Session], Any]:
+        return _quiet(
+            lambda s: groups.add_members(
+                session=s, user_id=by, conversation_id=conv, member_ids=[dave]
+            )
+        )
+
+    (_won, first_events), (_lost, second_events) = _race(mysql_engine, add(alice), add(bob))
+    assert first_events and second_events == []
+    assert _count_members(db, conv) == 3
+    assert [line for line in _lines(db, conv) if "dave" in line] == ["alice added dave"]
+
+
+def test_leaving_twice_at_once(db: Session, mysql_engine: sa.Engine) -> None:
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, alice, [bob])
+
+    def leave(s: Session) -> None:
+        groups.leave_group(session=s, user_id=alice, conversation_id=conv)
+
+    _race(mysql_engine, leave, leave)
+    assert _roles(db, conv) == {bob: OWNER}
+    assert _lines(db, conv)[-2:] == ["alice left", "bob is now the owner"]
+    assert _lines(db, conv).count("alice left") == 1
+
+
+def test_owner_promoting_then_leaving_at_once(db: Session, mysql_engine: sa.Engine) -> None:
+    """The promotion commits first: the new admin is the heir (bob, the longest-standing
+    member, would be without it)."""
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob, carol])
+    _race(
+        mysql_engine,
+        lambda s: groups.set_role(
+            session=s, user_id=alice, conversation_id=conv, member_id=carol, role=ADMIN
+        ),
+        lambda s: groups.leave_group(session=s, user_id=alice, conversation_id=conv),
+    )
+    assert _roles(db, conv) == {carol: OWNER, bob: MEMBER}
+    assert _lines(db, conv)[-3:] == [
+        "alice made carol an admin",
+        "alice left",
+        "carol is now the owner",
+    ]
+
+
+def test_owner_leaving_then_promoting_at_once(db: Session, mysql_engine: sa.Engine) -> None:
+    """The leave commits first: the promotion by someone no longer in the group is refused."""
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob, carol])
+    with pytest.raises(NotAllowed):
+        _race(
+            mysql_engine,
+            lambda s: groups.leave_group(session=s, user_id=alice, conversation_id=conv),
+            lambda s: groups.set_role(
+                session=s, user_id=alice, conversation_id=conv, member_id=carol, role=ADMIN
+            ),
+        )
+    assert _roles(db, conv) == {bob: OWNER, carol: MEMBER}
+    assert _lines(db, conv)[-2:] == ["alice left", "bob is now the owner"]
+
+
+@pytest.mark.parametrize("transfer_first", [True, False])
+def test_owner_transferring_and_leaving_at_once(
+    db: Session, mysql_engine: sa.Engine, transfer_first: bool
+) -> None:
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob, carol])
+
+    def transfer(s: Session) -> object:
+        return groups.transfer_ownership(
+            session=s, user_id=alice, conversation_id=conv, member_id=carol
+        )
+
+    def leave(s: Session) -> None:
+        groups.leave_group(session=s, user_id=alice, conversation_id=conv)
+
+    if transfer_first:
+        _race(mysql_engine, transfer, leave)
+        assert _roles(db, conv) == {carol: OWNER, bob: MEMBER}
+        assert _lines(db, conv)[-2:] == ["alice made carol the owner", "alice left"]
+    else:
+        with pytest.raises(NotAllowed):
+            _race(mysql_engine, leave, transfer)
+        assert _roles(db, conv) == {bob: OWNER, carol: MEMBER}
+    assert list(_roles(db, conv).values()).count(OWNER) == 1
+
+
+def test_a_send_before_a_removal_stays_in_the_removed_members_window(
+    db: Session, mysql_engine: sa.Engine
+) -> None:
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, alice, [bob])
+    sent, _ = _race(
+        mysql_engine,
+        lambda s: msgs.send_message(
+            session=s, sender_id=bob, conversation_id=conv, body="last words", client_id=_cid()
+        ),
+        lambda s: groups.remove_member(
+            session=s, user_id=alice, conversation_id=conv, member_id=bob
+        ),
+    )
+    removal = max(i for (i,) in _rows(db, "SELECT id FROM messages"))
+    assert sent.message.id < removal
+    assert _ids(db, bob, conv)[-2:] == [sent.message.id, removal]
+    assert sent.message.id in _ids(db, alice, conv)
+
+
+def test_a_send_after_a_removal_is_refused(db: Session, mysql_engine: sa.Engine) -> None:
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, alice, [bob])
+    with pytest.raises(NotAllowed):
+        _race(
+            mysql_engine,
+            lambda s: groups.remove_member(
+                session=s, user_id=alice, conversation_id=conv, member_id=bob
+            ),
+            lambda s: msgs.send_message(
+                session=s, sender_id=bob, conversation_id=conv, body="too late", client_id=_cid()
+            ),
+        )
+    bodies = [
+        b for (b,) in _rows(db, "SELECT body FROM messages WHERE conversation_id = :c", c=conv)
+    ]
+    assert "too late" not in bodies and bodies[-1] == "alice removed bob"
+
+
+# 7. Delete ---------------------------------------------------------------------------------
+def test_delete_group(db: Session, tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path / "media")
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob, carol])
+
+    def upload(owner: int, purpose: str) -> str:
+        m = media.store_upload(
+            session=db, owner_id=owner, purpose=purpose, data=png(8, 8), storage=store
+        )
+        db.commit()
+        return m.id
+
+    picture = upload(alice, "avatar")
+    groups.update_group(session=db, user_id=alice, conversation_id=conv, picture_ref=picture)
+    db.commit()
+    images = [upload(bob, "chat"), upload(carol, "chat")]
+    for who, image in zip((bob, carol), images, strict=True):
+        _send(db, who, conv, "", media_ref=image)
+    groups.remove_member(session=db, user_id=alice, conversation_id=conv, member_id=carol)
+    db.commit()
+    # Elsewhere: a direct conversation's image, and an upload not sent yet, stay.
+    direct = convs.open_direct(session=db, user_id=alice, other_user_id=bob)
+    elsewhere = upload(bob, "chat")
+    _send(db, bob, direct, "", media_ref=elsewhere)
+    assert media.find_orphans(session=db, older_than=timedelta(0)) == []
+
+    with events.collecting() as out:
+        groups.delete_group(session=db, user_id=alice, conversation_id=conv)
+        db.commit()
+    assert [(set(o.user_ids), o.event) for o in out] == [
+        ({alice, bob, carol}, {"type": "group", "conv": conv, "deleted": True})
+    ]
+    for table, column in (
+        ("conversations", "id"),
+        ("conversation_members", "conversation_id"),
+        ("messages", "conversation_id"),
+        ("media", "conversation_id"),
+    ):
+        assert _rows(db, f"SELECT 1 FROM {table} WHERE {column} = :c", c=conv) == []
+    for who in (alice, bob, carol):
+        assert conv not in [c.id for c in convs.list_conversations(session=db, user_id=who)]
+        with _refused(db):
+            msgs.list_messages(session=db, user_id=who, conversation_id=conv)
+    # Its images and its picture are orphans now: housekeeping deletes rows and files.
+    orphans = {o.id for o in media.find_orphans(session=db, older_than=timedelta(0))}
+    assert orphans == {*images, picture}
+    assert media.purge_orphans(session=db, storage=store, older_than=timedelta(0)) == 3
+    db.commit()
+    assert {m for (m,) in _rows(db, "SELECT id FROM media")} == {elsewhere}
+    assert len(list(store.root.rglob("*.*"))) == 2  # the direct conversation's image
+    assert _ids(db, alice, direct)  # untouched
+
+
+def test_delete_group_is_for_the_owner_only(db: Session) -> None:
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, alice, [bob], roles={bob: ADMIN})
+    with _refused(db):
+        groups.delete_group(session=db, user_id=bob, conversation_id=conv)
+    groups.leave_group(session=db, user_id=alice, conversation_id=conv)
+    db.commit()
+    with _refused(db):  # a former owner
+        groups.delete_group(session=db, user_id=alice, conversation_id=conv)
+    groups.delete_group(session=db, user_id=bob, conversation_id=conv)  # the new one
+    db.commit()
+    with _refused(db):  # gone
+        groups.delete_group(session=db, user_id=bob, conversation_id=conv)
+
+
+# 8. Name, picture, settings ----------------------------------------------------------------
+def test_rename(db: Session) -> None:
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, alice, [bob], roles={bob: ADMIN})
+    with events.collecting() as out:
+        g = groups.update_group(
+            session=db, user_id=bob, conversation_id=conv, name=" Trip\u200b 2026 "
+        )
+        db.commit()
+    assert g.name == "Trip 2026" and _row(db, alice, conv).title == "Trip 2026"
+    assert _lines(db, conv)[-1] == "bob renamed the group to “Trip 2026”"
+    assert _recipients(out, "group") == [{alice, bob}]
+    assert next(o.event for o in out if o.event["type"] == "group")["title"] == "Trip 2026"
+    for name in ("", " \u200b ", "x" * 65):
+        with _refused(db, FieldErrors):
+            groups.update_group(session=db, user_id=alice, conversation_id=conv, name=name)
+
+
+def test_group_picture(db: Session) -> None:
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, alice, [bob], roles={bob: ADMIN})
+    mine, mine_too = _avatar(db, alice), _avatar(db, alice)
+    theirs, chat_image = _avatar(db, bob), _media(db, alice, "chat")
+    for ref in (theirs, chat_image, "no-such-upload"):
+        with _refused(db, ServiceError):
+            groups.update_group(session=db, user_id=alice, conversation_id=conv, picture_ref=ref)
+    with events.collecting() as out:
+        g = groups.update_group(session=db, user_id=alice, conversation_id=conv, picture_ref=mine)
+        db.commit()
+    assert g.picture_ref == mine and _row(db, bob, conv).picture_ref == mine
+    assert _lines(db, conv)[-1] == "alice changed the group picture"
+    group_event = next(o.event for o in out if o.event["type"] == "group")
+    assert group_event["avatar"] == media.thumb_url(mine)
+    # Anyone signed in may see a group picture, as an avatar.
+    assert media.viewable(session=db, viewer_id=bob, media_id=mine) is not None
+    # Replaced: the old one is an orphan for housekeeping, the new one is not.
+    groups.update_group(session=db, user_id=alice, conversation_id=conv, picture_ref=mine_too)
+    db.commit()
+    orphans = {o.id for o in media.find_orphans(session=db, older_than=timedelta(0))}
+    assert mine in orphans and mine_too not in orphans
+    # Removed.
+    g = groups.update_group(session=db, user_id=alice, conversation_id=conv, picture_ref="")
+    db.commit()
+    assert g.picture_ref is None and _lines(db, conv)[-1] == "alice removed the group picture"
+    with _no_change(db):  # none to remove
+        groups.update_group(session=db, user_id=alice, conversation_id=conv, picture_ref="")
+
+
+def test_members_can_add_setting(db: Session) -> None:
+    alice, bob, carol, dave = (_user(db, n) for n in ("alice", "bob", "carol", "dave"))
+    conv = _group(db, alice, [bob])
+    with _refused(db):
+        groups.add_members(session=db, user_id=bob, conversation_id=conv, member_ids=[carol])
+    g = groups.update_group(session=db, user_id=alice, conversation_id=conv, members_can_add=True)
+    db.commit()
+    assert g.members_can_add
+    assert _lines(db, conv)[-1] == "alice turned on “Members can add people”"
+    groups.add_members(session=db, user_id=bob, conversation_id=conv, member_ids=[carol])
+    db.commit()
+    assert _lines(db, conv)[-1] == "bob added carol"
+    groups.update_group(session=db, user_id=alice, conversation_id=conv, members_can_add=False)
+    db.commit()
+    assert _lines(db, conv)[-1] == "alice turned off “Members can add people”"
+    with _refused(db):
+        groups.add_members(session=db, user_id=bob, conversation_id=conv, member_ids=[dave])
+
+
+def test_several_changes_at_once_say_each(db: Session) -> None:
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, alice, [bob])
+    pic = _avatar(db, alice)
+    with events.collecting() as out:
+        groups.update_group(
+            session=db,
+            user_id=alice,
+            conversation_id=conv,
+            name="New",
+            picture_ref=pic,
+            members_can_add=True,
+        )
+        db.commit()
+    assert _lines(db, conv)[-3:] == [
+        "alice renamed the group to “New”",
+        "alice changed the group picture",
+        "alice turned on “Members can add people”",
+    ]
+    assert len(_recipients(out, "group")) == 1
+
+
+def test_a_failed_update_changes_nothing_at_all(db: Session) -> None:
+    """A valid name with a picture that is refused: the rename is not kept either."""
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, alice, [bob])
+    theirs = _avatar(db, bob)
+    with _refused(db, ServiceError):
+        groups.update_group(
+            session=db, user_id=alice, conversation_id=conv, name="New", picture_ref=theirs
+        )
+    db.expire_all()
+    row = db.get(Conversation, conv)
+    assert row is not None and row.title == "Team"
