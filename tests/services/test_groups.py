@@ -1347,3 +1347,46 @@ def test_a_failed_update_changes_nothing_at_all(db: Session) -> None:
     db.expire_all()
     row = db.get(Conversation, conv)
     assert row is not None and row.title == "Team"
+
+
+def test_an_admin_demoted_while_removing_someone(db: Session, mysql_engine: sa.Engine) -> None:
+    """The actor's role is the one after the lock: demoted first, the removal is refused."""
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob, carol], roles={bob: ADMIN})
+    with pytest.raises(NotAllowed):
+        _race(
+            mysql_engine,
+            lambda s: groups.set_role(
+                session=s, user_id=alice, conversation_id=conv, member_id=bob, role=MEMBER
+            ),
+            lambda s: groups.remove_member(
+                session=s, user_id=bob, conversation_id=conv, member_id=carol
+            ),
+        )
+    assert _roles(db, conv) == {alice: OWNER, bob: MEMBER, carol: MEMBER}
+    assert _lines(db, conv)[-1] == "alice made bob a member"
+
+
+def test_a_send_racing_an_add(db: Session, mysql_engine: sa.Engine) -> None:
+    """Sent first: the one added right after does not get it, nor read it. Added first: they
+    get the message and read it."""
+    alice, bob, carol, dave = (_user(db, n) for n in ("alice", "bob", "carol", "dave"))
+    conv = _group(db, alice, [bob])
+
+    def send(body: str) -> Callable[[Session], SendResult]:
+        return lambda s: msgs.send_message(
+            session=s, sender_id=bob, conversation_id=conv, body=body, client_id=_cid()
+        )
+
+    def add(who: int) -> Callable[[Session], object]:
+        return lambda s: groups.add_members(
+            session=s, user_id=alice, conversation_id=conv, member_ids=[who]
+        )
+
+    before, _ = _race(mysql_engine, send("before carol"), add(carol))
+    assert carol not in before.member_ids
+    assert before.message.id not in _ids(db, carol, conv)
+    _, after = _race(mysql_engine, add(dave), send("after dave"))
+    assert dave in after.member_ids and carol in after.member_ids
+    assert after.message.id in _ids(db, dave, conv)
+    assert before.message.id not in _ids(db, dave, conv)
