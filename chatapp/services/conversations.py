@@ -134,10 +134,14 @@ def list_conversations(
     )
     if only_ids is not None:
         stmt = stmt.where(col(Conversation.id).in_(only_ids))
+    # By the newest message the user sees: a group they left does not climb with what is
+    # said there after they left (it would tell them it is still active).
+    newest = case(
+        (col(ConversationMember.left_at).is_not(None), col(ConversationMember.history_until_id)),
+        else_=col(Conversation.last_message_id),
+    )
     stmt = stmt.order_by(
-        case((col(Conversation.last_message_id).is_(None), 1), else_=0),
-        col(Conversation.last_message_id).desc(),
-        col(Conversation.id).desc(),
+        case((newest.is_(None), 1), else_=0), newest.desc(), col(Conversation.id).desc()
     ).limit(limit)
     pairs = list(session.exec(stmt).all())
     if not pairs:

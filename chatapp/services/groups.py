@@ -302,19 +302,18 @@ def update_group(
     conv, me = _locked(session, user_id, conversation_id)
     if not may(me.role, Action.EDIT_INFO):
         raise NotAllowed("Only the group's admins can change its name, picture or settings.")
+    # Everything is checked before anything changes: a refusal leaves the group as it was.
+    title = clean_group_name(name) if name is not None else None
+    picture = _picture(session, user_id, picture_ref) if picture_ref else None
     actor = _name(session, user_id)
     lines: list[tuple[str, str]] = []
-    if name is not None:
-        title = clean_group_name(name)
-        if title != conv.title:
-            conv.title = title
-            lines.append(("renamed", f"{actor} renamed the group to “{title}”"))
-    if picture_ref is not None:
-        picture = _picture(session, user_id, picture_ref) if picture_ref else None
-        if picture != conv.picture_ref:
-            conv.picture_ref = picture
-            what = "changed" if picture else "removed"
-            lines.append(("picture", f"{actor} {what} the group picture"))
+    if title is not None and title != conv.title:
+        conv.title = title
+        lines.append(("renamed", f"{actor} renamed the group to “{title}”"))
+    if picture_ref is not None and picture != conv.picture_ref:
+        conv.picture_ref = picture
+        what = "changed" if picture else "removed"
+        lines.append(("picture", f"{actor} {what} the group picture"))
     if members_can_add is not None and bool(members_can_add) != conv.members_can_add:
         conv.members_can_add = bool(members_can_add)
         state = "on" if conv.members_can_add else "off"
@@ -332,7 +331,9 @@ def update_group(
 def _group(session: Session, conversation_id: int, *, lock: bool = False) -> Conversation:
     stmt = select(Conversation).where(Conversation.id == conversation_id)
     if lock:
-        stmt = stmt.with_for_update()
+        # Read the row as locked, not the session's cached copy: a send updates it with SQL
+        # (messages.py), so a copy held since would have an older last message.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     conv = session.exec(stmt).first()
     if conv is None or conv.kind != "group":
         raise NotAllowed(NOT_A_MEMBER)

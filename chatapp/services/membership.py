@@ -119,3 +119,17 @@ def current_member_ids(*, session: Session, conversation_id: int) -> list[int]:
             )
         ).all()
     )
+
+
+def current_member_windows(*, session: Session, conversation_id: int) -> list[tuple[int, int]]:
+    """Each current member and the id above which they read (:func:`window`): a message with
+    a larger id is theirs to receive; a member added later does not get older ones."""
+    return [
+        (user_id, low or 0)
+        for user_id, low in session.exec(
+            select(ConversationMember.user_id, ConversationMember.history_from_id).where(
+                ConversationMember.conversation_id == conversation_id,
+                col(ConversationMember.left_at).is_(None),
+            )
+        ).all()
+    ]

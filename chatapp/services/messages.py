@@ -28,7 +28,7 @@ from chatapp.services.errors import NotAllowed, ServiceError, Throttled
 from chatapp.services.events import send_event_on_commit
 from chatapp.services.hints import messages_by_conversation
 from chatapp.services.media import claim_for_message, thumb_url
-from chatapp.services.membership import require_reader, window
+from chatapp.services.membership import current_member_windows, require_reader, window
 from chatapp.services.rawsql import RawStatement, integrity_error, is_mysql
 from chatapp.services.throttle import get_login_throttle
 from chatapp.wire import GroupCard, MessageEvent, SenderCard
@@ -360,14 +360,16 @@ def stored_sends(
         .outerjoin(Media, col(Media.id) == col(Message.media_ref))
         .where(col(Message.sender_id) == sender_id, col(Message.client_id).in_(wanted))
     ).all()  # (on the unique (sender_id, client_id) key)
-    members: dict[int, list[int]] = {}
+    members: dict[int, list[tuple[int, int]]] = {}
     out = []
     recent = utcnow() - timedelta(seconds=AGAIN_WITHIN_S)
     for m, width, height in rows:
         conv = m.conversation_id
         if conv not in members:
-            members[conv] = member_ids(session=session, conversation_id=conv)
-        result = SendResult(message=_out(m, width, height), created=False, member_ids=members[conv])
+            members[conv] = current_member_windows(session=session, conversation_id=conv)
+        # Who may read it now: a group's members added since it was sent do not.
+        readers = [u for u, low in members[conv] if low < (m.id or 0)]
+        result = SendResult(message=_out(m, width, height), created=False, member_ids=readers)
         out.append(result)
         at = m.created_at if m.created_at.tzinfo else m.created_at.replace(tzinfo=UTC)
         if at >= recent:
@@ -379,7 +381,7 @@ def stored_sends(
                 again=True,
                 group=_conversation_card(session, conv),
             )
-            send_event_on_commit(members[conv], event)
+            send_event_on_commit(readers, event)
     return out
 
 

@@ -1,8 +1,9 @@
 """The embedded default (SQLite) runs the same message services: the send path's statements
 go straight to the driver (services/rawsql.py), so they are checked on both databases.
 
-The tests are the MariaDB ones from test_chat_services.py, run here against a migrated SQLite
-file through a local ``db`` fixture.
+The tests are the MariaDB ones from test_chat_services.py and test_groups.py (all but the
+races, which need InnoDB's row locks, and the role table, which is the same logic), run here
+against a migrated SQLite file through a local ``db`` fixture.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from chatapp import db as chat_db
+from chatapp.services import messages as msgs
 from tests.conftest import session_then_empty
 from tests.services.test_chat_services import (  # noqa: F401  (collected here, on SQLite)
     test_client_id_reused_in_another_conversation_is_refused,
@@ -37,6 +39,47 @@ from tests.services.test_chat_services import (  # noqa: F401  (collected here, 
     test_sidebar_orders_by_latest_activity_with_previews,
     test_unread_counts_and_mark_read,
 )
+from tests.services.test_groups import (  # noqa: F401  (collected here, on SQLite)
+    test_a_failed_update_changes_nothing_at_all,
+    test_a_former_members_sidebar_does_not_move_with_the_groups_new_messages,
+    test_a_member_added_later_in_the_same_session_as_earlier_sends,
+    test_a_member_added_later_reads_from_when_they_were_added,
+    test_a_member_leaving_keeps_the_owner,
+    test_a_member_who_left_and_is_added_again_reads_from_the_return,
+    test_a_removed_admin_comes_back_as_a_member,
+    test_a_removed_member_keeps_the_history_up_to_the_removal,
+    test_adding_a_current_member_changes_nothing,
+    test_create_group,
+    test_create_group_alone,
+    test_create_group_name_errors_name_the_field,
+    test_create_group_name_must_be_1_to_64_characters_after_cleaning,
+    test_create_group_names_at_the_limits,
+    test_create_group_picture_must_be_the_creators_avatar_upload,
+    test_create_group_refuses_unknown_people,
+    test_create_group_up_to_256_members,
+    test_delete_group,
+    test_delete_group_is_for_the_owner_only,
+    test_group_info,
+    test_group_picture,
+    test_leaving_a_direct_conversation_is_refused,
+    test_leaving_alone_archives,
+    test_leaving_twice_is_a_no_op,
+    test_members_can_add_setting,
+    test_owner_leaving_passes_the_group_to_the_longest_standing_admin,
+    test_owner_leaving_ties_between_admins_go_to_the_smaller_id,
+    test_owner_leaving_without_admins_passes_to_the_longest_standing_member,
+    test_refusals_are_not_allowed_for_outsiders_and_former_members,
+    test_removing_someone_not_in_the_group_changes_nothing,
+    test_rename,
+    test_role_changes_refused_outside_the_table,
+    test_role_lines_and_events,
+    test_setting_the_same_role_changes_nothing,
+    test_stored_sends_are_announced_again_only_to_who_may_read_them,
+    test_the_last_member_leaving_archives_and_deletes_nothing,
+    test_transfer_ownership,
+    test_unread_counts_stay_within_a_former_members_window,
+    test_updating_to_the_same_values_changes_nothing,
+)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +94,10 @@ def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engin
 
 @pytest.fixture
 def db(sqlite_engine: sa.Engine) -> Iterator[Session]:
+    # SQLite gives the ids of deleted rows out again (MariaDB does not): once the tables are
+    # emptied, conversation 1 of the next test is another conversation, so the send path's
+    # memory of direct conversations' members (never deleted in the app) is forgotten too.
+    msgs._direct_members.clear()
     yield from session_then_empty(sqlite_engine)
 
 
