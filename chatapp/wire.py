@@ -8,7 +8,7 @@ vars. Builders take service DTOs; times are epoch milliseconds (UTC) so they sur
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from chatapp.services.dto import ConversationOut, MessageOut, PersonOut, QuoteOut
 from chatapp.services.media import full_url, thumb_url
@@ -44,6 +44,11 @@ class MessageView(TypedDict):
     name: NotRequired[str]
     initials: NotRequired[str]
     avatar: NotRequired[str]
+    edited: NotRequired[bool]
+    deleted: NotRequired[bool]
+    mod: NotRequired[bool]
+    reply: NotRequired[Quote]
+    rx: NotRequired[list[dict[str, Any]]]  # reaction chips: {e: emoji, n: count, mine}
 
 
 class ConversationRow(TypedDict):
@@ -133,6 +138,18 @@ class MessageEvent(TypedDict):
     group: NotRequired[GroupCard]  # a group's message
 
 
+class ChangeEvent(TypedDict):
+    """A message was edited, deleted or reacted to (services/lifecycle.py): the message as it
+    is now, its reactions (emoji -> user ids), and the conversation's change number."""
+
+    type: Literal["change"]
+    conv: int
+    seq: int
+    message: WireMessage
+    reactions: dict[str, list[int]]
+    name: str  # who wrote the message
+
+
 class GroupMemberChange(TypedDict):
     id: int
     role: str  # the new role; "" = no longer a member
@@ -198,7 +215,9 @@ def is_revoked(session_id: str, event: RevokedEvent) -> bool:
     return session_id != event["keep"]
 
 
-BusEvent = MessageEvent | ReadEvent | PersonEvent | PresenceEvent | RevokedEvent | GroupEvent
+BusEvent = (
+    MessageEvent | ReadEvent | PersonEvent | PresenceEvent | RevokedEvent | GroupEvent | ChangeEvent
+)
 
 
 # Builders ----------------------------------------------------------------------------------------

@@ -13,20 +13,33 @@ from typing import Any
 import reflex as rx
 from reflex.vars import FunctionStringVar
 
+from chatapp.components.actions import (
+    action_error,
+    delete_dialog,
+    deleted_text,
+    edit_dialog,
+    quote_block,
+    reaction_chips,
+    reply_bar,
+    toolbar,
+)
 from chatapp.components.avatar import avatar
 from chatapp.components.groups import group_info_dialog, new_group_dialog
 from chatapp.services import images, messages
 from chatapp.state import uploads
+from chatapp.state.actions import ActionState
 from chatapp.state.chat import KEEP_UNSENT_JS, SCROLL_JS, ChatState
 from chatapp.state.session import SessionState
 from chatapp.state.view import (
     N_PAGES,
+    N_PATCHES,
     N_ROWS,
     N_SLOTS,
     ArrivalState,
     HistoryState,
     SidebarState,
     page_name,
+    patch_name,
     row_name,
     slot_name,
 )
@@ -268,6 +281,8 @@ def _bubble(
                     named,
                     rx.text(m["name"].to(str), size="1", weight="bold", class_name="bubble-name"),
                 ),
+                quote_block(m),
+                rx.cond(m["deleted"].to(bool), deleted_text(m)),
                 rx.cond(
                     m["img"].to(bool),
                     rx.link(
@@ -288,7 +303,12 @@ def _bubble(
                     m["body"].to(str) != "",
                     rx.text(m["body"].to(str), class_name="bubble-body", as_="p"),
                 ),
+                reaction_chips(m),
                 rx.hstack(
+                    rx.cond(
+                        m["edited"].to(bool),
+                        rx.text("edited", size="1", class_name="bubble-time"),
+                    ),
                     rx.text(m["time"].to(str), size="1", class_name="bubble-time"),
                     rx.cond(
                         status == "pending", rx.text("Sending…", size="1", class_name="bubble-time")
@@ -329,14 +349,39 @@ def _bubble(
                 class_name=rx.cond(mine, "bubble bubble-mine", "bubble bubble-theirs"),
                 data_status=status,
             ),
-            class_name=rx.cond(mine, "msg-row msg-row-mine", "msg-row"),
+            toolbar(m, mine, _moderates(a)),
+            class_name=rx.cond(
+                m["id"].to(int) == ChatState.highlight,
+                rx.cond(mine, "msg-row msg-row-mine highlight", "msg-row highlight"),
+                rx.cond(mine, "msg-row msg-row-mine", "msg-row"),
+            ),
+            id="m" + m["id"].to(str),
             data_testid="message",
         ),
     )
 
 
+def _moderates(a: rx.Var) -> rx.Var:
+    """The viewer may delete anyone's message here (a group's moderator, admin or owner; the
+    server checks again)."""
+    role = a["role"].to(str)
+    return a["group"].to(bool) & ((role == "owner") | (role == "admin") | (role == "moderator"))
+
+
+PATCHES = [getattr(ArrivalState, patch_name(i)) for i in range(N_PATCHES)]
+
+
+def _patched(m: rx.Var[dict[str, Any]]) -> rx.Var:
+    """A history bubble as it is now: its patch var when the message changed since the page was
+    loaded (state/timeline.py replace), else the page's copy. One small var per change."""
+    out: rx.Var = m
+    for p in reversed(PATCHES):
+        out = rx.cond(p["key"].to(str) == m["key"].to(str), p, out)
+    return out
+
+
 def _keyed(m: rx.Var[dict[str, Any]]) -> rx.Component:
-    return message_bubble(m=m, key=m["key"].to(str))
+    return message_bubble(m=_patched(m), key=m["key"].to(str))
 
 
 SLOTS = rx.Var.create([getattr(ArrivalState, slot_name(i)) for i in range(N_SLOTS)])
@@ -548,6 +593,9 @@ def composer() -> rx.Component:
         # it is stored (KEEP_UNSENT_JS).
         rx.el.input(type="hidden", name="media", value=ChatState.attachment["id"].to(str)),
         rx.el.input(type="hidden", name="who", value=SessionState.username),
+        # The message this one answers (state/actions.py; checked again on the server).
+        rx.el.input(type="hidden", name="reply", value=ActionState.replying["id"].to(str)),
+        reply_bar(),
         attachment_preview(),
         rx.hstack(
             rx.upload.root(
@@ -711,5 +759,8 @@ def chat_screen() -> rx.Component:
         sidebar(),
         conversation_pane(),
         notice_banner(),
+        action_error(),
+        edit_dialog(),
+        delete_dialog(),
         class_name=rx.cond(ChatState.active_id != 0, "chat-layout has-active", "chat-layout"),
     )

@@ -240,14 +240,15 @@ def _changed(session: Session, msg: Message) -> ChangedOut:
 def _announce(session: Session, conv: Conversation, msg: Message) -> ChangedOut:
     changed = _changed(session, msg)
     assert conv.id is not None
+    sender = session.get(User, msg.sender_id)
     send_event_on_commit(
         current_member_ids(session=session, conversation_id=conv.id),
-        change_event(changed, conv.change_seq or 0),
+        change_event(changed, conv.change_seq or 0, sender.display_name if sender else ""),
     )
     return changed
 
 
-def change_event(changed: ChangedOut, seq: int) -> dict[str, object]:
+def change_event(changed: ChangedOut, seq: int, sender_name: str = "") -> dict[str, object]:
     """What tabs get for a change: the message as it is now (the same whatever the history a
     tab shows: O(1) bytes)."""
     m = changed.message
@@ -257,4 +258,27 @@ def change_event(changed: ChangedOut, seq: int) -> dict[str, object]:
         "seq": seq,
         "message": wire.message(m, changed.quote),
         "reactions": changed.reactions,
+        "name": sender_name,  # (a group's sidebar preview names who wrote it)
     }
+
+
+def reactors(*, session: Session, user_id: int, message_id: int) -> list[str]:
+    """Who reacted to a message, one line per emoji ("👍 Ann, Bob"), for someone who may read
+    it (NotAllowed otherwise, as for no such message)."""
+    m = session.get(Message, message_id)
+    if m is None:
+        raise NotAllowed(NOT_FOUND)
+    try:
+        member = require_reader(session=session, user_id=user_id, conversation_id=m.conversation_id)
+    except NotAllowed:
+        raise NotAllowed(NOT_FOUND) from None
+    low, until = window(member)
+    if (m.id or 0) <= low or (until is not None and (m.id or 0) > until):
+        raise NotAllowed(NOT_FOUND)
+    by_emoji = reactions_of(session, [message_id]).get(message_id, {})
+    ids = {u for users in by_emoji.values() for u in users}
+    names = {u.id: u.display_name for u in session.exec(select(User).where(col(User.id).in_(ids)))}
+    return [
+        f"{e} {', '.join('You' if u == user_id else names.get(u, '?') for u in users)}"
+        for e, users in by_emoji.items()
+    ]

@@ -23,6 +23,7 @@ from chatapp.services.dto import ConversationOut
 from chatapp.services.errors import ServiceError, Throttled, Unavailable
 from chatapp.settings import get_settings
 from chatapp.state import sidebar, timeline, uploads
+from chatapp.state.actions import ActionState
 from chatapp.state.db_call import db_call, db_run, limit_call
 from chatapp.state.groups import GroupState
 from chatapp.state.reads import read_marks
@@ -31,6 +32,7 @@ from chatapp.state.timefmt import Clock
 from chatapp.state.view import ArrivalState, HistoryState, SidebarState, raw
 from chatapp.wire import (
     BusEvent,
+    ChangeEvent,
     GroupEvent,
     MessageEvent,
     WireMessage,
@@ -48,6 +50,7 @@ RETRY_SECONDS = 3.0  # the database was away during a page load: try again after
 MAX_UNSENT = 16  # failed or pending messages a tab keeps for Retry (< N_SLOTS)
 MAX_REFUSED = 32  # refused client ids a tab remembers (the browser keeps its newest 16 sends)
 OLDER_PAGE = 100  # messages per "load older" (the first page on open is messages.PAGE_SIZE)
+JUMP_PAGES = 20  # a reply's quote loads at most this many older pages to find the original
 CONV_PATH = re.compile(r"^/c/(\d{1,18})/?$")
 LEFT_NOTICE = "You are no longer a member of this group: you can read it, not send."
 
@@ -110,6 +113,7 @@ class ChatState(rx.State):
     search: str = ""
     online_only: bool = False
     notice: str = ""
+    highlight: int = 0  # the message a reply's quote jumped to
     profile_card: dict[str, Any] = {}
     profile_open: bool = False
     no_conversations: bool = False
@@ -372,8 +376,11 @@ class ChatState(rx.State):
             prev_at=before_at,
             prev_sender=page.before_sender,
             senders=page.senders,
+            reactions=page.reactions,
+            quotes=page.quotes,
         )
         timeline.show_page(cur, history, views)
+        cur.seq = page.seq
         # This tab's unsent messages of this conversation come back, still retryable.
         for unsent in self._unsent.values():
             if unsent["conv"] == conv_id:
@@ -483,20 +490,28 @@ class ChatState(rx.State):
             return
         self.loading_older = True
         yield
-        conv = self.active_id
         try:
-            page = await db_call(
-                messages.list_messages,
-                user_id=uid,
-                conversation_id=conv,
-                before_id=self._oldest or None,
-                limit=OLDER_PAGE,
-            )
+            await self._older_page(uid)
         except ServiceError as exc:
             self.notice = str(exc)
-            self.loading_older = False
             return
-        self.loading_older = False
+        finally:
+            self.loading_older = False
+        if self.has_more:
+            # Still at the top (a long jump up, or a short page)? Ask again: the browser sends
+            # no scroll event while the reader does not move.
+            yield rx.call_script(SCROLL_JS, callback=ChatState.scrolled)
+
+    async def _older_page(self, uid: int) -> None:
+        """Put the next older page above what is shown (ServiceError if refused)."""
+        conv = self.active_id
+        page = await db_call(
+            messages.list_messages,
+            user_id=uid,
+            conversation_id=conv,
+            before_id=self._oldest or None,
+            limit=OLDER_PAGE,
+        )
         if conv != self.active_id:
             return  # another conversation was opened meanwhile
         history, _, _ = await self._views()
@@ -508,16 +523,37 @@ class ChatState(rx.State):
             prev_at=_ms_dt(page.before_at),
             prev_sender=page.before_sender,
             senders=page.senders,
+            reactions=page.reactions,
+            quotes=page.quotes,
         )
         timeline.prepend_older(cur, history, views)
         self._cursor = cur.dump()
         if page.items:
             self._oldest = page.items[0].id
         self.has_more = page.has_more
-        if page.has_more:
-            # Still at the top (a long jump up, or a short page)? Ask again: the browser sends
-            # no scroll event while the reader does not move.
-            yield rx.call_script(SCROLL_JS, callback=ChatState.scrolled)
+
+    @rx.event
+    async def jump_to(self, message_id: int):  # type: ignore[no-untyped-def]
+        """A reply's quote was clicked: show the quoted message (loading older pages until it
+        is there), scroll to it and highlight it."""
+        uid = await self._user_id()
+        target = _int(message_id)
+        if not uid or not self.active_id or target <= 0:
+            return None
+        history, arrivals, _ = await self._views()
+        for _ in range(JUMP_PAGES):
+            if timeline.shows_id(timeline.Cursor.load(self._cursor), history, arrivals, target):
+                self.highlight = target
+                return rx.scroll_to(f"m{target}")
+            if not self.has_more or (self._oldest and target >= self._oldest):
+                break
+            try:
+                await self._older_page(uid)
+            except ServiceError as exc:
+                self.notice = str(exc)
+                return None
+        self.notice = "That message is not in the history you can see."
+        return None
 
     @rx.event
     def scrolled(self, position: list[float]):  # type: ignore[no-untyped-def]
@@ -566,7 +602,8 @@ class ChatState(rx.State):
         # The id the browser gave it when it kept it (KEEP_UNSENT_JS): a re-send of the kept
         # copy after a crash then stores it once.
         cid = str(client_id or form.get("cid") or "") or secrets.token_urlsafe(12)
-        async for update in self._send(str(body), cid, conv, new=True):
+        reply = _int(form.get("reply"))
+        async for update in self._send(str(body), cid, conv, new=True, reply_to=reply):
             yield update
 
     @rx.event
@@ -689,7 +726,14 @@ class ChatState(rx.State):
         return rx.set_value("composer", body[:MAX_RAW_BODY])
 
     async def _send(  # type: ignore[no-untyped-def]
-        self, body: str, cid: str, conv_id: int, *, media_id: str = "", new: bool = False
+        self,
+        body: str,
+        cid: str,
+        conv_id: int,
+        *,
+        media_id: str = "",
+        new: bool = False,
+        reply_to: int = 0,
     ):
         try:
             uid = await self._user_id()
@@ -761,6 +805,18 @@ class ChatState(rx.State):
             "w": int(self.attachment.get("w", 0)) if new else 0,
             "h": int(self.attachment.get("h", 0)) if new else 0,
         }
+        if reply_to:
+            actions = await self.get_state(ActionState)
+            quoted = actions.replying
+            if quoted.get("id") == reply_to:
+                pending["reply"] = {
+                    "id": reply_to,
+                    "name": str(quoted.get("name", "")),
+                    "body": str(quoted.get("body", "")),
+                    "img": False,
+                    "deleted": False,
+                }
+                actions.replying = {}
         if new:
             if self.attachment:
                 self.attachment = {}
@@ -796,6 +852,7 @@ class ChatState(rx.State):
                 body=text,
                 client_id=cid,
                 media_ref=media_id or None,
+                reply_to_id=reply_to or None,
                 origin=self._token,
                 sender=card,
             )
@@ -891,7 +948,9 @@ class ChatState(rx.State):
         history, arrivals, sb = await self._views()
         if event["type"] == "message":
             return await self._apply_message(event, uid, history, arrivals, sb)
-        if event["type"] == "group":
+        if event["type"] == "change":
+            self._apply_change(event, uid, history, arrivals, sb)
+        elif event["type"] == "group":
             await self._apply_group(event, uid, sb)
         elif event["type"] == "read":
             sidebar.update(sb, event["conv"], {"unread": 0})
@@ -920,6 +979,29 @@ class ChatState(rx.State):
     def _update_people(self, user_id: int, fields: dict[str, Any]) -> None:
         if any(p.get("id") == user_id for p in self.people):
             self.people = [{**p, **fields} if p.get("id") == user_id else p for p in self.people]
+
+    def _apply_change(
+        self, event: ChangeEvent, uid: int, history: Any, arrivals: Any, sb: Any
+    ) -> None:
+        """A message was edited, deleted or reacted to: its bubble if shown (one var), and the
+        sidebar preview if it is the conversation's last message."""
+        m = event["message"]
+        found = sidebar.find(sb, m["conv"])
+        if found is not None and int(found[1].get("last_id") or 0) == m["id"]:
+            text = "This message was deleted" if m.get("deleted") else m["body"]
+            mine = m["sender"] == uid and not m.get("deleted")
+            group = bool(found[1].get("group"))
+            who = event["name"] if group and not mine else ""
+            sidebar.update(sb, m["conv"], {"preview": preview(text, mine, bool(m["img"]), who=who)})
+        if m["conv"] != self.active_id:
+            return
+        cur = timeline.Cursor.load(self._cursor)
+        cur.seq = max(cur.seq, event["seq"])
+        old = timeline.current(cur, history, arrivals, m["cid"], m["id"])
+        if old is not None:
+            view = timeline.changed(old, m, event["reactions"], uid)
+            timeline.replace(cur, history, arrivals, view)
+        self._cursor = cur.dump()
 
     async def _apply_group(self, event: GroupEvent, uid: int, sb: Any) -> None:
         """A group changed: its row and header (name, picture, the viewer's role, whether the

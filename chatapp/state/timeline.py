@@ -8,10 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatapp.services.dto import MessageOut, PersonOut
+from chatapp.services.dto import MessageOut, PersonOut, QuoteOut
 from chatapp.services.media import thumb_url
 from chatapp.state.timefmt import Clock
-from chatapp.state.view import N_PAGES, N_SLOTS, OPEN_PAGE, page_name, raw, slot_name
+from chatapp.state.view import (
+    N_PAGES,
+    N_PATCHES,
+    N_SLOTS,
+    OPEN_PAGE,
+    page_name,
+    patch_name,
+    raw,
+    slot_name,
+)
 from chatapp.wire import MessageView, Status, WireMessage, initials
 from chatapp.wire import message as wire_message
 
@@ -28,6 +37,7 @@ def view_of(
     status: Status = "sent",
     error: str = "",
     who: Who | None = None,
+    reactions: dict[str, list[int]] | None = None,
 ) -> MessageView:
     """A bubble, labelled against the message shown just before it (day separator, avatar).
     ``who``: in a group, the sender's name and avatar, shown on the first bubble of a run. A
@@ -58,6 +68,45 @@ def view_of(
         view["mine"] = False
     elif who is not None and first and m["sender"] != viewer:
         view["name"], view["initials"], view["avatar"] = who
+    for flag in ("edited", "deleted", "mod"):
+        if m.get(flag):
+            view[flag] = True  # type: ignore[literal-required]
+    if "reply" in m:
+        view["reply"] = m["reply"]
+    if reactions:
+        view["rx"] = chips(reactions, viewer)
+    return view
+
+
+def chips(reactions: dict[str, list[int]], viewer: int) -> list[dict[str, Any]]:
+    """Reaction chips under a bubble: emoji, count, whether the viewer is among them."""
+    return [
+        {"e": e, "n": len(users), "mine": viewer in users}
+        for e, users in reactions.items()
+        if users
+    ]
+
+
+def changed(
+    old: MessageView, m: WireMessage, reactions: dict[str, list[int]], viewer: int
+) -> MessageView:
+    """A shown bubble after a change to its message: the new text, flags and reactions; its
+    place in the timeline (day, run, sender) as before."""
+    view: MessageView = {
+        **old,  # type: ignore[typeddict-item]
+        "body": m["body"],
+        "img": m["img"],
+        "full": m["full"],
+        "w": m["w"],
+        "h": m["h"],
+    }
+    for flag in ("edited", "deleted", "mod", "rx"):
+        view.pop(flag, None)  # type: ignore[misc]
+    for flag in ("edited", "deleted", "mod"):
+        if m.get(flag):
+            view[flag] = True  # type: ignore[literal-required]
+    if reactions:
+        view["rx"] = chips(reactions, viewer)
     return view
 
 
@@ -79,18 +128,23 @@ def views_of(
     prev_at: int,
     prev_sender: int,
     senders: dict[int, PersonOut] | None = None,
+    reactions: dict[int, dict[str, list[int]]] | None = None,
+    quotes: dict[int, QuoteOut] | None = None,
 ) -> list[MessageView]:
-    """Bubbles of a page (``senders``: a group page's writers, for names and avatars)."""
+    """Bubbles of a page (``senders``: a group page's writers, for names and avatars;
+    ``reactions`` and ``quotes`` by message id)."""
     out: list[MessageView] = []
     for m in items:
         person = senders.get(m.sender_id) if senders else None
+        q = quotes.get(m.reply_to_id) if quotes and m.reply_to_id else None
         v = view_of(
-            wire_message(m),
+            wire_message(m, q),
             viewer=viewer,
             clock=clock,
             prev_at=prev_at,
             prev_sender=prev_sender,
             who=who_of(person) if person is not None else None,
+            reactions=reactions.get(m.id) if reactions else None,
         )
         out.append(v)
         prev_at, prev_sender = v["at"], sender_key(v)
@@ -120,6 +174,10 @@ class Cursor:
         "newest_id",
         "older_next",
         "pages_used",
+        "patch_keys",
+        "patch_next",
+        "patch_of",
+        "seq",
         "slot_of",
         "slots_used",
     )
@@ -136,6 +194,12 @@ class Cursor:
         self.newest_id = 0  # newest stored message id shown in the pages
         self.last_at = 0  # the last bubble shown: what the next one is labelled against
         self.last_sender = 0
+        # History bubbles changed since they were loaded: client id -> its patch var, and the
+        # client id each patch var holds (reused round robin; see patch()).
+        self.patch_of: dict[str, int] = {}
+        self.patch_keys: list[str] = [""] * N_PATCHES
+        self.patch_next = 0
+        self.seq = 0  # the conversation's newest change number this view reflects
 
     def dump(self) -> Cursor:
         """What goes back into the backend var: the object itself (nothing is copied)."""
@@ -166,6 +230,8 @@ def clear_all(history: Any, arrivals: Any) -> None:
         setattr(history, page_name(i), [])
     for i in range(N_SLOTS):
         setattr(arrivals, slot_name(i), {})
+    for i in range(N_PATCHES):
+        setattr(arrivals, patch_name(i), {})
 
 
 def clear(cur: Cursor, history: Any, arrivals: Any) -> Cursor:
@@ -174,6 +240,9 @@ def clear(cur: Cursor, history: Any, arrivals: Any) -> Cursor:
         setattr(history, page_name(i), [])
     for i in range(cur.slots_used):
         setattr(arrivals, slot_name(i), {})
+    for i, key in enumerate(cur.patch_keys):
+        if key:
+            setattr(arrivals, patch_name(i), {})
     return Cursor()
 
 
@@ -276,3 +345,73 @@ def drop(cur: Cursor, arrivals: Any, cid: str) -> None:
         cur.slot_of[v["cid"]] = i
     cur.slots_used -= 1
     setattr(arrivals, slot_name(cur.slots_used), {})
+
+
+# Changes to shown messages (edit, deletion, reaction) ----------------------------------------
+def current(cur: Cursor, history: Any, arrivals: Any, cid: str, msg_id: int) -> MessageView | None:
+    """The bubble a tab shows for a message now (its arrival slot, its patch, or its page's
+    copy), or None when it is not shown."""
+    slot = cur.slot_of.get(cid)
+    if slot is not None:
+        return raw(getattr(arrivals, slot_name(slot))) or None
+    patch = cur.patch_of.get(cid)
+    if patch is not None:
+        return raw(getattr(arrivals, patch_name(patch))) or None
+    found = _in_pages(cur, history, msg_id)
+    return found[2] if found is not None else None
+
+
+def shows_id(cur: Cursor, history: Any, arrivals: Any, msg_id: int) -> bool:
+    """Whether a stored message is on screen (in an arrival slot or a loaded page)."""
+    for slot in range(cur.slots_used):
+        if raw(getattr(arrivals, slot_name(slot))).get("id") == msg_id:
+            return True
+    return _in_pages(cur, history, msg_id) is not None
+
+
+def replace(cur: Cursor, history: Any, arrivals: Any, view: MessageView) -> None:
+    """Show a changed bubble. One var changes: its arrival slot, or (a history bubble) a patch
+    var drawn instead of the page's copy. When every patch var is taken, the oldest patch is
+    written into its page first (one larger frame, rarely)."""
+    cid = view["cid"]
+    slot = cur.slot_of.get(cid)
+    if slot is not None:
+        setattr(arrivals, slot_name(slot), view)
+        return
+    patch = cur.patch_of.get(cid)
+    if patch is None:
+        patch = cur.patch_next
+        cur.patch_next = (patch + 1) % N_PATCHES
+        evicted = cur.patch_keys[patch]
+        if evicted:
+            _fold_patch(cur, history, raw(getattr(arrivals, patch_name(patch))))
+            cur.patch_of.pop(evicted, None)
+        cur.patch_of[cid] = patch
+        cur.patch_keys[patch] = cid
+    setattr(arrivals, patch_name(patch), view)
+
+
+def _in_pages(cur: Cursor, history: Any, msg_id: int) -> tuple[int, int, MessageView] | None:
+    """(page, index, bubble) of a stored message in the loaded history (pages hold ascending
+    ids: a page is searched only when the id is within its range)."""
+    if msg_id <= 0:
+        return None
+    for p in cur.pages_used:
+        items = raw(getattr(history, page_name(p)))
+        if not items or not items[0]["id"] <= msg_id <= items[-1]["id"]:
+            continue
+        for i, v in enumerate(items):
+            if v["id"] == msg_id:
+                return p, i, v
+    return None
+
+
+def _fold_patch(cur: Cursor, history: Any, view: MessageView | dict[str, Any]) -> None:
+    if not view:
+        return
+    found = _in_pages(cur, history, int(view.get("id", 0)))
+    if found is not None:
+        p, i, _old = found
+        items = list(raw(getattr(history, page_name(p))))
+        items[i] = view  # type: ignore[assignment]
+        setattr(history, page_name(p), items)

@@ -6,7 +6,9 @@ every recipient O(messages in view) bytes per new message. Instead (measured in 
 - ``HistoryState``: loaded history in fixed page vars ``p00``…; a page changes only when the
   conversation is opened, older messages are loaded, or arrivals are folded in.
 - ``ArrivalState``: one var per newly arrived message (``a00``…), filled in order; a new message
-  or a status change (pending → sent → failed) dirties exactly one small var.
+  or a status change (pending → sent → failed) dirties exactly one small var. Also one var per
+  history bubble changed since it was loaded (``x00``…: an edit, a deletion, a reaction), so a
+  change to a message deep in history costs one small var too, not its page.
 - ``SidebarState``: one var per conversation row (``r00``…) and ``order``, the row slots in
   display order (a short list of ints, changed only when a conversation moves to the top).
 
@@ -25,6 +27,7 @@ OPEN_PAGE = OLDER_PAGES  # the page written when a conversation is opened
 NEWER_PAGES = 12  # arrivals folded in when the slots run out
 N_PAGES = OLDER_PAGES + 1 + NEWER_PAGES
 N_SLOTS = 32
+N_PATCHES = 16  # history bubbles changed since they were loaded (edits, deletions, reactions)
 N_ROWS = 50  # = services.conversations.SIDEBAR_LIMIT
 
 
@@ -34,6 +37,10 @@ def page_name(i: int) -> str:
 
 def slot_name(i: int) -> str:
     return f"a{i:02d}"
+
+
+def patch_name(i: int) -> str:
+    return f"x{i:02d}"
 
 
 def row_name(i: int) -> str:
@@ -75,10 +82,12 @@ HistoryState: Any = _numbered_state(
 )
 ArrivalState: Any = _numbered_state(
     "ArrivalState",
-    [slot_name(i) for i in range(N_SLOTS)],
+    [slot_name(i) for i in range(N_SLOTS)] + [patch_name(i) for i in range(N_PATCHES)],
     dict[str, Any],
     {},
-    "Messages that arrived (or were sent) since the conversation was opened, one var each.",
+    "Messages that arrived (or were sent) since the conversation was opened, one var each;"
+    " and history bubbles changed since they were loaded (x00…: the bubble as it is now, drawn"
+    " instead of the page's copy), one var each.",
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import chatapp.chatapp  # noqa: F401  (registers every page's states)
 from chatapp.state.account import ProfileState, SettingsState
+from chatapp.state.actions import ActionState
 from chatapp.state.auth_forms import LoginState, SignupState
 from chatapp.state.chat import ChatState
 from chatapp.state.groups import GroupState
@@ -18,7 +19,12 @@ CALLABLE_FROM_THE_BROWSER = {
         "open_conversation", "show_profile", "set_profile_open", "dismiss_notice", "load_older",
         "scrolled", "jump_to_newest", "set_draft", "send", "flush_outbox", "retry_failed_later",
         "resend", "discard", "attach_image", "upload_progress", "upload_rejected",
-        "clear_attachment",
+        "clear_attachment", "jump_to",
+    },
+    ActionState: {
+        "start_edit", "set_edit_open", "save_edit", "ask_delete", "cancel_delete",
+        "confirm_delete", "react", "show_reactors", "start_reply", "cancel_reply",
+        "dismiss_error",
     },
     GroupState: {
         "set_new_open", "set_new_name", "search_new", "pick", "unpick", "attach_picture",
@@ -30,7 +36,7 @@ CALLABLE_FROM_THE_BROWSER = {
 
 NEVER = {
     "current_user_id", "ensure_signed_in", "apply_event", "apply_message", "apply_group",
-    "deliver", "apply", "forget",
+    "deliver", "apply", "forget", "apply_change", "older_page",
 }  # fmt: skip
 
 
@@ -42,7 +48,8 @@ def _explicit(cls: type) -> set[str]:
 
 def test_identity_and_delivery_are_not_event_handlers() -> None:
     for cls in (
-        SessionState, ChatState, GroupState, ProfileState, SettingsState, LoginState, SignupState
+        SessionState, ChatState, GroupState, ActionState, ProfileState, SettingsState,
+        LoginState, SignupState,
     ):  # fmt: skip
         assert not NEVER & set(cls.event_handlers), cls.__name__
 

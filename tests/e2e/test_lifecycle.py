@@ -1,0 +1,149 @@
+"""What happens to a message after it is sent, end to end with two people in two browsers:
+edit, delete, reply (and the quote jumping to an original that is not loaded), reactions, and a
+tab that was offline during an edit and a deletion showing both once it is back."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from sqlmodel import Session, select
+
+from bench.db import make_user
+from chatapp.db import make_engine
+from chatapp.models import User
+from chatapp.services import conversations, messages
+from tests.e2e.conftest import AppServer
+from tests.e2e.helpers import bubbles, open_chat_with, send, sign_up, unique_name
+
+pytestmark = pytest.mark.e2e
+
+
+def bubble(page: Page, text: str):  # type: ignore[no-untyped-def]
+    return bubbles(page).filter(has_text=text).last
+
+
+def act(page: Page, text: str, action: str) -> None:
+    """Hover a bubble and press one of its action buttons (Reply, React, Edit, Delete)."""
+    b = bubble(page, text)
+    b.hover()
+    b.get_by_role("button", name=action, exact=True).click()
+
+
+def test_edit_delete_reply_react(browser: Browser, base_url: str) -> None:
+    tag = secrets.token_hex(3)
+    a_name, b_name = unique_name("eda"), unique_name("edb")
+    a = browser.new_context().new_page()
+    b_ctx = browser.new_context()
+    b = b_ctx.new_page()
+    sign_up(a, base_url, a_name)
+    sign_up(b, base_url, b_name)
+    open_chat_with(a, b_name)
+    send(a, f"first draft {tag}")
+    send(a, f"a typo {tag}")
+    open_chat_with(b, a_name)
+    expect(bubbles(b)).to_have_count(2)
+
+    # Edit: the new text and "edited", live for the other person.
+    act(a, f"first draft {tag}", "Edit")
+    box = a.get_by_role("textbox", name="Edit message")
+    box.fill(f"final text {tag}")
+    box.press("Enter")
+    expect(bubble(a, f"final text {tag}")).to_contain_text("edited")
+    expect(bubble(b, f"final text {tag}")).to_contain_text("edited")
+    expect(b.get_by_text(f"first draft {tag}")).to_have_count(0)
+
+    # Delete (confirmed): "This message was deleted" for both, the preview too.
+    act(a, f"a typo {tag}", "Delete")
+    a.get_by_role("button", name="Delete for everyone").click()
+    for page in (a, b):
+        expect(bubbles(page).nth(1)).to_contain_text("This message was deleted")
+        expect(page.get_by_text(f"a typo {tag}")).to_have_count(0)
+    row = b.get_by_test_id("conversation-row").filter(has_text=a_name)
+    expect(row).to_contain_text("This message was deleted")
+
+    # React: counts for both, toggled off again by a second press.
+    act(b, f"final text {tag}", "React")
+    b.get_by_role("button", name="👍", exact=True).click()
+    for page in (a, b):
+        expect(bubble(page, f"final text {tag}").locator(".chip").first).to_have_text("👍 1")
+    act(a, f"final text {tag}", "React")
+    a.get_by_role("button", name="👍", exact=True).click()
+    expect(bubble(b, f"final text {tag}").locator(".chip").first).to_have_text("👍 2")
+    bubble(a, f"final text {tag}").get_by_role("button", name="👍 2").click()
+    expect(bubble(b, f"final text {tag}").locator(".chip").first).to_have_text("👍 1")
+
+    # Reply: the quote travels with the message; clicked, it goes to the original.
+    act(b, f"final text {tag}", "Reply")
+    expect(b.get_by_text("Replying to")).to_be_visible()
+    send(b, f"answer {tag}")
+    for page in (a, b):
+        expect(bubble(page, f"answer {tag}").locator(".quote")).to_contain_text(f"final text {tag}")
+    bubble(a, f"answer {tag}").locator(".quote").click()
+    expect(a.locator(".msg-row.highlight")).to_contain_text(f"final text {tag}")
+
+    # Someone else's message has no Edit and, in a direct conversation, no Delete.
+    other = bubble(a, f"answer {tag}")
+    other.hover()
+    expect(other.get_by_role("button", name="Edit", exact=True)).to_have_count(0)
+    expect(other.get_by_role("button", name="Delete", exact=True)).to_have_count(0)
+
+    # B goes offline; A edits and deletes meanwhile; B comes back and shows both, no reload.
+    send(a, f"will change {tag}")
+    send(a, f"will go {tag}")
+    expect(bubbles(b)).to_have_count(5)
+    b_ctx.set_offline(True)
+    act(a, f"will change {tag}", "Edit")
+    box = a.get_by_role("textbox", name="Edit message")
+    box.fill(f"changed while away {tag}")
+    box.press("Enter")
+    expect(bubble(a, f"changed while away {tag}")).to_contain_text("edited")
+    act(a, f"will go {tag}", "Delete")
+    a.get_by_role("button", name="Delete for everyone").click()
+    expect(bubbles(a).last).to_contain_text("This message was deleted")
+    b_ctx.set_offline(False)
+    expect(bubble(b, f"changed while away {tag}")).to_contain_text("edited", timeout=30_000)
+    expect(bubbles(b).last).to_contain_text("This message was deleted")
+    expect(b.get_by_text(f"will go {tag}")).to_have_count(0)
+
+
+def test_a_quote_loads_older_history_to_reach_its_original(
+    browser: Browser, base_url: str, app_server: AppServer
+) -> None:
+    """The quoted message is older than the loaded page: clicking the quote loads older pages
+    until it is there, then scrolls to it and highlights it."""
+    tag = secrets.token_hex(3)
+    a_name, b_name = unique_name("qa"), unique_name("qb")
+    b = browser.new_context().new_page()
+    a_user = make_user(engine := make_engine(app_server.database_url), a_name)
+    sign_up(b, base_url, b_name)
+    with Session(engine) as s:
+        b_id = s.exec(select(User.id).where(User.username == b_name)).one()
+        conv = conversations.open_direct(session=s, user_id=a_user.id, other_user_id=b_id)
+        s.commit()
+
+    def say(text: str, reply_to: int | None = None) -> int:
+        return messages.send_message(
+            engine=engine,
+            sender_id=a_user.id,
+            conversation_id=conv,
+            body=text,
+            client_id=secrets.token_urlsafe(12),
+            reply_to_id=reply_to,
+        ).message.id
+
+    original = say(f"the original {tag}")
+    for i in range(120):  # more than the first page (50) and one older page (100)
+        say(f"filler {i} {tag}")
+    say(f"the reply {tag}", reply_to=original)
+    engine.dispose()
+    open_chat_with(b, a_name)
+    expect(bubble(b, f"the reply {tag}")).to_be_visible()
+    # Not loaded yet (only the reply's quote shows its text).
+    expect(b.locator(".bubble-body").filter(has_text=f"the original {tag}")).to_have_count(0)
+    quote = bubble(b, f"the reply {tag}").locator(".quote")
+    expect(quote).to_contain_text(f"the original {tag}")
+    quote.click()
+    expect(b.locator(".msg-row.highlight")).to_contain_text(f"the original {tag}")
+    expect(b.locator(".msg-row.highlight")).to_be_in_viewport()
