@@ -9,7 +9,7 @@ from chatapp.pages.auth import login_page, signup_page
 from chatapp.pages.home import home_page
 from chatapp.pages.not_found import not_found_page
 from chatapp.state import binding, bridge
-from chatapp.state.account import ProfileState
+from chatapp.state.account import ProfileState, SettingsState
 from chatapp.state.chat import ChatState
 from chatapp.state.outage import backend_exception_handler
 from chatapp.state.session import SessionState
@@ -55,7 +55,10 @@ app.add_page(
     on_load=[SessionState.require_login, ProfileState.load],
 )
 app.add_page(
-    settings_page, route="/settings", title="Settings · chatapp", on_load=SessionState.require_login
+    settings_page,
+    route="/settings",
+    title="Settings · chatapp",
+    on_load=[SessionState.require_login, SettingsState.load_settings],
 )
 app.add_page(
     login_page, route="/login", title="Log in · chatapp", on_load=SessionState.redirect_if_signed_in

@@ -150,6 +150,25 @@ class ChangeEvent(TypedDict):
     name: str  # who wrote the message
 
 
+class SeenEvent(TypedDict):
+    """Someone read a conversation up to a message (read receipts; services/conversations.py)."""
+
+    type: Literal["seen"]
+    conv: int
+    user: int
+    name: str
+    upto: int
+
+
+class TypingEvent(TypedDict):
+    """Someone is typing in a conversation (never stored)."""
+
+    type: Literal["typing"]
+    conv: int
+    user: int
+    name: str
+
+
 class GroupMemberChange(TypedDict):
     id: int
     role: str  # the new role; "" = no longer a member
@@ -216,7 +235,15 @@ def is_revoked(session_id: str, event: RevokedEvent) -> bool:
 
 
 BusEvent = (
-    MessageEvent | ReadEvent | PersonEvent | PresenceEvent | RevokedEvent | GroupEvent | ChangeEvent
+    MessageEvent
+    | ReadEvent
+    | PersonEvent
+    | PresenceEvent
+    | RevokedEvent
+    | GroupEvent
+    | ChangeEvent
+    | SeenEvent
+    | TypingEvent
 )
 
 

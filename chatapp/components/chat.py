@@ -315,7 +315,11 @@ def _bubble(
                     ),
                     rx.cond(
                         mine & (status == "sent"),
-                        rx.icon("check", size=12, class_name="bubble-time", aria_label="Sent"),
+                        rx.cond(
+                            m["id"].to(int) == ChatState.seen_id,
+                            seen_mark(),
+                            rx.icon("check", size=12, class_name="bubble-time", aria_label="Sent"),
+                        ),
                     ),
                     spacing="1",
                     align="center",
@@ -358,6 +362,30 @@ def _bubble(
             id="m" + m["id"].to(str),
             data_testid="message",
         ),
+    )
+
+
+def seen_mark() -> rx.Component:
+    """✓✓ and "Seen" (a group: "Seen by N", tap for who) on the viewer's message that was read."""
+    label = rx.hstack(
+        rx.icon("check-check", size=12, class_name="bubble-time", aria_hidden="true"),
+        rx.text(ChatState.seen_label, size="1", class_name="bubble-time"),
+        spacing="1",
+        align="center",
+        data_testid="seen",
+    )
+    return rx.cond(
+        ChatState.active["group"].to(bool),
+        rx.popover.root(
+            rx.popover.trigger(
+                rx.el.button(label, class_name="seen-button", type="button", aria_label="Seen by")
+            ),
+            rx.popover.content(
+                rx.foreach(ChatState.seen_names, lambda n: rx.text(n, size="2")),
+                max_width="260px",
+            ),
+        ),
+        label,
     )
 
 
@@ -442,10 +470,15 @@ def group_header() -> rx.Component:
         rx.box(
             rx.text(a["title"], weight="bold", size="3", class_name="truncate", as_="div"),
             rx.text(
-                rx.cond(a["left"].to(bool), "You are no longer a member", "Group"),
+                rx.cond(
+                    ChatState.typing_label != "",
+                    ChatState.typing_label,
+                    rx.cond(a["left"].to(bool), "You are no longer a member", "Group"),
+                ),
                 size="1",
                 class_name="muted",
                 as_="div",
+                data_testid="header-status",
             ),
             min_width="0",
             flex="1",
@@ -484,10 +517,15 @@ def person_header() -> rx.Component:
                 rx.box(
                     rx.text(a["title"], weight="bold", size="3", class_name="truncate", as_="div"),
                     rx.text(
-                        last_seen(a["online"], a["last_seen"]),
+                        rx.cond(
+                            ChatState.typing_label != "",
+                            ChatState.typing_label,
+                            last_seen(a["online"], a["last_seen"]),
+                        ),
                         size="1",
                         color_scheme=rx.cond(a["online"].to(bool), "green", "gray"),
                         as_="div",
+                        data_testid="header-status",
                     ),
                     min_width="0",
                     text_align="left",
@@ -638,7 +676,10 @@ def composer() -> rx.Component:
                 size="2",
                 class_name="composer-input",
                 min_height="40px",
-                on_change=lambda text: ChatState.set_draft(text, ChatState.active_id).debounce(250),
+                on_change=lambda text: [
+                    ChatState.set_draft(text, ChatState.active_id).debounce(250),
+                    ChatState.typing(ChatState.active_id).throttle(3000),
+                ],
                 on_blur=lambda text: ChatState.set_draft(text, ChatState.active_id),
                 aria_describedby="composer-count",
             ),

@@ -227,6 +227,27 @@ def settings_page() -> rx.Component:
             ),
             rx.card(
                 rx.vstack(
+                    rx.heading("Privacy", size="4", as_="h2"),
+                    rx.el.label(
+                        rx.switch(
+                            checked=SettingsState.read_receipts,
+                            on_change=SettingsState.set_read_receipts,
+                        ),
+                        rx.text("Send read receipts", size="2"),
+                        class_name="switch-row",
+                    ),
+                    rx.text(
+                        "When this is off, others do not see when you have read their messages, "
+                        "and you do not see when they have read yours.",
+                        color_scheme="gray",
+                        size="2",
+                    ),
+                    spacing="3",
+                ),
+                width="100%",
+            ),
+            rx.card(
+                rx.vstack(
                     rx.heading("Sessions", size="4", as_="h2"),
                     rx.text(
                         "Signed in on another computer or phone you no longer use? "

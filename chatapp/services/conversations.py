@@ -9,7 +9,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from chatapp.models import Conversation, ConversationMember, Message, User
-from chatapp.services.dto import ConversationOut, MessageOut, PersonCard, PersonOut
+from chatapp.services.dto import ConversationOut, MessageOut, PersonCard, PersonOut, ReaderOut
 from chatapp.services.errors import NotAllowed, ServiceError
 from chatapp.services.events import send_event_on_commit
 from chatapp.services.hints import messages_by_conversation
@@ -288,6 +288,8 @@ def mark_read(
     _move_markers(session, [(user_id, conversation_id, target)])
     session.refresh(member)
     send_event_on_commit([user_id], read_event(conversation_id, origin))
+    if member.left_at is None:
+        _announce_seen(session, [(user_id, conversation_id, member.last_read_message_id or 0)])
     return member.last_read_message_id or 0
 
 
@@ -373,7 +375,89 @@ def mark_read_many(*, session: Session, marks: list[tuple[int, int, int]]) -> No
     Used for messages that arrived in a conversation a tab was showing; the rows exist only
     for members, so nobody else's marker can move."""
     _move_markers(session, marks)
+    _announce_seen(session, marks)
+
+
+# Read receipts: who has read up to where. Told live to the other members of a direct
+# conversation or a small group (in a larger group, "Seen by" is read when asked: a live event
+# per reader per member would be N² per message), and only for readers who send read receipts;
+# someone who turned them off sees nobody's either (as in WhatsApp).
+LIVE_RECEIPTS_MAX_MEMBERS = 32
+
+
+def receipts_on(session: Session, user_ids: list[int]) -> dict[int, str]:
+    """{user id: display name} of those among ``user_ids`` who send read receipts."""
+    if not user_ids:
+        return {}
+    return {
+        int(i or 0): n
+        for i, n in session.exec(
+            select(User.id, User.display_name).where(
+                col(User.id).in_(user_ids), col(User.read_receipts).is_(True)
+            )
+        ).all()
+    }
+
+
+def _announce_seen(session: Session, marks: list[tuple[int, int, int]]) -> None:
+    if not marks:
+        return
+    senders = receipts_on(session, sorted({u for u, _c, _m in marks}))
+    convs = sorted({c for u, c, _m in marks if u in senders})
+    if not convs:
+        return
+    members: dict[int, list[int]] = {}
+    for c, u in session.exec(
+        select(ConversationMember.conversation_id, ConversationMember.user_id).where(
+            col(ConversationMember.conversation_id).in_(convs),
+            col(ConversationMember.left_at).is_(None),
+        )
+    ).all():
+        members.setdefault(c, []).append(u)
+    for user, conv, upto in marks:
+        everyone = members.get(conv, [])
+        if user not in senders or user not in everyone:
+            continue
+        if len(everyone) > LIVE_RECEIPTS_MAX_MEMBERS or not upto:
+            continue
+        event = {"type": "seen", "conv": conv, "user": user, "name": senders[user], "upto": upto}
+        send_event_on_commit([u for u in everyone if u != user], event)
+
+
+def read_markers(*, session: Session, user_id: int, conversation_id: int) -> list[ReaderOut] | None:
+    """How far each other current member has read, for "Seen" / "Seen by N": only members who
+    send read receipts; None for a viewer who does not send them (they see none either)."""
+    member = require_member(session=session, user_id=user_id, conversation_id=conversation_id)
+    if not receipts_on(session, [user_id]):
+        return None
+    rows = session.exec(
+        select(ConversationMember.user_id, ConversationMember.last_read_message_id, User)
+        .join(User, col(User.id) == col(ConversationMember.user_id))
+        .where(
+            ConversationMember.conversation_id == conversation_id,
+            col(ConversationMember.left_at).is_(None),
+            ConversationMember.user_id != user_id,
+            col(User.read_receipts).is_(True),
+        )
+    ).all()
+    del member
+    return [ReaderOut(u, user.display_name, marker or 0) for u, marker, user in rows]
 
 
 def read_event(conversation_id: int, origin: str) -> dict[str, object]:
     return {"type": "read", "conv": conversation_id, "origin": origin}
+
+
+def typing(*, session: Session, user_id: int, conversation_id: int, name: str) -> None:
+    """Tell the other current members that the user is typing here (never stored: an event
+    on commit, after the membership check)."""
+    require_member(session=session, user_id=user_id, conversation_id=conversation_id)
+    others = [
+        u
+        for u in current_member_ids(session=session, conversation_id=conversation_id)
+        if u != user_id
+    ]
+    if others:
+        send_event_on_commit(
+            others, {"type": "typing", "conv": conversation_id, "user": user_id, "name": name}
+        )

@@ -160,6 +160,15 @@ class SendResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ReaderOut:
+    """How far another member has read (read receipts)."""
+
+    user_id: int
+    name: str
+    upto: int  # the id of the newest message they have read
+
+
+@dataclass(frozen=True, slots=True)
 class MemberOut:
     """One line of a group's member list."""
 

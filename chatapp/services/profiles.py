@@ -168,3 +168,20 @@ def change_password(
         checked_hash=stored,
         new_hash=hash_new_password(password=new) if ok else "",
     )
+
+
+def set_read_receipts(*, session: Session, user_id: int, on: bool) -> bool:
+    """The "Send read receipts" setting (off: others do not see when you read, and you do not
+    see when they do). Returns the setting as stored."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotAllowed("Your account no longer exists.")
+    user.read_receipts = bool(on)
+    session.add(user)
+    session.flush()
+    return user.read_receipts
+
+
+def read_receipts(*, session: Session, user_id: int) -> bool:
+    user = session.get(User, user_id)
+    return bool(user and user.read_receipts)

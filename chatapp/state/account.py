@@ -142,6 +142,24 @@ class SettingsState(rx.State):
     new_error: str = ""
     message: str = ""
     busy: bool = False
+    read_receipts: bool = True
+
+    @rx.event
+    async def load_settings(self):  # type: ignore[no-untyped-def]
+        session = await self.get_state(SessionState)
+        uid = await session._current_user_id()
+        if uid:
+            self.read_receipts = await db_call(profiles.read_receipts, user_id=uid)
+
+    @rx.event
+    async def set_read_receipts(self, value: bool):  # type: ignore[no-untyped-def]
+        """ "Send read receipts": off, others do not see when you read, nor you when they do."""
+        session = await self.get_state(SessionState)
+        uid = await session._current_user_id()
+        if not uid:
+            return rx.redirect("/login")
+        self.read_receipts = await db_call(profiles.set_read_receipts, user_id=uid, on=bool(value))
+        return None
 
     @rx.event
     async def change_password(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations
 from chatapp.state import hashing, housekeeping
 from chatapp.state.binding import forget_user
-from chatapp.state.chat import ChatState
+from chatapp.state.chat import TYPING_SHOWN_S, ChatState
 from chatapp.state.db_call import db_call
 from chatapp.state.reads import read_marks
 from chatapp.state.session import SessionState
@@ -53,11 +54,25 @@ def install(app: rx.App) -> None:
                 # the tab. (Unless it is on a page without live data: /settings, /profile.)
                 lost = not (await root.get_state(SessionState))._user_id
             uid = chat._uid
+        if event["type"] == "typing":
+            # "… is typing" goes away by itself a little after it would expire.
+            asyncio.get_running_loop().call_later(
+                TYPING_SHOWN_S + 0.2, lambda: asyncio.ensure_future(expire_typing(token))
+            )
         if lost:
             await rehydrate(token)
         elif mark_conv and uid:
             # The message arrived in the conversation this tab is showing: it has been read.
             read_marks.add(uid, mark_conv, int(event["message"]["id"]), token)
+
+    async def expire_typing(token: str) -> None:
+        if not is_connected(token):
+            return
+        try:
+            async with app.modify_state(rx.BaseStateToken(ident=token, cls=ChatState)) as root:
+                (await root.get_state(ChatState))._expire_typing()
+        except Exception:
+            log.debug("expiring a typing hint failed", exc_info=True)
 
     async def sign_out(token: str, event: RevokedEvent) -> None:
         """The tab's session was ended elsewhere: forget everything it shows now (the browser

@@ -51,6 +51,8 @@ MAX_UNSENT = 16  # failed or pending messages a tab keeps for Retry (< N_SLOTS)
 MAX_REFUSED = 32  # refused client ids a tab remembers (the browser keeps its newest 16 sends)
 OLDER_PAGE = 100  # messages per "load older" (the first page on open is messages.PAGE_SIZE)
 JUMP_PAGES = 20  # a reply's quote loads at most this many older pages to find the original
+TYPING_EVERY_S = 2.5  # a typing tab says so at most this often (the browser throttles to 3 s)
+TYPING_SHOWN_S = 5.0  # "… is typing" stays this long after the last keystroke
 CONV_PATH = re.compile(r"^/c/(\d{1,18})/?$")
 LEFT_NOTICE = "You are no longer a member of this group: you can read it, not send."
 
@@ -114,6 +116,12 @@ class ChatState(rx.State):
     online_only: bool = False
     notice: str = ""
     highlight: int = 0  # the message a reply's quote jumped to
+    # Read receipts on the viewer's own messages: the bubble that shows them, and what it says
+    # ("Seen"; in a group "Seen by N" and who).
+    seen_id: int = 0
+    seen_label: str = ""
+    seen_names: list[str] = []
+    typing_label: str = ""  # "alice is typing…" in the header
     profile_card: dict[str, Any] = {}
     profile_open: bool = False
     no_conversations: bool = False
@@ -151,6 +159,11 @@ class ChatState(rx.State):
     _outbox: dict[str, dict[str, Any]] = {}
     _refused: list[str] = []
     _copies_conn: str = ""
+    _readers: dict[int, tuple[str, int]] = {}  # other members who send receipts: (name, up to)
+    _receipts: bool = False  # the viewer sends (and so sees) read receipts
+    _mine: list[int] = []  # ids of the viewer's own stored messages in view (newest last)
+    _typers: dict[int, tuple[str, float]] = {}  # who is typing in the open conversation, since
+    _typed_at: float = 0.0  # when this tab last said it is typing
 
     # Plumbing -------------------------------------------------------------------------------
     async def _user_id(self) -> int:
@@ -381,6 +394,8 @@ class ChatState(rx.State):
         )
         timeline.show_page(cur, history, views)
         cur.seq = page.seq
+        self._mine = [m.id for m in page.items if m.sender_id == uid and not m.system][-64:]
+        await self._load_readers(uid, conv_id, left=row.left)
         # This tab's unsent messages of this conversation come back, still retryable.
         for unsent in self._unsent.values():
             if unsent["conv"] == conv_id:
@@ -393,11 +408,100 @@ class ChatState(rx.State):
         self.pill = False
         self.notice = ""
         self._near_bottom = True
+        self._typers = {}
+        self._update_typing()
         draft = self._draft_map().get(str(conv_id), "")
         self._composer(draft)
         # The box is drawn with this text (a reload draws it before set_value could reach it).
         self.composer_seed = draft
         return [rx.set_value("composer", draft), rx.set_focus("composer")]
+
+    async def _load_readers(self, uid: int, conv_id: int, *, left: bool) -> None:
+        markers = None
+        if not left:
+            try:
+                markers = await db_call(
+                    conversations.read_markers, user_id=uid, conversation_id=conv_id
+                )
+            except ServiceError:
+                markers = None
+        self._receipts = markers is not None
+        self._readers = {r.user_id: (r.name, r.upto) for r in markers or []}
+        self._update_seen()
+
+    def _update_seen(self) -> None:
+        """Which of the viewer's messages shows a read receipt, and what it says: in a direct
+        conversation "Seen" on the newest one the other person has read; in a group "Seen by N"
+        on the viewer's newest message."""
+        seen_id, label, names = 0, "", []
+        mine = raw(self._mine)
+        readers = raw(self._readers)
+        if mine and readers:
+            if self.active.get("group"):
+                last = mine[-1]
+                names = sorted(n for n, upto in readers.values() if upto >= last)
+                if names:
+                    seen_id, label = last, f"Seen by {len(names)}"
+            else:
+                upto = max(u for _n, u in readers.values())
+                read = [i for i in mine if i <= upto]
+                if read:
+                    seen_id, label = read[-1], "Seen"
+        if self.seen_id != seen_id:
+            self.seen_id = seen_id
+        if self.seen_label != label:
+            self.seen_label = label
+        if raw(self.seen_names) != names:
+            self.seen_names = names
+
+    def _update_typing(self, drop: int = 0) -> None:
+        """The header's "… is typing" from who typed in the last TYPING_SHOWN_S seconds."""
+        now = time.time()
+        typers = {
+            u: (n, t)
+            for u, (n, t) in raw(self._typers).items()
+            if u != drop and now - t < TYPING_SHOWN_S
+        }
+        if typers != raw(self._typers):
+            self._typers = typers
+        names = sorted(n for n, _t in typers.values())
+        if not names:
+            label = ""
+        elif len(names) == 1:
+            label = f"{names[0]} is typing…"
+        elif len(names) == 2:
+            label = f"{names[0]} and {names[1]} are typing…"
+        else:
+            label = f"{len(names)} people are typing…"
+        if self.typing_label != label:
+            self.typing_label = label
+
+    def _expire_typing(self) -> None:
+        """Called a little after TYPING_SHOWN_S by the delivery (state/bridge.py)."""
+        if raw(self._typers):
+            self._update_typing()
+
+    @rx.event
+    async def typing(self, conversation_id: int):  # type: ignore[no-untyped-def]
+        """The composer changed (throttled in the browser): tell the others, at most once every
+        TYPING_EVERY_S seconds."""
+        conv = _int(conversation_id)
+        now = time.time()
+        if not conv or conv != self.active_id or self.active.get("left"):
+            return
+        if now - self._typed_at < TYPING_EVERY_S:
+            return
+        uid = await self._user_id()
+        if not uid:
+            return
+        self._typed_at = now
+        session = await self.get_state(SessionState)
+        try:
+            await db_call(
+                conversations.typing, user_id=uid, conversation_id=conv, name=session.display_name
+            )
+        except (ServiceError, events.NotAnnounced):
+            pass  # (only a hint)
 
     async def _close(self) -> None:
         history, arrivals, _ = await self._views()
@@ -918,6 +1022,10 @@ class ChatState(rx.State):
         if shown:
             timeline.put(cur, history, arrivals, {**view, "id": wire["id"], "status": "sent"})
             self._cursor = cur.dump()
+            if wire["id"] not in raw(self._mine):
+                self._mine = [*raw(self._mine), wire["id"]][-64:]
+                if self._readers:
+                    self._update_seen()
         row = {
             "last_id": wire["id"],
             "when": clock.short_when(wire["at"]),
@@ -950,6 +1058,15 @@ class ChatState(rx.State):
             return await self._apply_message(event, uid, history, arrivals, sb)
         if event["type"] == "change":
             self._apply_change(event, uid, history, arrivals, sb)
+        elif event["type"] == "typing":
+            if event["conv"] == self.active_id:
+                self._typers = {**raw(self._typers), event["user"]: (event["name"], time.time())}
+                self._update_typing()
+        elif event["type"] == "seen":
+            if event["conv"] == self.active_id and self._receipts:
+                upto = max(event["upto"], raw(self._readers).get(event["user"], ("", 0))[1])
+                self._readers = {**raw(self._readers), event["user"]: (event["name"], upto)}
+                self._update_seen()
         elif event["type"] == "group":
             await self._apply_group(event, uid, sb)
         elif event["type"] == "read":
@@ -1129,6 +1246,8 @@ class ChatState(rx.State):
             self.no_conversations = False
         if not is_open:
             return 0
+        if m["sender"] in raw(self._typers):
+            self._update_typing(drop=m["sender"])  # their message came: no longer typing
         cur = timeline.Cursor.load(self._cursor)
         if timeline.is_shown(cur, m):
             return 0

@@ -147,3 +147,54 @@ def test_a_quote_loads_older_history_to_reach_its_original(
     quote.click()
     expect(b.locator(".msg-row.highlight")).to_contain_text(f"the original {tag}")
     expect(b.locator(".msg-row.highlight")).to_be_in_viewport()
+
+
+def test_seen_and_typing(browser: Browser, base_url: str) -> None:
+    """Read receipts ("Seen" when the other person reads; none with the setting off) and
+    "… is typing" (shown while the other types, gone after they stop or when the message
+    arrives)."""
+    tag = secrets.token_hex(3)
+    a_name, b_name = unique_name("sa"), unique_name("sb")
+    a = browser.new_context().new_page()
+    b = browser.new_context().new_page()
+    sign_up(a, base_url, a_name)
+    sign_up(b, base_url, b_name)
+    open_chat_with(a, b_name)
+    send(a, f"are you there {tag}")
+    expect(a.get_by_test_id("seen")).to_have_count(0)  # not read yet
+
+    # B opens the conversation: A's message shows Seen, live.
+    b.get_by_test_id("conversation-row").filter(has_text=a_name).click()
+    expect(bubbles(b)).to_have_count(1)
+    expect(bubble(a, f"are you there {tag}").get_by_test_id("seen")).to_have_text("Seen")
+
+    # B types: A's header says so; B stops: it goes away by itself.
+    status = a.get_by_test_id("header-status")
+    b.get_by_role("textbox", name="Message").press_sequentially("hel", delay=50)
+    expect(status).to_contain_text(f"{b_name} is typing")
+    expect(status).not_to_contain_text("typing", timeout=12_000)
+
+    # B types again and sends: the hint goes when the message arrives.
+    b.get_by_role("textbox", name="Message").press_sequentially("lo", delay=50)
+    expect(status).to_contain_text("is typing")
+    b.get_by_role("textbox", name="Message").press("Enter")
+    expect(bubbles(a)).to_have_count(2)
+    expect(status).not_to_contain_text("typing")
+
+    # B turns read receipts off: A's next message is read but shows no Seen (and B sees none).
+    b.goto(f"{base_url}/settings")
+    switch = b.get_by_role("switch", name="Send read receipts")
+    expect(switch).to_be_checked()
+    switch.click()
+    expect(switch).not_to_be_checked()
+    b.go_back()
+    expect(bubbles(b)).to_have_count(2)
+    send(a, f"second question {tag}")
+    expect(bubbles(b)).to_have_count(3)
+    b.reload()
+    expect(bubbles(b)).to_have_count(3)
+    # A's first message still shows the Seen it had; the new one does not get it.
+    expect(bubble(a, f"second question {tag}").get_by_test_id("seen")).to_have_count(0)
+    a.reload()
+    expect(bubbles(a)).to_have_count(3)
+    expect(a.get_by_test_id("seen")).to_have_count(0)  # B's receipts are off: none at all

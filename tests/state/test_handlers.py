@@ -19,7 +19,7 @@ CALLABLE_FROM_THE_BROWSER = {
         "open_conversation", "show_profile", "set_profile_open", "dismiss_notice", "load_older",
         "scrolled", "jump_to_newest", "set_draft", "send", "flush_outbox", "retry_failed_later",
         "resend", "discard", "attach_image", "upload_progress", "upload_rejected",
-        "clear_attachment", "jump_to",
+        "clear_attachment", "jump_to", "typing",
     },
     ActionState: {
         "start_edit", "set_edit_open", "save_edit", "ask_delete", "cancel_delete",
