@@ -17,6 +17,7 @@ from chatapp.db import get_engine
 from chatapp.models import Conversation, Media, Message, User, utcnow
 from chatapp.services.conversations import get_conversation, mark_read, member_ids
 from chatapp.services.dto import (
+    ChangesOut,
     ConversationOut,
     MessageOut,
     MessagePage,
@@ -552,3 +553,29 @@ def open_conversation(
     page = list_messages(session=session, user_id=user_id, conversation_id=conversation_id)
     mark_read(session=session, user_id=user_id, conversation_id=conversation_id, origin=origin)
     return row, page
+
+
+def catch_up(
+    *,
+    session: Session,
+    user_id: int,
+    conversation_id: int,
+    after_id: int,
+    after_seq: int,
+    origin: str = "",
+) -> tuple[ConversationOut, MessagePage, ChangesOut]:
+    """A tab back on a new connection with its view intact: its sidebar row, the messages
+    after ``after_id`` and the changes after change number ``after_seq`` ("what changed after
+    N", not a reload), and the reader's marker moved to the end. The caller reloads instead
+    when either answer is incomplete (``has_more`` / not ``complete``)."""
+    from chatapp.services.lifecycle import changes_after  # (lifecycle builds on this module)
+
+    row = get_conversation(session=session, user_id=user_id, conversation_id=conversation_id)
+    page = messages_after(
+        session=session, user_id=user_id, conversation_id=conversation_id, after_id=after_id
+    )
+    changes = changes_after(
+        session=session, user_id=user_id, conversation_id=conversation_id, after_seq=after_seq
+    )
+    mark_read(session=session, user_id=user_id, conversation_id=conversation_id, origin=origin)
+    return row, page, changes

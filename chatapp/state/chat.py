@@ -319,8 +319,69 @@ class ChatState(rx.State):
             if self.no_conversations:
                 events.append(rx.set_focus("people-search"))
             return events
+        if target == self.active_id and await self._catch_up(uid, target):
+            return events
         opened = await self._open(uid, target)
         return [*(opened if isinstance(opened, list) else [opened]), *events]
+
+    async def _catch_up(self, uid: int, conv_id: int) -> bool:
+        """Back on a new connection with this conversation's view intact (a network blip, a
+        restart of another process): ask what is new and what changed after what the view
+        shows, and add only that; the reader keeps the older pages loaded and their place.
+        False when the view must be rebuilt instead (nothing to start from, or too much
+        missed)."""
+        history, arrivals, sb = await self._views()
+        cur = timeline.Cursor.load(self._cursor)
+        after_id = timeline.catch_up_from(cur, history, arrivals)
+        if not after_id or not cur.pages_used:
+            return False
+        try:
+            row, page, changes = await db_call(
+                messages.catch_up,
+                user_id=uid,
+                conversation_id=conv_id,
+                after_id=after_id,
+                after_seq=cur.seq,
+                origin=self._token,
+            )
+        except ServiceError:
+            return False
+        if page.has_more or not changes.complete or row.left != bool(self.active.get("left")):
+            return False
+        clock = self._clock()
+        for item in page.items:
+            m = wire_message(item, page.quotes.get(item.reply_to_id or 0))
+            if timeline.is_shown(cur, m):
+                continue
+            person = page.senders.get(item.sender_id)
+            view = timeline.view_of(
+                m,
+                viewer=uid,
+                clock=clock,
+                prev_at=cur.last_at,
+                prev_sender=cur.last_sender,
+                who=timeline.who_of(person) if person is not None else None,
+                reactions=page.reactions.get(item.id),
+            )
+            timeline.put(cur, history, arrivals, view)
+            if item.sender_id == uid and not item.system:
+                self._mine = [*raw(self._mine), item.id][-64:]
+        for ch in changes.items:
+            m = wire_message(ch.message, ch.quote)
+            old = timeline.current(cur, history, arrivals, m["cid"], m["id"])
+            if old is not None:
+                timeline.replace(
+                    cur, history, arrivals, timeline.changed(old, m, ch.reactions, uid)
+                )
+        cur.seq = max(cur.seq, changes.seq)
+        self._cursor = cur.dump()
+        online = await self._online([row.peer.id] if row.peer else [])
+        item_row = conversation(row, uid, online, clock.short_when(_ms_of(row)))
+        item_row["unread"] = 0
+        sidebar.update(sb, conv_id, {"unread": 0})
+        self.active = dict(item_row)
+        await self._load_readers(uid, conv_id, left=row.left)
+        return True
 
     def _route_conversation(self) -> int:
         match = CONV_PATH.match(self.router.url.path or "")
@@ -341,7 +402,7 @@ class ChatState(rx.State):
         self._sid = sid
         await self._full_load(uid)
         target = self._route_conversation()
-        if target:
+        if target and not (target == self.active_id and await self._catch_up(uid, target)):
             await self._open(uid, target)
         # on_load will see this connection as built: the outbox is flushed from here instead.
         self._flush_after_send = bool(self._outbox_map() or _json_map(self.kept))

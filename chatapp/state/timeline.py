@@ -273,6 +273,23 @@ def prepend_older(cur: Cursor, history: Any, items: list[MessageView]) -> None:
         setattr(history, first, [*items, *raw(getattr(history, first))])
 
 
+def catch_up_from(cur: Cursor, history: Any, arrivals: Any) -> int:
+    """Where a tab back from being away asks for newer messages: the oldest id among the shown
+    messages the cursor remembers by client id (so whatever comes back at or above it is either
+    recognised or new, even one that committed after a newer one). 0 when it remembers none
+    (then the view is rebuilt instead)."""
+    ids = [int(raw(getattr(arrivals, slot_name(i))).get("id") or 0) for i in range(cur.slots_used)]
+    remembered = cur.folded
+    for p in sorted(cur.pages_used, reverse=True):
+        items = raw(getattr(history, page_name(p)))
+        hits = [int(v["id"]) for v in items if v["cid"] in remembered]
+        ids.extend(hits)
+        if len(hits) < len(items):
+            break  # older than what the cursor remembers
+    stored = [i for i in ids if i > 0]
+    return min(stored) - 1 if stored else 0
+
+
 def is_shown(cur: Cursor, m: WireMessage) -> bool:
     cid = m["cid"]
     return cid in cur.slot_of or cid in cur.folded

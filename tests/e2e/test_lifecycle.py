@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from bench.db import make_user
 from chatapp.db import make_engine
 from chatapp.models import User
-from chatapp.services import conversations, messages
+from chatapp.services import conversations, lifecycle, messages
 from tests.e2e.conftest import AppServer
 from tests.e2e.helpers import bubbles, open_chat_with, send, sign_up, unique_name
 
@@ -198,3 +198,57 @@ def test_seen_and_typing(browser: Browser, base_url: str) -> None:
     a.reload()
     expect(bubbles(a)).to_have_count(3)
     expect(a.get_by_test_id("seen")).to_have_count(0)  # B's receipts are off: none at all
+
+
+def test_back_online_the_view_catches_up_without_a_reload(
+    browser: Browser, base_url: str, app_server: AppServer
+) -> None:
+    """A tab that loaded older history goes offline; meanwhile a message deep in that history
+    is edited, a newer one deleted and a new one sent. Back online it shows all three, and the
+    older history it had loaded is still there (it asked what changed, it did not reload)."""
+    tag = secrets.token_hex(3)
+    a_name, b_name = unique_name("ca"), unique_name("cb")
+    b_ctx = browser.new_context()
+    b = b_ctx.new_page()
+    engine = make_engine(app_server.database_url)
+    a_user = make_user(engine, a_name)
+    sign_up(b, base_url, b_name)
+    with Session(engine) as s:
+        b_id = s.exec(select(User.id).where(User.username == b_name)).one()
+        conv = conversations.open_direct(session=s, user_id=a_user.id, other_user_id=b_id)
+        s.commit()
+    ids = [
+        messages.send_message(
+            engine=engine,
+            sender_id=a_user.id,
+            conversation_id=conv,
+            body=f"old {i} {tag}",
+            client_id=secrets.token_urlsafe(12),
+        ).message.id
+        for i in range(80)
+    ]
+    open_chat_with(b, a_name)
+    expect(bubbles(b)).to_have_count(50)
+    b.get_by_role("button", name="Load older messages").click()
+    expect(bubbles(b)).to_have_count(80)
+
+    b_ctx.set_offline(True)
+    with Session(engine) as s:
+        lifecycle.edit_message(session=s, user_id=a_user.id, message_id=ids[3], body=f"new 3 {tag}")
+        lifecycle.delete_message(session=s, user_id=a_user.id, message_id=ids[70])
+        s.commit()
+    messages.send_message(
+        engine=engine,
+        sender_id=a_user.id,
+        conversation_id=conv,
+        body=f"while away {tag}",
+        client_id=secrets.token_urlsafe(12),
+    )
+    engine.dispose()
+    b_ctx.set_offline(False)
+
+    expect(bubble(b, f"while away {tag}")).to_be_visible(timeout=30_000)
+    expect(bubbles(b)).to_have_count(81)  # the older page is still loaded: no reload
+    expect(bubble(b, f"new 3 {tag}")).to_contain_text("edited")
+    expect(b.get_by_text(f"old 3 {tag}", exact=True)).to_have_count(0)
+    expect(bubbles(b).nth(70)).to_contain_text("This message was deleted")
