@@ -676,10 +676,10 @@ def composer() -> rx.Component:
                 size="2",
                 class_name="composer-input",
                 min_height="40px",
-                on_change=lambda text: [
-                    ChatState.set_draft(text, ChatState.active_id).debounce(250),
-                    ChatState.typing(ChatState.active_id).throttle(3000),
-                ],
+                on_change=lambda text: ChatState.set_draft(text, ChatState.active_id).debounce(250),
+                # "… is typing" for the others: at most one event every 3 s while keys are
+                # pressed (its own trigger: a throttle on on_change would throttle the draft).
+                on_key_up=lambda _key: ChatState.typing(ChatState.active_id).throttle(3000),
                 on_blur=lambda text: ChatState.set_draft(text, ChatState.active_id),
                 aria_describedby="composer-count",
             ),
