@@ -157,6 +157,15 @@ def make_group(browser: Browser, base: str) -> dict:  # type: ignore[type-arg]
     send(eli, "I can take three people.")
     send(fay, "Me please! I'll bring snacks.")
     send(fay, "And the big rope.")
+    # A reaction and a reply.
+    row = dana.get_by_test_id("message").filter(has_text="I can take three people.").last
+    row.hover()
+    row.get_by_role("button", name="React", exact=True).click()
+    dana.get_by_role("button", name="🙏", exact=True).click()
+    row = eli.get_by_test_id("message").filter(has_text="And the big rope.").last
+    row.hover()
+    row.get_by_role("button", name="Reply", exact=True).click()
+    send(eli, "Perfect, I'll pick you up at 7:30.")
     dana.get_by_role("button", name="Group info").click()
     dana.get_by_role("button", name=f"Make admin: {people[1][1]}").click()
     dana.get_by_test_id("system-line").filter(has_text="an admin").wait_for()
