@@ -456,7 +456,6 @@ class ChatState(rx.State):
         timeline.show_page(cur, history, views)
         cur.seq = page.seq
         self._mine = [m.id for m in page.items if m.sender_id == uid and not m.system][-64:]
-        await self._load_readers(uid, conv_id, left=row.left)
         # This tab's unsent messages of this conversation come back, still retryable.
         for unsent in self._unsent.values():
             if unsent["conv"] == conv_id:
@@ -466,6 +465,7 @@ class ChatState(rx.State):
         self.has_more = page.has_more
         self.active_id = conv_id
         self.active = dict(item)
+        await self._load_readers(uid, conv_id, left=row.left)  # (after `active`: group or not)
         self.pill = False
         self.notice = ""
         self._near_bottom = True

@@ -64,6 +64,8 @@ def test_three_people_in_a_group(browser: Browser, base_url: str) -> None:
     expect(bubbles(third).nth(1)).to_contain_text(s_name)
     row = owner.get_by_test_id("conversation-row").filter(has_text=f"Trip {tag}")
     expect(row).to_contain_text(f"{t_name}: hi from three")
+    # Read receipts in a group: the third's last message was read by the two others.
+    expect(bubbles(third).nth(2).get_by_test_id("seen")).to_have_text("Seen by 2")
 
     # A plain member sees no Remove control.
     third.get_by_role("button", name="Group info").click()
