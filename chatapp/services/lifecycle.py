@@ -5,7 +5,9 @@ Every change locks the conversation's row (as a send does), so changes to one co
 consecutive numbers (``conversations.change_seq``) in commit order; the changed message records
 its number (``messages.change_seq``). A tab remembers the newest number it has seen and, back
 from being away, asks :func:`changes_after` — "what changed after N" — instead of reloading.
-Each change is published on commit (a ``change`` event) to the conversation's current members.
+Each change is published on commit (a ``change`` event) to the conversation's current members
+who read that message (a group's members added after it do not). A quote is shown only to who
+reads the quoted message (SECURITY.md: someone added later does not read what was said before).
 """
 
 from __future__ import annotations
