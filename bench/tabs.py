@@ -287,6 +287,8 @@ def chatapp_ops(delta: dict[str, Any], tab: Tab, view: View | None = None) -> li
             ops.append({"t": "msgs_older", "conv": tab.conv, "items": value})
     for key, value in (delta.get(ARRIVALS) or {}).items():
         slot = key.removesuffix("_rx_state_")
+        if not slot.startswith("a"):
+            continue  # a patch var (x00…): a changed history bubble, drawn instead of its copy
         if not (isinstance(value, dict) and value.get("key")):
             view.slots.pop(slot, None)
             continue

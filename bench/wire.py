@@ -7,6 +7,10 @@
     (target <= 20 KB; the arrival slots fold into a page every 32 messages, in that frame).
     The same for the sender tab's status change pending -> sent (its second frame per send),
     and pending -> failed (a trigger in the throwaway database refuses marked bodies).
+    And the bytes the recipient tab receives for a change to a message (issue 13): an edit, a
+    deletion and a reaction, made through the sender tab's ActionState events as a browser
+    makes them, to a message in the arrival slots and to one deep in the loaded history (drawn
+    by a patch var), at the same sizes (target: no more than a new message, whatever is loaded).
 (b) Time to open a conversation with 100 vs 100,000 messages on MariaDB: the service calls
     (list_messages + mark_read) and the ChatState.open_conversation websocket round trip,
     median of N runs each, and their ratio (target <= 2).
@@ -22,6 +26,7 @@ import secrets
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,13 +38,17 @@ from bench import servers
 from bench.db import BenchUser, TempDatabase, create_users
 from bench.load import make_body
 from bench.seed import direct_conversation, seed_messages
-from bench.tabs import ChatappTab, Op, Tab
+from bench.tabs import ARRIVALS, CHAT_STATE, HISTORY, ChatappTab, Op, Tab
 from chatapp.services import conversations, messages
 
 FAIL_MARK = "benchfail"  # bodies starting with this are refused by the database (trigger)
 LEVELS = (0, 10, 50)  # load_older calls per level: 50, 1,050 and 5,050 messages in view
 MAX_FRAME = 20_000
 SETTLE_S = 0.15  # after a message's last expected frame, before the next send
+ACTION_STATE = CHAT_STATE.replace("chat____chat_state", "actions____action_state")
+N_SLOTS, N_PATCHES = 32, 16  # chatapp.state.view: arrival slots, patch vars
+KINDS = ("edit", "delete", "react")
+WHERE = ("arrival slot", "history")
 
 
 class Sink:
@@ -71,16 +80,56 @@ class WireTab(ChatappTab):
         self.frames: list[int] = []
         self.carried: dict[tuple[str, str], int] = {}
         self.seen: dict[tuple[str, str], asyncio.Event] = {}
+        self.ids: dict[str, int] = {}  # client id -> message id, of the messages it was sent
+        # (predicate on a bubble, future of (frame bytes, the var that carried the bubble))
+        self.watches: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Future[Any]]] = []
+        self.action_errors: list[str] = []
+        self.page_frames: list[bool] = []  # per frame: it carried a history page var
 
     def _on_event(self, name: str, data: Any, size: int) -> None:
         self.frames.append(size)
+        self.page_frames.append(False)
+        if name == "event" and isinstance(data, dict):
+            delta = data.get("delta") or {}
+            self.page_frames[-1] = bool(delta.get(HISTORY))
+            self._match(delta, size)
+            error = (delta.get(ACTION_STATE) or {}).get("error_rx_state_")
+            if error:
+                self.action_errors.append(str(error))
         super()._on_event(name, data, size)
+
+    def _match(self, delta: dict[str, Any], size: int) -> None:
+        """Resolve the watches whose bubble is in this frame (a slot, a patch var, a page)."""
+        if not self.watches:
+            return
+        for state in (ARRIVALS, HISTORY):
+            for key, value in (delta.get(state) or {}).items():
+                for v in value if isinstance(value, list) else [value]:
+                    if not isinstance(v, dict):
+                        continue
+                    for pred, fut in self.watches:
+                        if not fut.done() and pred(v):
+                            fut.set_result((size, key.removesuffix("_rx_state_")))
+        self.watches = [(p, f) for p, f in self.watches if not f.done()]
+
+    def watch(self, pred: Callable[[dict[str, Any]], bool]) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.watches.append((pred, fut))
+        return fut
+
+    def action(self, handler: str, payload: dict[str, Any]) -> None:
+        """An ActionState event (edit, delete, react), as the browser sends it."""
+        self._emit(
+            {"name": f"{ACTION_STATE}.{handler}", "payload": payload, "router_data": self.router}
+        )
 
     def _on_op(self, op: Op, size: int) -> None:
         t = op.get("t")
         if t == "msg":
             item = op["item"]
             cid = str(item.get("cid"))
+            if item.get("id"):
+                self.ids[cid] = int(item["id"])
             what = str(item.get("status")) if item.get("sender") == self.user.id else "msg"
             self._mark(cid, what, size)
         elif t == "msg_failed":
@@ -197,6 +246,164 @@ async def bytes_per_message(
     return lv, big
 
 
+# Changes to a message (issue 13) ---------------------------------------------------------------
+@dataclass
+class ChangeSeries:
+    """Bytes the recipient tab received per change of one kind, to one kind of bubble."""
+
+    loaded: int
+    where: str
+    kind: str
+    bytes: Series = field(default_factory=Series)
+    carriers: Counter[str] = field(default_factory=Counter)  # var kind that carried the bubble
+
+
+def _carrier(var: str) -> str:
+    return {"a": "slot", "x": "patch", "p": "page"}.get(var[:1], var)
+
+
+async def one_change(
+    actor: WireTab,
+    recipient: WireTab,
+    out: ChangeSeries,
+    kind: str,
+    mid: int,
+    *,
+    text: str = "",
+    on: bool = True,
+) -> None:
+    """Edit, delete or react to message `mid` from the actor's tab; wait until the recipient
+    shows it; record the bytes the recipient received for it."""
+    if kind == "edit":
+
+        def pred(v: dict[str, Any]) -> bool:
+            return v.get("id") == mid and v.get("body") == text and bool(v.get("edited"))
+
+    elif kind == "delete":
+
+        def pred(v: dict[str, Any]) -> bool:
+            return v.get("id") == mid and bool(v.get("deleted"))
+
+    else:
+
+        def pred(v: dict[str, Any]) -> bool:
+            chips = [c.get("e") for c in v.get("rx") or ()]
+            return v.get("id") == mid and ("👍" in chips) == on
+
+    r0, mark = recipient.client.bytes_in, len(recipient.frames)
+    errors = len(actor.action_errors)
+    fut = recipient.watch(pred)
+    if kind == "edit":
+        actor.action("start_edit", {"message_id": mid, "text": ""})
+        actor.action("save_edit", {"form": {"text": text}})
+    elif kind == "delete":
+        actor.action("ask_delete", {"message_id": mid})
+        actor.action("confirm_delete", {})
+    else:
+        actor.action("react", {"message_id": mid, "emoji": "👍"})
+    try:
+        frame, var = await asyncio.wait_for(fut, 30)
+    except TimeoutError:
+        raise RuntimeError(
+            f"{kind} of message {mid} never reached the recipient "
+            f"(actor's errors: {actor.action_errors[errors:]})"
+        ) from None
+    await asyncio.sleep(SETTLE_S)
+    out.bytes.add(frame, recipient.client.bytes_in - r0, max(recipient.frames[mark:], default=0))
+    out.carriers[_carrier(var)] += 1
+    if any(recipient.page_frames[mark:]):
+        out.carriers["a page re-sent"] += 1
+
+
+def history_targets(engine: sa.Engine, conv: int, loaded: int, sender_id: int | None) -> list[int]:
+    """The sender's (None: anyone's) messages among the `loaded` newest of `conv`, oldest
+    first (the deepest history the recipient has loaded), not deleted."""
+    with engine.connect() as c:
+        rows = c.execute(
+            sa.text(
+                "SELECT id, sender_id, deleted_at FROM messages WHERE conversation_id = :c"
+                " ORDER BY id DESC LIMIT :n"
+            ),
+            {"c": conv, "n": loaded},
+        ).all()
+    return [int(i) for i, s, gone in reversed(rows) if sender_id in (None, s) and gone is None]
+
+
+async def fresh_in_slots(sender: WireTab, recipient: WireTab, count: int) -> list[int]:
+    """`count` new messages from the sender that sit in the recipient's arrival slots (a fold
+    is forced first when they would not fit), oldest first."""
+    used = len(recipient.view.slots)
+    scratch = Level(0)
+    if used + count > N_SLOTS:
+        for _ in range(N_SLOTS + 1 - used):  # the 33rd arrival folds the 32 into a page
+            await one_message(sender, recipient, scratch)
+    cids = []
+    for _ in range(count):
+        before = set(recipient.ids)
+        await one_message(sender, recipient, scratch)
+        cids += [c for c in recipient.ids if c not in before]
+    in_slots = set(recipient.view.slots.values())
+    return [recipient.ids[c] for c in cids if c in in_slots]
+
+
+async def bytes_per_change(
+    engine: sa.Engine,
+    sender: WireTab,
+    recipient: WireTab,
+    conv: int,
+    loaded: int,
+    deep: list[int],
+    n: int,
+    spread: int,
+    anyone: list[int],
+) -> list[ChangeSeries]:
+    """`n` edits (of one message), `n` reactions (one message, toggled) and up to `n`
+    deletions (each its own message): to the sender's messages in the recipient's arrival
+    slots, then to the deepest ones of its loaded history (each bubble changed takes one of
+    the N_PATCHES patch vars: deletions are capped so that none is folded back). Then one
+    reaction on each of `spread` other history messages (of `anyone`, the deepest first):
+    once the patch vars are all taken, each new one folds the oldest patch back into its page
+    (that page's frame)."""
+    out: list[ChangeSeries] = []
+    fresh = await fresh_in_slots(sender, recipient, n + 2)
+    n_hist = min(n, N_PATCHES - 2, max(0, len(deep) - 2))
+    targets = {WHERE[0]: fresh[::-1], WHERE[1]: deep[: n_hist + 2]}
+    for where, ids in targets.items():
+        if len(ids) < 3:
+            log(f"[wire] {where}: only {len(ids)} messages to change, skipped")
+            continue
+        edit_id, react_id, deletions = ids[0], ids[1], ids[2:]
+        for kind in KINDS:
+            series = ChangeSeries(loaded, where, kind)
+            for i in range(n if kind != "delete" else len(deletions)):
+                token = secrets.token_hex(4)
+                if kind == "edit":
+                    await one_change(sender, recipient, series, kind, edit_id, text=f"edit {token}")
+                elif kind == "react":
+                    await one_change(sender, recipient, series, kind, react_id, on=i % 2 == 0)
+                else:
+                    await one_change(sender, recipient, series, kind, deletions[i])
+            out.append(series)
+    used = set(targets[WHERE[1]])
+    others = [i for i in anyone if i not in used][:spread]
+    if others:
+        series = ChangeSeries(loaded, f"history, {len(others)} more bubbles", "react")
+        for mid in others:
+            await one_change(sender, recipient, series, "react", mid)
+        out.append(series)
+    return out
+
+
+def _fmt_change(c: ChangeSeries, new_message: Series) -> str:
+    s = c.bytes
+    carried = ", ".join(f"{k} {v}" for k, v in c.carriers.most_common())
+    return (
+        f"| {c.where} | {c.loaded:,} | {c.kind} ({len(s.frame)}) | {s.med('frame'):,.0f} "
+        f"| {s.max('frame'):,} | {s.med():,.0f} | {s.mean():,.0f} | {s.max():,} | {s.largest:,} "
+        f"| ×{s.med() / new_message.med():.2f} | {carried} |"
+    )
+
+
 def _fmt_row(label: str, s: Series) -> str:
     return (
         f"| {label} | {s.med('frame'):,.0f} | {s.max('frame'):,} | {s.med():,.0f} "
@@ -282,6 +489,7 @@ async def measure(port: int, engine: sa.Engine, users: list[BenchUser], args: An
         await t.connect()
         await t.open_conversation()
     levels: list[Level] = []
+    changes: list[tuple[Level, list[ChangeSeries]]] = []
     history_frames: list[int] = []
     for older in LEVELS:
         lv, big = await bytes_per_message(tab_a, tab_b, conv_ab, older, args.messages)
@@ -292,6 +500,27 @@ async def measure(port: int, engine: sa.Engine, users: list[BenchUser], args: An
             f"max {lv.recipient.max():,} B; sender's 'sent' frame median "
             f"{lv.sent.med('frame'):,.0f} B"
         )
+        if args.changes:
+            # (the deepest loaded history: what was loaded before the new messages came)
+            window = lv.loaded + args.messages
+            deep = history_targets(engine, conv_ab, window, a.id)
+            anyone = history_targets(engine, conv_ab, window, None)
+            got = await bytes_per_change(
+                engine,
+                tab_a,
+                tab_b,
+                conv_ab,
+                lv.loaded,
+                deep,
+                args.changes,
+                args.spread,
+                anyone,
+            )
+            changes.append((lv, got))
+            log(
+                f"[wire] {lv.loaded:,} in view, changes: "
+                + "; ".join(f"{c.where} {c.kind} {c.bytes.med():,.0f} B" for c in got)
+            )
     failed = await failed_status(engine, tab_a, tab_b, args.failed) if args.failed else None
     first, last = levels[0], levels[-1]
     ratio = last.recipient.med() / first.recipient.med()
@@ -326,6 +555,24 @@ async def measure(port: int, engine: sa.Engine, users: list[BenchUser], args: An
         f"(frames that open the conversation or load older pages: up to "
         f"{max(history_frames):,} B; they are not per-message)",
     ]
+    if changes:
+        worst = max(
+            ((c.bytes.med() / lv.recipient.med(), c) for lv, got in changes for c in got),
+            key=lambda pair: pair[0],
+        )
+        lines += [
+            "",
+            f"(a2) bytes the recipient tab receives per change to a message ({args.changes} "
+            "edits of one message, reactions toggled on one message, deletions of distinct "
+            "messages; made from the sender's tab); 'vs new' = all median / the new-message "
+            "all median at that size; carried by = the var that carried the changed bubble",
+            "| bubble | messages in the tab's view | change (n) | frame median | frame max "
+            "| all median | all mean | all max | largest frame | vs new | carried by |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+            *(_fmt_change(c, lv.recipient) for lv, got in changes for c in got),
+            f"worst median vs a new message: ×{worst[0]:.2f} ({worst[1].where} "
+            f"{worst[1].kind} at {worst[1].loaded:,}; target <= 1)",
+        ]
     # (b) opening a conversation with 100 vs 100,000 messages ---------------------------------
     conv_small = direct_conversation(engine, a.id, c.id)
     conv_big = direct_conversation(engine, a.id, d.id)
@@ -391,6 +638,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--messages", type=int, default=100, help="new messages per measurement")
     p.add_argument("--failed", type=int, default=10, help="sends refused by the database")
+    p.add_argument(
+        "--changes", type=int, default=10, help="edits/reactions/deletions per kind and bubble"
+    )
+    p.add_argument(
+        "--spread",
+        type=int,
+        default=N_PATCHES,
+        help="reactions on that many more distinct history bubbles (patch vars run out)",
+    )
     p.add_argument("--big", type=int, default=100_000, help="messages in the big conversation")
     args = p.parse_args(argv)
     db = TempDatabase(prefix="bench_wire")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlmodel import Field, SQLModel
 
 # MySQL/MariaDB BIGINT; SQLite only auto-increments "INTEGER PRIMARY KEY" (also 64-bit there).
@@ -152,7 +153,16 @@ class MessageReaction(SQLModel, table=True):
         )
     )
     user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
-    emoji: str = Field(primary_key=True, max_length=8)
+    # Compared byte for byte (utf8mb4_bin, migration 0006): the table's unicode_ci collation
+    # weighs every emoji outside the BMP the same (👍 = 😂).
+    emoji: str = Field(
+        sa_column=sa.Column(
+            sa.String(8).with_variant(
+                mysql.VARCHAR(8, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+            ),
+            primary_key=True,
+        )
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -5,24 +5,36 @@ Every change locks the conversation's row (as a send does), so changes to one co
 consecutive numbers (``conversations.change_seq``) in commit order; the changed message records
 its number (``messages.change_seq``). A tab remembers the newest number it has seen and, back
 from being away, asks :func:`changes_after` — "what changed after N" — instead of reloading.
-Each change is published on commit (a ``change`` event) to the conversation's current members.
+Each change is published on commit (a ``change`` event) to the conversation's current members
+who read that message (a group's members added after it do not). A quote is shown only to who
+reads the quoted message (SECURITY.md: someone added later does not read what was said before).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from chatapp import wire
-from chatapp.models import Conversation, Media, Message, MessageEdit, MessageReaction, User, utcnow
+from chatapp.models import (
+    Conversation,
+    ConversationMember,
+    Media,
+    Message,
+    MessageEdit,
+    MessageReaction,
+    User,
+    utcnow,
+)
 from chatapp.services.dto import ChangedOut, ChangesOut, MessageOut, QuoteOut
 from chatapp.services.errors import NotAllowed, ServiceError
 from chatapp.services.events import send_event_on_commit
 from chatapp.services.membership import (
     Action,
-    current_member_ids,
+    current_member_windows,
     may,
     require_member,
     require_reader,
@@ -41,10 +53,13 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+Window = tuple[int, int | None]  # the ids a member reads: above the first, up to the second
+
+
 def _locked_message(
     session: Session, user_id: int, message_id: int
-) -> tuple[Message, Conversation, str]:
-    """The message, its conversation locked for this change, and the user's role in it (a
+) -> tuple[Message, Conversation, ConversationMember]:
+    """The message, its conversation locked for this change, and the user's membership (a
     current member; NotAllowed otherwise, the same answer as for no such message)."""
     msg = session.get(Message, message_id)
     if msg is None:
@@ -62,7 +77,7 @@ def _locked_message(
     low, _until = window(member)
     if msg.id is None or msg.id <= low or msg.system is not None:
         raise NotAllowed(NOT_FOUND)
-    return msg, conv, member.role
+    return msg, conv, member
 
 
 def _bump(session: Session, conv: Conversation, msg: Message) -> int:
@@ -76,53 +91,74 @@ def _bump(session: Session, conv: Conversation, msg: Message) -> int:
 def edit_message(*, session: Session, user_id: int, message_id: int, body: str) -> ChangedOut:
     """Change the text of one's own message within 24 hours of sending it. The earlier text is
     kept in ``message_edits`` (never shown)."""
-    msg, conv, _role = _locked_message(session, user_id, message_id)
+    msg, conv, member = _locked_message(session, user_id, message_id)
     if msg.sender_id != user_id:
         raise NotAllowed("You can only edit your own messages.")
     if msg.deleted_at is not None:
         raise ServiceError("That message was deleted.")
     if utcnow() - _aware(msg.created_at) > EDIT_WINDOW:
         raise ServiceError("Messages can be edited for 24 hours after sending.")
-    text = msg.body.strip() if msg.media_ref and not body.strip() else clean_body(body)
+    # An image's caption may be emptied (as when sending); a text message needs its text.
+    text = "" if msg.media_ref and not body.strip() else clean_body(body)
     if text == msg.body:
-        return _changed(session, msg)  # nothing to change
+        return _changed(session, msg, window(member))  # nothing to change
     session.add(
         MessageEdit(message_id=message_id, editor_id=user_id, old_body=msg.body, edited_at=utcnow())
     )
     msg.body = text
     msg.edited_at = utcnow()
     _bump(session, conv, msg)
-    return _announce(session, conv, msg)
+    return _announce(session, conv, msg, member)
 
 
 def delete_message(*, session: Session, user_id: int, message_id: int) -> ChangedOut:
     """Delete a message for everyone: its sender at any time; in a group, a moderator, admin or
     the owner too ("Removed by a moderator"). The row stays (who and when; the text is never
     shown again); its image is unlinked (housekeeping removes the files)."""
-    msg, conv, role = _locked_message(session, user_id, message_id)
-    if msg.deleted_at is not None:
-        return _changed(session, msg)  # (already)
+    msg, conv, member = _locked_message(session, user_id, message_id)
     own = msg.sender_id == user_id
-    if not own and not (conv.kind == "group" and may(role, Action.DELETE_ANY)):
+    if not own and not (conv.kind == "group" and may(member.role, Action.DELETE_ANY)):
         raise NotAllowed("You can only delete your own messages.")
+    if msg.deleted_at is not None:
+        return _changed(session, msg, window(member))  # (already)
     msg.deleted_at = utcnow()
     msg.deleted_by = user_id
     if msg.media_ref:
-        image = session.get(Media, msg.media_ref)
-        if image is not None:
-            image.conversation_id = None  # an orphan now: housekeeping deletes its files
-            image.created_at = datetime(2000, 1, 1, tzinfo=UTC)  # (due at the next sweep)
-            session.add(image)
+        _release_image(session, msg)
     session.execute(sa.delete(MessageReaction).where(col(MessageReaction.message_id) == message_id))
     _bump(session, conv, msg)
-    return _announce(session, conv, msg)
+    return _announce(session, conv, msg, member)
+
+
+def _release_image(session: Session, msg: Message) -> None:
+    """A deleted message's image becomes an orphan (housekeeping deletes its files and row at
+    its next sweep; media.viewable serves it to nobody meanwhile), unless another message of
+    the conversation still shows it (an upload may be sent twice: its claim is idempotent)."""
+    image = session.get(Media, msg.media_ref or "")
+    if image is None or image.conversation_id != msg.conversation_id:
+        return
+    still_shown = session.exec(
+        select(Message.id)
+        .where(
+            Message.conversation_id == msg.conversation_id,
+            Message.media_ref == image.id,
+            Message.id != msg.id,
+            col(Message.deleted_at).is_(None),
+        )
+        .limit(1)
+    ).first()
+    if still_shown is not None:
+        return
+    image.conversation_id = None
+    image.created_at = datetime(2000, 1, 1, tzinfo=UTC)  # (due at the next sweep)
+    session.add(image)
 
 
 def react(*, session: Session, user_id: int, message_id: int, emoji: str) -> ChangedOut:
     """Toggle the user's reaction with one of the fixed emoji."""
     if emoji not in REACTIONS:
         raise ServiceError("Pick one of the reactions offered.")
-    msg, conv, _role = _locked_message(session, user_id, message_id)
+    msg, conv, member = _locked_message(session, user_id, message_id)
     if msg.deleted_at is not None:
         raise ServiceError("That message was deleted.")
     mine = session.get(MessageReaction, (message_id, user_id, emoji))
@@ -132,7 +168,7 @@ def react(*, session: Session, user_id: int, message_id: int, emoji: str) -> Cha
         session.add(MessageReaction(message_id=message_id, user_id=user_id, emoji=emoji))
     session.flush()
     _bump(session, conv, msg)
-    return _announce(session, conv, msg)
+    return _announce(session, conv, msg, member)
 
 
 def reactions_of(session: Session, message_ids: list[int]) -> dict[int, dict[str, list[int]]]:
@@ -150,9 +186,15 @@ def reactions_of(session: Session, message_ids: list[int]) -> dict[int, dict[str
     return {m: {e: v[e] for e in REACTIONS if e in v} for m, v in out.items()}
 
 
-def quotes_of(session: Session, items: list[MessageOut]) -> dict[int, QuoteOut]:
-    """The quoted messages of these replies (one query for the messages, one for names)."""
+def quotes_of(
+    session: Session, items: list[MessageOut], reader: Window | None = None
+) -> dict[int, QuoteOut]:
+    """The quoted messages of these replies (one query for the messages, one for names).
+    ``reader``: the reader's window (membership.window); a quoted message outside it is left
+    out (a member added later does not read what was said before, not even in a quote)."""
     wanted = {m.reply_to_id for m in items if m.reply_to_id}
+    if reader is not None:
+        wanted = {i for i in wanted if _within(i, reader)}
     if not wanted:
         return {}
     found = {m.id: m for m in session.exec(select(Message).where(col(Message.id).in_(wanted)))}
@@ -165,6 +207,21 @@ def quotes_of(session: Session, items: list[MessageOut]) -> dict[int, QuoteOut]:
     return {
         i: quote(m, names.get(m.sender_id, "Someone")) for i, m in found.items() if i is not None
     }
+
+
+def _within(message_id: int, reader: Window) -> bool:
+    low, until = reader
+    return message_id > low and (until is None or message_id <= until)
+
+
+def quote_readers(
+    session: Session, *, conversation_id: int, quoted_id: int, member_ids: list[int]
+) -> tuple[list[int], list[int]]:
+    """Of these current members, who may read the quoted message of a reply, and who may not
+    (added to the group after it: they get the reply without its quote)."""
+    low_of = dict(current_member_windows(session=session, conversation_id=conversation_id))
+    readers = [u for u in member_ids if quoted_id > low_of.get(u, 0)]
+    return readers, [u for u in member_ids if quoted_id <= low_of.get(u, 0)]
 
 
 def quote(m: Message, sender_name: str) -> QuoteOut:
@@ -211,17 +268,23 @@ def changes_after(
     conv = session.get(Conversation, conversation_id)
     assert conv is not None
     low, until = window(member)
-    stmt = select(Message).where(
-        Message.conversation_id == conversation_id,
-        col(Message.change_seq) > after_seq,
-        col(Message.id) > low,
+    stmt = (
+        select(Message, col(Media.width), col(Media.height))
+        .outerjoin(Media, col(Media.id) == col(Message.media_ref))
+        .where(
+            Message.conversation_id == conversation_id,
+            col(Message.change_seq) > after_seq,
+            col(Message.id) > low,
+        )
     )
     if until is not None:
         stmt = stmt.where(col(Message.id) <= until)
     rows = list(session.exec(stmt.order_by(col(Message.change_seq)).limit(MAX_CHANGES + 1)))
-    outs = [MessageOut.of(m) for m in rows[:MAX_CHANGES]]
+    outs = [
+        MessageOut.of(m, media_width=w or 0, media_height=h or 0) for m, w, h in rows[:MAX_CHANGES]
+    ]
     reactions = reactions_of(session, [m.id for m in outs])
-    quotes = quotes_of(session, outs)
+    quotes = quotes_of(session, outs, (low, until))
     return ChangesOut(
         items=[
             ChangedOut(o, reactions.get(o.id, {}), quotes.get(o.reply_to_id or 0)) for o in outs
@@ -231,20 +294,42 @@ def changes_after(
     )
 
 
-def _changed(session: Session, msg: Message) -> ChangedOut:
-    out = MessageOut.of(msg)
-    q = quotes_of(session, [out]).get(out.reply_to_id or 0)
+def _changed(session: Session, msg: Message, reader: Window | None = None) -> ChangedOut:
+    """The message as it is now (its image's size too: the bubble keeps its box), with its
+    reactions and its quote (left out when outside ``reader``'s window)."""
+    image = session.get(Media, msg.media_ref) if msg.media_ref and not msg.deleted_at else None
+    out = MessageOut.of(
+        msg,
+        media_width=image.width if image is not None else 0,
+        media_height=image.height if image is not None else 0,
+    )
+    q = quotes_of(session, [out], reader).get(out.reply_to_id or 0)
     return ChangedOut(out, reactions_of(session, [out.id]).get(out.id, {}), q)
 
 
-def _announce(session: Session, conv: Conversation, msg: Message) -> ChangedOut:
+def _announce(
+    session: Session, conv: Conversation, msg: Message, actor: ConversationMember
+) -> ChangedOut:
+    """Publish the change on commit to the current members who read the message (not those
+    added after it), the quote only to those who read the quoted message too; return the
+    message as the actor sees it."""
     changed = _changed(session, msg)
-    assert conv.id is not None
+    assert conv.id is not None and msg.id is not None
     sender = session.get(User, msg.sender_id)
-    send_event_on_commit(
-        current_member_ids(session=session, conversation_id=conv.id),
-        change_event(changed, conv.change_seq or 0, sender.display_name if sender else ""),
-    )
+    name = sender.display_name if sender else ""
+    seq = conv.change_seq or 0
+    readers = [
+        (u, low)
+        for u, low in current_member_windows(session=session, conversation_id=conv.id)
+        if msg.id > low
+    ]
+    quoted = changed.quote.id if changed.quote is not None else 0
+    if full := [u for u, low in readers if not quoted or quoted > low]:
+        send_event_on_commit(full, change_event(changed, seq, name))
+    if blind := [u for u, low in readers if quoted and quoted <= low]:
+        send_event_on_commit(blind, change_event(replace(changed, quote=None), seq, name))
+    if changed.quote is not None and not _within(changed.quote.id, window(actor)):
+        return replace(changed, quote=None)
     return changed
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, col, or_, select
@@ -237,7 +237,11 @@ def viewable(*, session: Session, viewer_id: int, media_id: str) -> Media | None
     m = session.get(Media, media_id)
     if m is None:
         return None
-    if not is_private(m.purpose) or m.owner_id == viewer_id:
+    if not is_private(m.purpose):
+        return m
+    if m.owner_id == viewer_id and (m.conversation_id is not None or not _due(m)):
+        # Its uploader (an upload not sent yet is theirs alone), but not an orphan that is due
+        # for deletion: the image of a deleted message is due at once (services/lifecycle.py).
         return m
     if m.conversation_id is None:
         return None
@@ -258,6 +262,12 @@ def viewable(*, session: Session, viewer_id: int, media_id: str) -> Media | None
         )
     ).first()
     return m if carried is not None else None
+
+
+def _due(m: Media) -> bool:
+    """An unsent upload housekeeping deletes at its next sweep (older than the grace)."""
+    at = m.created_at if m.created_at.tzinfo else m.created_at.replace(tzinfo=UTC)
+    return at < utcnow() - timedelta(hours=get_settings().orphan_upload_grace_hours)
 
 
 def claim_for_message(

@@ -162,10 +162,23 @@ def _send_and_announce(
     result = _send(conn, session, **args)
     if result.created:
         card = sender or _sender_card(session(), result.message.sender_id)
-        event = message_event(
-            result.message, card, origin=origin, group=_group_card(result), quote=result.quote
-        )
-        send_event_on_commit(result.member_ids, event)
+        group = _group_card(result)
+        to: list[int] = result.member_ids
+        blind: list[int] = []
+        if result.quote is not None and group is not None:
+            # A group's members added after the quoted message get the reply without it.
+            from chatapp.services.lifecycle import quote_readers
+
+            to, blind = quote_readers(
+                session(),
+                conversation_id=result.message.conversation_id,
+                quoted_id=result.quote.id,
+                member_ids=result.member_ids,
+            )
+        event = message_event(result.message, card, origin=origin, group=group, quote=result.quote)
+        send_event_on_commit(to, event)
+        if blind:
+            send_event_on_commit(blind, message_event(result.message, card, group=group))
     return result
 
 
@@ -493,20 +506,26 @@ def list_messages(
         before_at=before.created_at if before is not None else None,
         before_sender=before.sender_id if before is not None else 0,
         senders=_senders(session, items) if group else {},
-        **_extras(session, conv, items),
+        **_extras(session, conv, items, (low, until)),
     )
 
 
-def _extras(session: Session, conv: Conversation | None, items: list[MessageOut]) -> dict[str, Any]:
-    """Reactions and quotes of a page's messages, and the conversation's change number. (A
-    conversation that never changed has no reactions: no query.)"""
+def _extras(
+    session: Session,
+    conv: Conversation | None,
+    items: list[MessageOut],
+    reader: tuple[int, int | None],
+) -> dict[str, Any]:
+    """Reactions and quotes of a page's messages (quotes within the ``reader``'s window), and
+    the conversation's change number. (A conversation that never changed has no reactions: no
+    query.)"""
     from chatapp.services.lifecycle import quotes_of, reactions_of
 
     seq = conv.change_seq if conv is not None else 0
     ids = [m.id for m in items]
     return {
         "reactions": reactions_of(session, ids) if seq else {},
-        "quotes": quotes_of(session, items),
+        "quotes": quotes_of(session, items, reader),
         "seq": seq or 0,
     }
 
@@ -540,7 +559,7 @@ def messages_after(
         items=items,
         has_more=len(rows) > limit,
         senders=_senders(session, items) if group else {},
-        **_extras(session, conv, items),
+        **_extras(session, conv, items, (low, until)),
     )
 
 

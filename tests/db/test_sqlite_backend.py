@@ -1,9 +1,9 @@
 """The embedded default (SQLite) runs the same message services: the send path's statements
 go straight to the driver (services/rawsql.py), so they are checked on both databases.
 
-The tests are the MariaDB ones from test_chat_services.py and test_groups.py (all but the
-races, which need InnoDB's row locks, and the role table, which is the same logic), run here
-against a migrated SQLite file through a local ``db`` fixture.
+The tests are the MariaDB ones from test_chat_services.py, test_groups.py and
+test_lifecycle.py (all but the races, which need InnoDB's row locks, and the role table, which
+is the same logic), run here against a migrated SQLite file through a local ``db`` fixture.
 """
 
 from __future__ import annotations
@@ -79,6 +79,47 @@ from tests.services.test_groups import (  # noqa: F401  (collected here, on SQLi
     test_transfer_ownership,
     test_unread_counts_stay_within_a_former_members_window,
     test_updating_to_the_same_values_changes_nothing,
+)
+from tests.services.test_lifecycle import (  # noqa: F401  (collected here, on SQLite)
+    test_a_deleted_image_is_unlinked,
+    test_a_deleted_message_is_not_edited,
+    test_a_former_member_edits_nothing,
+    test_a_groups_moderators_delete_anyones_message,
+    test_a_long_quote_is_cut,
+    test_a_member_added_later_sees_no_quote_of_what_came_before,
+    test_a_member_does_not_delete_others_messages,
+    test_a_message_sent_yesterday_is_not_edited,
+    test_a_quote_of_a_deleted_message_says_deleted,
+    test_a_reply_carries_its_quote,
+    test_a_system_line_is_not_deleted,
+    test_an_image_another_message_carries_stays,
+    test_change_events_go_to_the_current_members_who_read_the_message,
+    test_change_seq_counts_changes_per_conversation,
+    test_changes_after_is_incomplete_past_the_limit,
+    test_changes_after_returns_what_changed_after_n_in_order,
+    test_changes_after_stays_within_the_readers_window,
+    test_changes_carry_the_image_size,
+    test_delete_own_message,
+    test_deleting_twice,
+    test_direct_conversations_delete_only_own,
+    test_edit_an_image_caption_and_clear_it,
+    test_edit_length_limit,
+    test_edit_own_message,
+    test_edit_within_24_hours_only,
+    test_editing_to_the_same_text_changes_nothing,
+    test_edits_keep_every_old_text_and_never_show_it,
+    test_empty_text_is_refused,
+    test_every_offered_reaction_round_trips,
+    test_no_reaction_on_a_deleted_message,
+    test_only_the_offered_reactions,
+    test_only_the_sender_edits,
+    test_own_messages_are_deleted_at_any_time,
+    test_reactions_only_by_readers_of_the_message,
+    test_reactions_toggle_per_person_with_counts,
+    test_reactors_lines,
+    test_refused_and_empty_changes_publish_nothing,
+    test_reply_target_only_within_the_readers_window_and_conversation,
+    test_system_lines_and_strangers_messages_are_not_edited,
 )
 
 

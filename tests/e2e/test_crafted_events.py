@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from sqlmodel import Session
 from bench.db import BenchUser, make_user
 from bench.tabs import CHAT_STATE, HISTORY, ChatappTab
 from chatapp.db import make_engine
-from chatapp.services import accounts, conversations, groups, messages
+from chatapp.services import accounts, conversations, groups, lifecycle, messages
 from tests.e2e.conftest import AppServer
 
 pytestmark = pytest.mark.e2e
@@ -388,6 +389,156 @@ def test_crafted_group_events_without_the_right(app_server: AppServer) -> None:
     with engine.connect() as conn:
         sent = conn.execute(
             sa.text("SELECT COUNT(*) FROM messages WHERE sender_id = :u"), {"u": outsider.id}
+        ).scalar()
+    engine.dispose()
+    assert sent == 0
+
+
+ACTION_STATE = CHAT_STATE.replace("chat____chat_state", "actions____action_state")
+
+
+def _action_event(tab: RecordingTab, handler: str, payload: dict[str, Any]) -> None:
+    tab._emit({"name": f"{ACTION_STATE}.{handler}", "payload": payload, "router_data": tab.router})
+
+
+def _action_answers(tab: RecordingTab) -> list[str]:
+    """What ActionState told the tab: its errors and the reactor lines it was shown."""
+    out: list[str] = []
+    for d in tab.deltas:
+        fields = d.get(ACTION_STATE) or {}
+        if fields.get("error_rx_state_"):
+            out.append(str(fields["error_rx_state_"]))
+        out += [str(line) for line in fields.get("reactors_rx_state_") or ()]
+    return out
+
+
+def _lifecycle_snapshot(engine: sa.Engine, convs: list[int]) -> tuple[Any, ...]:
+    """Every message of these conversations as stored, their change numbers, and the reaction
+    and edit rows."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT id, sender_id, body, media_ref, edited_at, deleted_at, deleted_by,"
+                " change_seq, reply_to_id FROM messages WHERE conversation_id IN :c ORDER BY id"
+            ).bindparams(sa.bindparam("c", expanding=True)),
+            {"c": convs},
+        ).all()
+        seqs = conn.execute(
+            sa.text(
+                "SELECT id, change_seq FROM conversations WHERE id IN :c ORDER BY id"
+            ).bindparams(sa.bindparam("c", expanding=True)),
+            {"c": convs},
+        ).all()
+        reactions = conn.execute(
+            sa.text("SELECT message_id, user_id, emoji FROM message_reactions ORDER BY 1, 2, 3")
+        ).all()
+        edits = conn.execute(sa.text("SELECT COUNT(*) FROM message_edits")).scalar()
+    return tuple(rows), tuple(seqs), tuple(reactions), edits
+
+
+def test_crafted_message_changes_without_the_right(app_server: AppServer) -> None:
+    """Issue 13: editing or deleting someone else's message (a direct conversation's other
+    person; a group's plain member), editing after 24 hours, and, by someone outside the
+    conversation, editing, deleting, reacting to, replying to, asking who reacted to and
+    jumping to its message are refused over the real protocol, with a message; nothing changes
+    and the outsider receives nothing of that conversation."""
+    engine = make_engine(app_server.database_url)
+    a, b, m, o, x = (_user(engine, p) for p in ("la", "lb", "lm", "lo", "lx"))
+    secret = f"direct secret {secrets.token_hex(4)}"
+    old_text = f"said yesterday {secrets.token_hex(4)}"
+    group_text = f"group note {secrets.token_hex(4)}"
+    with Session(engine, expire_on_commit=False) as s:
+        direct = conversations.open_direct(session=s, user_id=a.id, other_user_id=b.id)
+        made = groups.create_group(session=s, user_id=o.id, name="Mods", member_ids=[m.id])
+        s.commit()
+
+    def send(sender: BenchUser, conv: int, body: str) -> int:
+        return messages.send_message(
+            engine=engine,
+            sender_id=sender.id,
+            conversation_id=conv,
+            body=body,
+            client_id=secrets.token_urlsafe(12),
+        ).message.id
+
+    target = send(a, direct, secret)
+    old = send(a, direct, old_text)
+    group_msg = send(o, made.id, group_text)
+    with Session(engine) as s:
+        lifecycle.react(session=s, user_id=b.id, message_id=target, emoji="👍")
+        s.execute(
+            sa.text("UPDATE messages SET created_at = :at WHERE id = :m"),
+            {"at": datetime.now(UTC) - timedelta(hours=25), "m": old},
+        )
+        s.commit()
+    before = _lifecycle_snapshot(engine, [direct, made.id])
+
+    async def scenario() -> list[RecordingTab]:
+        tabs = [
+            RecordingTab(index=i, user=u, peer=p, port=app_server.port, sink=NullSink())
+            for i, (u, p) in enumerate(((a, b), (b, a), (m, o), (x, a)))
+        ]
+        ta, tb, tm, tx = tabs
+        for t in tabs:
+            await t.connect()
+        # The sender, a day later: edit.
+        _action_event(ta, "start_edit", {"message_id": old, "text": old_text})
+        _action_event(ta, "save_edit", {"form": {"text": "rewritten history"}})
+        # The other person of the direct conversation: edit and delete the sender's message.
+        _action_event(tb, "start_edit", {"message_id": target, "text": secret})
+        _action_event(tb, "save_edit", {"form": {"text": "put words in a's mouth"}})
+        _action_event(tb, "ask_delete", {"message_id": target})
+        _action_event(tb, "confirm_delete", {})
+        # A plain member of the group: edit and delete the owner's message.
+        _action_event(tm, "start_edit", {"message_id": group_msg, "text": group_text})
+        _action_event(tm, "save_edit", {"form": {"text": "the owner agrees with me"}})
+        _action_event(tm, "ask_delete", {"message_id": group_msg})
+        _action_event(tm, "confirm_delete", {})
+        # Someone in neither conversation (in one with a of their own, open).
+        await tx.open_conversation()
+        for mid in (target, group_msg):
+            _action_event(tx, "start_edit", {"message_id": mid, "text": ""})
+            _action_event(tx, "save_edit", {"form": {"text": "mine now"}})
+            _action_event(tx, "ask_delete", {"message_id": mid})
+            _action_event(tx, "confirm_delete", {})
+            _action_event(tx, "react", {"message_id": mid, "emoji": "😂"})
+            _action_event(tx, "show_reactors", {"message_id": mid})
+            tx.emit("jump_to", {"message_id": mid})
+        # ... and reply to the direct conversation's message from their own conversation.
+        _action_event(tx, "start_reply", {"message_id": target, "name": "a", "text": "guess"})
+        tx.emit(
+            "send",
+            {
+                "form": {"body": "a reply", "conversation": str(tx.conv), "reply": target},
+                "client_id": "crafted-reply-01",
+            },
+        )
+        for t in tabs:
+            await _answered(t)
+            t.close()
+        return tabs
+
+    ta, tb, tm, tx = asyncio.run(scenario())
+    assert _lifecycle_snapshot(engine, [direct, made.id]) == before  # nothing changed
+    assert "Messages can be edited for 24 hours after sending." in _action_answers(ta)
+    for t in (tb, tm):
+        assert "You can only edit your own messages." in _action_answers(t), _action_answers(t)
+        assert "You can only delete your own messages." in _action_answers(t)
+    # The outsider: refused each time, the same answer as for no such message ...
+    # (a var set again to the same value may not be sent again: "in", not a count)
+    assert set(_action_answers(tx)) == {lifecycle.NOT_FOUND}, _action_answers(tx)
+    assert "That message is not in the history you can see." in tx.notices()
+    failed = [op for op in tx.ops if op.get("t") == "msg_failed"]
+    assert [op["cid"] for op in failed] == ["crafted-reply-01"]
+    assert lifecycle.NOT_FOUND in failed[0]["error"]
+    # ... and nothing of either conversation: not the texts, not who reacted.
+    seen = repr(tx.deltas)
+    for text in (secret, old_text, group_text):
+        assert text not in seen
+    assert b.username not in seen and o.username not in seen
+    with engine.connect() as conn:
+        sent = conn.execute(
+            sa.text("SELECT COUNT(*) FROM messages WHERE sender_id = :u"), {"u": x.id}
         ).scalar()
     engine.dispose()
     assert sent == 0

@@ -45,6 +45,13 @@ def test_round_trip_on_mariadb(mysql_server: DatabaseServer) -> None:
         engine = sa.create_engine(url)
         with engine.connect() as c:
             ddl = c.execute(sa.text("SHOW CREATE TABLE messages")).one()[1]
+            emoji = c.execute(
+                sa.text(
+                    "SELECT collation_name FROM information_schema.columns WHERE"
+                    " table_schema = DATABASE() AND table_name = 'message_reactions'"
+                    " AND column_name = 'emoji'"
+                )
+            ).scalar_one()
             indexes = {i["name"]: i for i in sa.inspect(engine).get_indexes("messages")}
             user_indexes = {i["name"]: i for i in sa.inspect(engine).get_indexes("users")}
         engine.dispose()
@@ -55,6 +62,7 @@ def test_round_trip_on_mariadb(mysql_server: DatabaseServer) -> None:
             "id",
         ]
         assert user_indexes["ix_users_display_name"]["column_names"] == ["display_name"]
+        assert emoji == "utf8mb4_bin"  # (👍 and 😂 are different reactions)
 
 
 def test_round_trip_on_sqlite(tmp_path: Path) -> None:
