@@ -397,12 +397,14 @@ def replace(cur: Cursor, history: Any, arrivals: Any, view: MessageView) -> None
         return
     patch = cur.patch_of.get(cid)
     if patch is None:
-        patch = cur.patch_next
+        free = [i for i, key in enumerate(cur.patch_keys) if not key]
+        if not free:
+            # Every patch var is taken: write the oldest one's page with all of its patches in
+            # one frame, which frees every patch var that page used.
+            _fold_page_patches(cur, history, arrivals, cur.patch_next)
+            free = [i for i, key in enumerate(cur.patch_keys) if not key] or [cur.patch_next]
+        patch = free[0]
         cur.patch_next = (patch + 1) % N_PATCHES
-        evicted = cur.patch_keys[patch]
-        if evicted:
-            _fold_patch(cur, history, raw(getattr(arrivals, patch_name(patch))))
-            cur.patch_of.pop(evicted, None)
         cur.patch_of[cid] = patch
         cur.patch_keys[patch] = cid
     setattr(arrivals, patch_name(patch), view)
@@ -423,12 +425,29 @@ def _in_pages(cur: Cursor, history: Any, msg_id: int) -> tuple[int, int, Message
     return None
 
 
-def _fold_patch(cur: Cursor, history: Any, view: MessageView | dict[str, Any]) -> None:
-    if not view:
+def _fold_page_patches(cur: Cursor, history: Any, arrivals: Any, oldest: int) -> None:
+    """Write the patched bubbles of the page that holds patch var ``oldest`` into that page and
+    free their patch vars (a patch whose message is no longer in any page is just freed)."""
+    view = raw(getattr(arrivals, patch_name(oldest)))
+    found = _in_pages(cur, history, int(view.get("id", 0))) if view else None
+    if found is None:
+        _free_patch(cur, arrivals, oldest)
         return
-    found = _in_pages(cur, history, int(view.get("id", 0)))
-    if found is not None:
-        p, i, _old = found
-        items = list(raw(getattr(history, page_name(p))))
-        items[i] = view  # type: ignore[assignment]
-        setattr(history, page_name(p), items)
+    page = found[0]
+    items = list(raw(getattr(history, page_name(page))))
+    index = {v["id"]: i for i, v in enumerate(items)}
+    for p, key in enumerate(cur.patch_keys):
+        if not key:
+            continue
+        patched = raw(getattr(arrivals, patch_name(p)))
+        i = index.get(int(patched.get("id", 0))) if patched else None
+        if i is not None:
+            items[i] = patched
+            _free_patch(cur, arrivals, p)
+    setattr(history, page_name(page), items)
+
+
+def _free_patch(cur: Cursor, arrivals: Any, p: int) -> None:
+    cur.patch_of.pop(cur.patch_keys[p], None)
+    cur.patch_keys[p] = ""
+    setattr(arrivals, patch_name(p), {})  # (else a later patch of the same bubble could lose)

@@ -27,7 +27,7 @@ OPEN_PAGE = OLDER_PAGES  # the page written when a conversation is opened
 NEWER_PAGES = 12  # arrivals folded in when the slots run out
 N_PAGES = OLDER_PAGES + 1 + NEWER_PAGES
 N_SLOTS = 32
-N_PATCHES = 16  # history bubbles changed since they were loaded (edits, deletions, reactions)
+N_PATCHES = 48  # history bubbles changed since they were loaded (edits, deletions, reactions)
 N_ROWS = 50  # = services.conversations.SIDEBAR_LIMIT
 
 

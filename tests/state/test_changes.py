@@ -73,7 +73,7 @@ def test_a_change_to_an_arrived_message_rewrites_its_slot() -> None:
 
 
 def test_when_the_patch_vars_run_out_the_oldest_goes_into_its_page() -> None:
-    cur, history, arrivals = opened(50)
+    cur, history, arrivals = opened(N_PATCHES + 10)
     for i in range(1, N_PATCHES + 1):
         old = timeline.current(cur, history, arrivals, wire(i)["cid"], i)
         assert old is not None
@@ -84,10 +84,17 @@ def test_when_the_patch_vars_run_out_the_oldest_goes_into_its_page() -> None:
     old = timeline.current(cur, history, arrivals, wire(i)["cid"], i)
     assert old is not None
     timeline.replace(cur, history, arrivals, timeline.changed(old, edited(i, "last"), {}, 1))
-    assert history.take() == [page_name(OPEN_PAGE)]  # message 1's patch written into its page
-    assert arrivals.take() == [patch_name(0)]
+    # Every patch of that page went into it in one frame, and their vars were freed.
+    assert history.take() == [page_name(OPEN_PAGE)]
+    assert arrivals.take() == [*(patch_name(i) for i in range(N_PATCHES)), patch_name(0)]
     first = timeline.current(cur, history, arrivals, wire(1)["cid"], 1)
     assert first is not None and first["body"] == "e1"  # still shown as changed
+    # The next changes take free patch vars again: one var each, no page.
+    for i in range(N_PATCHES + 2, N_PATCHES + 6):
+        old = timeline.current(cur, history, arrivals, wire(i)["cid"], i)
+        assert old is not None
+        timeline.replace(cur, history, arrivals, timeline.changed(old, edited(i, "x"), {}, 1))
+        assert history.take() == [] and len(arrivals.take()) == 1
 
 
 def test_a_message_not_shown_is_not_patched() -> None:
