@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     server: Literal["uvicorn", "granian"] = "uvicorn"
     # Backend worker processes; more than one needs REDIS_URL (default: 1, or 2 with Redis).
     workers: int = Field(default=0, ge=0, le=64)
+    # Operations (chatapp/observability/). /healthz: how long the database and Redis checks
+    # may take before they count as down.
+    health_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
 
     @property
     def allowed_origin_list(self) -> tuple[str, ...]:
