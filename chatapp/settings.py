@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     # Operations (chatapp/observability/). /healthz: how long the database and Redis checks
     # may take before they count as down.
     health_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # /metrics serves Prometheus text: totals and latency histograms only, nothing about any
+    # user; METRICS_ENABLED=false answers it with 404.
+    metrics_enabled: bool = True
+    # Where prometheus_client keeps each worker's values when several workers run (read by
+    # prometheus_client itself, from the environment). Empty: rxconfig.py makes a fresh folder
+    # per start (WORKERS > 1).
+    prometheus_multiproc_dir: str = ""
 
     @property
     def allowed_origin_list(self) -> tuple[str, ...]:
