@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     # prometheus_client itself, from the environment). Empty: rxconfig.py makes a fresh folder
     # per start (WORKERS > 1).
     prometheus_multiproc_dir: str = ""
+    # Level of the app's and the server's loggers. Production writes one JSON object per line.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property
     def allowed_origin_list(self) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from typing import Any, cast
 import reflex as rx
 
 from chatapp.gc_tuning import tune_after_startup
+from chatapp.observability import logs
 from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations
 from chatapp.state import hashing, housekeeping
@@ -140,6 +141,7 @@ def install(app: rx.App) -> None:
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         tune_after_startup()  # the app is loaded: keep its objects out of the collector's way
+        logs.route_server_loggers()  # (the server's worker set up its loggers after our import)
         hub.start()
         read_marks.start()
         keeper = housekeeping.from_settings()  # expired sessions, uploads never sent
