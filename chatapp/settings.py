@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     prometheus_multiproc_dir: str = ""
     # Level of the app's and the server's loggers. Production writes one JSON object per line.
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # On SIGTERM, how long a worker waits for event handlers still running (a send between its
+    # pending bubble and its commit) after the server closed the websockets. Keep it below
+    # gunicorn's --graceful-timeout (30 s) and the orchestrator's termination grace period.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=120)
 
     @property
     def allowed_origin_list(self) -> tuple[str, ...]:
