@@ -46,6 +46,13 @@ CONNECTED_TABS = Gauge(
     "Signed-in tabs with a live connection (summed over live worker processes)",
     multiprocess_mode="livesum",
 )
+HANDLER_LATENCY = Histogram(
+    "chatapp_event_handler_seconds",
+    "Time an event handler ran, from its tab's state locked to its update sent (background "
+    "handlers: their whole run); label: the handler's qualified name",
+    ["handler"],
+    buckets=LATENCY_BUCKETS,
+)
 UPLOAD_BYTES = Histogram(
     "chatapp_upload_bytes", "Sizes of received image uploads", buckets=_SIZE_BUCKETS
 )

@@ -1,5 +1,6 @@
-"""The event handlers running in this worker, seen through Reflex's public middleware hook, so
-that a SIGTERM can let them finish (``drain``).
+"""The event handlers running in this worker, seen through Reflex's public middleware hook: how
+long each ran (``chatapp_event_handler_seconds``), the tab and handler in its log lines, and the
+ones still running when a SIGTERM comes, so that they can finish (``drain``).
 
 Reflex calls a middleware's ``preprocess`` in the event's own task, once the tab's state is
 locked and right before the handler runs (reflex 0.10.1 never calls ``postprocess``). The end
@@ -13,9 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from functools import partial
 from typing import Any
 
 from reflex.middleware.middleware import Middleware
+
+from chatapp.observability import logs, metrics
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +30,7 @@ _running: set[asyncio.Task[Any]] = set()
 # event name -> (the handler's qualified name, whether it runs in the background). Only
 # registered handlers reach a middleware, so this stays as small as the app.
 _handlers: dict[str, tuple[str, bool]] = {}
+_histograms: dict[str, Any] = {}  # handler name -> its labelled histogram
 
 
 def handler_of(root: Any, event_name: str) -> tuple[str, bool]:
@@ -43,11 +49,21 @@ class HandlerWatch(Middleware):
         task = asyncio.current_task()
         if task is None:
             return None
-        _name, background = handler_of(type(state), event.name)
+        name, background = handler_of(type(state), event.name)
+        # The task's own context: these fields stay with this event's log lines.
+        logs.bind(tab=str(state.router.session.client_token)[:8], handler=name)
+        hist = _histograms.get(name)
+        if hist is None:
+            hist = _histograms[name] = metrics.HANDLER_LATENCY.labels(name)
+        task.add_done_callback(partial(_finished, hist, time.perf_counter()))
         if not background:
             _running.add(task)
             task.add_done_callback(_running.discard)
         return None
+
+
+def _finished(hist: Any, started: float, _task: asyncio.Task[Any]) -> None:
+    hist.observe(time.perf_counter() - started)
 
 
 def running() -> int:

@@ -140,6 +140,8 @@ def test_metrics_count_a_message_sent_over_the_websocket(server: AppServer) -> N
     assert after[delivered] >= before.get(delivered, 0) + 1
     latency = "chatapp_delivery_latency_seconds_count"
     assert after[latency] >= before.get(latency, 0) + 1
+    sends = 'chatapp_event_handler_seconds_count{handler="ChatState.send"}'
+    assert after[sends] == before.get(sends, 0) + 1
     # Aggregates only: nobody's name, id, session or text.
     _, body, _ = get(server.url + "/metrics")
     for private in (a.username, b.username, text, a.token):

@@ -51,6 +51,7 @@ def test_render_names_every_metric_and_nothing_about_users() -> None:
         "chatapp_connected_tabs",
         "chatapp_upload_bytes_bucket",
         "chatapp_failed_logins_total",
+        "chatapp_event_handler_seconds",
     ):
         assert name in body
     for private in ("user", "conversation", "token", "username", "tab"):

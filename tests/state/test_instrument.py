@@ -1,22 +1,30 @@
-"""Which event handlers are running (chatapp/state/instrument.py), seen through Reflex's public
-middleware hook, and the shutdown drain that waits for them. Events go through a real Reflex
-event processor with the app's middleware (in memory): if a Reflex upgrade stopped calling
-``preprocess`` in the event's own task, these fail."""
+"""Event handlers seen through Reflex's public middleware hook (chatapp/state/instrument.py):
+how long each ran, the tab and handler in its log lines, and the shutdown drain that waits for
+the running ones. Events go through a real Reflex event processor with the app's middleware (in
+memory): if a Reflex upgrade stopped calling ``preprocess`` in the event's own task, these
+fail."""
 
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import reflex as rx
+import structlog
+from prometheus_client import REGISTRY
 from reflex.istate.manager.memory import StateManagerMemory
 from reflex_base.event import Event
 from reflex_base.event.processor.base_state_processor import BaseStateEventProcessor
 
 from chatapp.chatapp import app
+from chatapp.observability import logs
 from chatapp.state import instrument
 
 release = asyncio.Event()
@@ -39,6 +47,10 @@ class InstrumentProbeState(rx.State):
     @rx.event(background=True)
     async def slow_in_background(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+    @rx.event
+    def says(self, text: str) -> None:
+        logging.getLogger("chatapp.test").warning(text)
 
 
 def event(handler: str, **payload: Any) -> Event:
@@ -102,3 +114,48 @@ def test_handler_names_are_qualified_names() -> None:
         False,
     )
     assert instrument.handler_of(rx.State, event("slow_in_background").name)[1] is True
+
+
+def timed(handler: str) -> tuple[float, float]:
+    labels = {"handler": f"InstrumentProbeState.{handler}"}
+    count = REGISTRY.get_sample_value("chatapp_event_handler_seconds_count", labels) or 0.0
+    total = REGISTRY.get_sample_value("chatapp_event_handler_seconds_sum", labels) or 0.0
+    return count, total
+
+
+async def test_handler_latency_is_observed_per_handler(
+    processor: BaseStateEventProcessor,
+) -> None:
+    count, total = timed("slow")
+    bg_count, bg_total = timed("slow_in_background")
+    await (await processor.enqueue("tab-5", event("slow", seconds=0.25)))
+    await (await processor.enqueue("tab-5", event("slow_in_background", seconds=0.2)))
+    new_count, new_total = timed("slow")
+    assert new_count == count + 1
+    assert 0.25 <= new_total - total < 1.5
+    new_bg_count, new_bg_total = timed("slow_in_background")
+    assert new_bg_count == bg_count + 1
+    assert new_bg_total - bg_total >= 0.2  # a background handler: its whole run
+
+
+async def test_log_lines_of_a_handler_name_its_tab_and_handler(
+    processor: BaseStateEventProcessor,
+) -> None:
+    out = io.StringIO()
+    logs.configure(json=True, stream=out)
+    try:
+        says = Event(
+            name=event("says").name,
+            payload={"text": "from a handler"},
+            router_data={"token": "tab6-token-rest", "pathname": "/"},  # as a browser sends
+        )
+        await (await processor.enqueue("tab6-token-rest", says))
+        logging.getLogger("chatapp.test").warning("outside any handler")
+    finally:
+        structlog.contextvars.clear_contextvars()
+        logs.configure(json=False, stream=sys.stderr)
+    lines = {x["event"]: x for x in map(json.loads, out.getvalue().splitlines())}
+    inside = lines["from a handler"]
+    assert inside["tab"] == "tab6-tok"
+    assert inside["handler"] == "InstrumentProbeState.says"
+    assert "tab" not in lines["outside any handler"]  # the binding ended with the event
