@@ -1,7 +1,7 @@
 """Operations of a real running app (production backend, one worker) on a private MariaDB that
 the tests stop and start again: /healthz follows the database, /metrics counts a message sent
-over the websocket, and SIGTERM lets a send that is waiting for its commit finish (two replicas
-on a private Redis)."""
+over the websocket (and with two workers, whichever answers, adds up both), and SIGTERM lets a
+send that is waiting for its commit finish (two replicas on a private Redis)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pymysql
 import pytest
 import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.db import BenchUser
@@ -167,6 +169,66 @@ def test_healthz_follows_the_database(server: AppServer, own_db: tuple[OwnMariaD
         db.start()
     assert until(lambda: health(server)[0] == 200, 30), "/healthz did not recover"
     assert health(server) == (200, {"status": "ok", "checks": {"database": "ok"}})
+
+
+@pytest.mark.redis
+def test_metrics_add_up_over_two_workers(own_db: tuple[OwnMariaDB, str], tmp_path: Path) -> None:
+    """WORKERS=2 on Redis: each worker keeps its values in PROMETHEUS_MULTIPROC_DIR and
+    whichever worker answers /metrics adds them all up; when the server stops, gunicorn's
+    child_exit hook removes the exited workers' live gauges (connected tabs)."""
+    why = OwnRedis.available()
+    need(why is None, f"cannot run a private Redis: {why}")
+    _, url = own_db
+    rds = OwnRedis()
+    rds.start()
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    env = {"REDIS_URL": rds.url, "WORKERS": "2", "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    srv = AppServer(url, log_name="ops-2w", backend_only=True, extra_env=env)
+    a, b = users(url, "wa", "wb")
+    text = f"two workers {secrets.token_hex(4)}"
+
+    async def scenario() -> None:
+        tabs = [
+            ChatappTab(index=i, user=u, peer=p, port=srv.port, sink=NullSink())
+            for i, (u, p) in enumerate([(a, b), (b, a), (a, b), (b, a)])
+        ]
+        try:
+            for tab in tabs:
+                await tab.connect()
+                await tab.open_conversation()
+            cid = secrets.token_urlsafe(12)
+            arrived = [
+                t.expect(lambda op: op.get("t") == "msg" and op["item"].get("body") == text)
+                for t in tabs[1::2]
+            ]
+            tabs[0].send(text, cid)
+            await asyncio.wait_for(asyncio.gather(*arrived), 30)
+            # Scrapes land on either worker: every one sees the whole server.
+            for _ in range(8):
+                seen = await asyncio.to_thread(samples, srv)
+                assert seen["chatapp_connected_tabs"] == 4
+                assert seen["chatapp_messages_stored_total"] == 1
+        finally:
+            for tab in tabs:
+                tab.close()
+
+    try:
+        srv.start()
+        asyncio.run(scenario())
+        srv.stop()
+        # gunicorn outlives the CLI it was started by: its workers are reaped after that.
+        assert until(lambda: not _server_running(srv), 30), "the server did not exit"
+    finally:
+        srv.stop()
+        srv.remove_web_dir()
+        rds.close()
+    assert list(folder.glob("counter_*.db")), "the workers kept no values in the folder"
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(folder))  # type: ignore[no-untyped-call]
+    after = {s.name: s.value for f in registry.collect() for s in f.samples}
+    assert after["chatapp_messages_stored_total"] == 1  # counters outlive their workers
+    assert after.get("chatapp_connected_tabs", 0) == 0  # the exited workers' tabs are gone
 
 
 @pytest.mark.redis
