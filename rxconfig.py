@@ -1,6 +1,7 @@
 """Reflex configuration. Values come from chatapp.settings, the one reader of the environment."""
 
 import os
+import tempfile
 
 import reflex as rx
 
@@ -12,7 +13,18 @@ _settings = get_settings()
 # variables itself; an explicit value in the environment still wins).
 os.environ.setdefault("REFLEX_USE_GRANIAN", "true" if _settings.server == "granian" else "false")
 os.environ.setdefault("GRANIAN_WORKERS", str(_settings.worker_count))
-os.environ.setdefault("GUNICORN_CMD_ARGS", f"--workers {_settings.worker_count}")
+_gunicorn = f"--workers {_settings.worker_count}"
+if _settings.worker_count > 1:
+    _gunicorn += " -c python:chatapp.observability.gunicorn_conf"  # metrics of exited workers
+os.environ.setdefault("GUNICORN_CMD_ARGS", _gunicorn)
+if _settings.worker_count > 1:
+    # Several workers: each keeps its metrics in files here and /metrics adds them up
+    # (chatapp/observability/metrics.py). A fresh, empty folder per server start unless one is
+    # given; the workers inherit the variable, which prometheus_client reads when it is first
+    # imported (after this file: chatapp.observability is imported by the app, not here).
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _settings.prometheus_multiproc_dir or (
+        tempfile.mkdtemp(prefix="chatapp-metrics-")
+    )
 if _settings.redis_url:
     # A tab's events and the messages pushed to it are always handled by the process holding
     # its websocket (realtime/ delivers to local tabs only), so that process may keep the tab's

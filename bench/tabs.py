@@ -201,7 +201,9 @@ def _var(fields: dict[str, Any], name: str) -> Any:
 
 def _what(event: dict[str, Any]) -> str:
     """An event as the trace shows it: handler name and client id."""
-    cid = (event.get("payload") or {}).get("client_id", "")
+    payload = event.get("payload") or {}
+    form = payload.get("form")
+    cid = payload.get("client_id") or (form.get("cid", "") if isinstance(form, dict) else "")
     return f"{event['name'].rsplit('.', 1)[-1]} {cid}".rstrip()
 
 

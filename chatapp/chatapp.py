@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from chatapp.observability import logs
 from chatapp.pages.account import profile_page, settings_page
 from chatapp.pages.auth import login_page, signup_page
 from chatapp.pages.home import home_page
@@ -15,6 +16,10 @@ from chatapp.state.outage import backend_exception_handler
 from chatapp.state.session import SessionState
 from chatapp.web.auth_routes import build_routes_app
 from chatapp.web.guard import Guard, check_socket_origins
+
+# Once, before the app and its server log anything: stdlib logging through structlog (one JSON
+# object per line in production, text in development).
+logs.configure_from_settings()
 
 
 class ChatApp(rx.App):

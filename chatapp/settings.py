@@ -101,6 +101,22 @@ class Settings(BaseSettings):
     server: Literal["uvicorn", "granian"] = "uvicorn"
     # Backend worker processes; more than one needs REDIS_URL (default: 1, or 2 with Redis).
     workers: int = Field(default=0, ge=0, le=64)
+    # Operations (chatapp/observability/). /healthz: how long the database and Redis checks
+    # may take before they count as down.
+    health_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # /metrics serves Prometheus text: totals and latency histograms only, nothing about any
+    # user; METRICS_ENABLED=false answers it with 404.
+    metrics_enabled: bool = True
+    # Where prometheus_client keeps each worker's values when several workers run (read by
+    # prometheus_client itself, from the environment). Empty: rxconfig.py makes a fresh folder
+    # per start (WORKERS > 1).
+    prometheus_multiproc_dir: str = ""
+    # Level of the app's and the server's loggers. Production writes one JSON object per line.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # On SIGTERM, how long a worker waits for event handlers still running (a send between its
+    # pending bubble and its commit) after the server closed the websockets. Keep it below
+    # gunicorn's --graceful-timeout (30 s) and the orchestrator's termination grace period.
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=120)
 
     @property
     def allowed_origin_list(self) -> tuple[str, ...]:

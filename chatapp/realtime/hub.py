@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
 
+from chatapp.observability import metrics
 from chatapp.realtime.bus import Bus, LocalBus, RedisBus
 from chatapp.realtime.presence import HEARTBEAT, LocalPresence, Presence, RedisPresence
 from chatapp.settings import get_settings
@@ -57,6 +59,7 @@ class Hub:
             await self.tab_closed(old, token)
         self._tabs[user_id].add(token)
         self._owner[token] = user_id
+        metrics.CONNECTED_TABS.set(len(self._owner))
         if await self.presence.tab_up(user_id, token) and self._presence_changed:
             await self._presence_changed(user_id, True)
 
@@ -66,6 +69,7 @@ class Hub:
         if not self._tabs.get(user_id):
             self._tabs.pop(user_id, None)
         self._owner.pop(token, None)
+        metrics.CONNECTED_TABS.set(len(self._owner))
         self.watch(token, [])
         if await self.presence.tab_down(user_id, token) and self._presence_changed:
             await self._presence_changed(user_id, False)
@@ -94,8 +98,9 @@ class Hub:
         """Send `event` to every open tab of `user_ids`, in every process. Call after commit.
 
         An ``origin`` key names the tab the event came from: it already shows the change and
-        is skipped (one state update fewer per message for the sender's tab)."""
-        await self.bus.publish({**event, "to": sorted(set(user_ids))})
+        is skipped (one state update fewer per message for the sender's tab). ``t``, the
+        publish time, is what the delivery latency metric measures from."""
+        await self.bus.publish({**event, "to": sorted(set(user_ids)), "t": time.time()})
 
     async def _on_event(self, event: dict[str, Any]) -> None:
         if self._deliver is None:
@@ -117,7 +122,9 @@ class Hub:
         try:
             await self._deliver(token, event)
             self.delivered += 1
+            metrics.delivered(event.get("t"))
         except Exception:
+            metrics.DELIVERY_FAILURES.inc()
             log.exception("delivery to a tab failed")
 
     async def _gap(self) -> None:

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, or_, select
 
 from chatapp import security
 from chatapp.models import AuthSession, User, utcnow
+from chatapp.observability import metrics
 from chatapp.services.errors import AuthFailed, FieldErrors, Throttled
 from chatapp.services.throttle import get_login_throttle, wait_message
 from chatapp.settings import get_settings
@@ -211,6 +212,7 @@ def conclude_log_in(*, check: LoginCheck, ok: bool, address: str | None) -> int:
     throttle = get_login_throttle()
     if not (ok and check.user_id):
         throttle.login_failed(check.account, address or "local")
+        metrics.FAILED_LOGINS.inc()
         raise AuthFailed(BAD_LOGIN)
     throttle.login_succeeded(check.account, address or "local")
     return check.user_id

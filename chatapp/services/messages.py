@@ -15,6 +15,7 @@ from sqlmodel.sql.expression import Select
 from chatapp import wire
 from chatapp.db import get_engine
 from chatapp.models import Conversation, Media, Message, User, utcnow
+from chatapp.observability import metrics
 from chatapp.services.conversations import get_conversation, mark_read, member_ids
 from chatapp.services.dto import (
     ChangesOut,
@@ -148,6 +149,8 @@ def send_message(
         finally:
             if orm is not None:
                 orm.close()
+    if result.created:  # committed (begin() above)
+        metrics.MESSAGES_STORED.inc()
     return result
 
 

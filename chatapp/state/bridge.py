@@ -11,9 +11,11 @@ from typing import Any, cast
 import reflex as rx
 
 from chatapp.gc_tuning import tune_after_startup
+from chatapp.observability import logs
 from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations
-from chatapp.state import hashing, housekeeping
+from chatapp.settings import get_settings
+from chatapp.state import hashing, housekeeping, instrument
 from chatapp.state.binding import forget_user
 from chatapp.state.chat import TYPING_SHOWN_S, ChatState
 from chatapp.state.db_call import db_call
@@ -136,10 +138,12 @@ def install(app: rx.App) -> None:
 
     hub.attach(deliver, is_connected, presence_changed, catch_up_all=reconnect_all)
     hashing.set_liveness(is_connected)  # bcrypt for a tab that has gone is skipped
+    app.add_middleware(instrument.HandlerWatch())  # which handlers run (the shutdown drain)
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         tune_after_startup()  # the app is loaded: keep its objects out of the collector's way
+        logs.route_server_loggers()  # (the server's worker set up its loggers after our import)
         hub.start()
         read_marks.start()
         keeper = housekeeping.from_settings()  # expired sessions, uploads never sent
@@ -147,6 +151,11 @@ def install(app: rx.App) -> None:
         try:
             yield
         finally:
+            # Shutdown (SIGTERM): the server has stopped accepting and closed the websockets
+            # (the tabs reconnect to another replica); a send may still be between its pending
+            # bubble and its commit. Let those finish before Reflex cancels what is left (its
+            # event processor stops after this: it was set up before this lifespan task).
+            await instrument.drain(get_settings().shutdown_grace_seconds)
             await keeper.stop()
             await read_marks.stop()
             await hub.stop()

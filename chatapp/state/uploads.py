@@ -14,6 +14,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from chatapp.observability import metrics
 from chatapp.services import images, media
 from chatapp.services.errors import ServiceError
 from chatapp.state.db_call import db_call
@@ -63,14 +64,16 @@ def rejected(files: Any) -> dict[str, Any]:
 async def receive(chunks: Any) -> tuple[str, bytes, str]:
     """Read the streamed file: (name, bytes, error). Reads to the end (Reflex requires it) but
     keeps nothing past the size limit."""
-    name, data, too_big = "", bytearray(), False
+    name, data, too_big, received = "", bytearray(), False, 0
     async for chunk in chunks:
         name = name or str(chunk.filename)[:120]
+        received += len(chunk.data)
         if too_big or len(data) + len(chunk.data) > images.MAX_BYTES:
             too_big = True
             data.clear()
             continue
         data.extend(chunk.data)
+    metrics.UPLOAD_BYTES.observe(received)
     if too_big:
         return name, b"", TOO_BIG
     if not data:

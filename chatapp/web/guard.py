@@ -20,10 +20,12 @@ import base64
 import gzip
 import hashlib
 import re
+import secrets
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from functools import lru_cache
 from typing import Any
 
+from chatapp.observability import logs
 from chatapp.settings import get_settings
 
 Scope = MutableMapping[str, Any]
@@ -36,6 +38,7 @@ REFUSED = b"Cross-origin request refused."
 _CSP = b"content-security-policy"
 _SCRIPT_TAG_RE = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S | re.I)
 _WS_SCHEME = {"ws": "http", "wss": "https"}
+_REQUEST_ID_RE = re.compile(r"[\w.\-]{1,64}")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -184,6 +187,10 @@ class Guard:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        # Every log line of this request (or websocket connection) names it. The server runs
+        # each in its own task, so the binding ends with it.
+        given = _header(scope, b"x-request-id") or ""
+        logs.bind(request_id=given if _REQUEST_ID_RE.fullmatch(given) else secrets.token_hex(8))
         origin = _header(scope, b"origin")
         refused = origin is not None and not origin_allowed(origin, scope)
         if kind == "websocket":

@@ -139,7 +139,8 @@ async def test_publish_reaches_tabs_on_both_hubs_exactly_once(
     assert r1.tokens() == Counter({"u1-tab-on-h1": 1})
     assert r2.tokens() == Counter({"u1-tab-on-h2": 1, "u1-tab2-on-h2": 1, "u3-tab-on-h2": 1})
     for _token, got in r1.delivered + r2.delivered:
-        assert got == {**event, "to": [u1, u3, u4]}  # survives the JSON round trip
+        assert isinstance(got["t"], float)  # the publish time (the delivery latency metric)
+        assert got == {**event, "to": [u1, u3, u4], "t": got["t"]}  # survives the JSON trip
 
     # And the other way round.
     r1.delivered.clear()
