@@ -213,8 +213,14 @@ def test_metrics_add_up_over_two_workers(own_db: tuple[OwnMariaDB, str], tmp_pat
             for tab in tabs:
                 tab.close()
 
+    def workers_up() -> bool:  # each worker's lifespan logs this once it runs
+        return srv.log_path.read_text().count("start-up objects frozen") == 2
+
     try:
         srv.start()
+        # Both workers serving (a worker still booting when SIGTERM comes makes gunicorn halt
+        # without reaping the others: no child_exit for them).
+        assert until(workers_up, 60), "the second worker did not start"
         asyncio.run(scenario())
         srv.stop()
         # gunicorn outlives the CLI it was started by: its workers are reaped after that.
