@@ -129,6 +129,41 @@ def downgrade(url: str | None = None, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
 
 
-if __name__ == "__main__":  # python -m chatapp.db  -> apply pending migrations
+def wait_for_database(seconds: float, url: str | None = None) -> None:
+    """Until the database accepts a connection (a container started with its database, before
+    that has opened its port), at most `seconds`; then the last error is raised."""
+    engine = make_engine(url or get_settings().database_url)
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            try:
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("SELECT 1")
+                return
+            except sa.exc.OperationalError as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                print(f"waiting for the database: {exc.orig}", flush=True)
+                time.sleep(2)
+    finally:
+        engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m chatapp.db", description="Apply pending database migrations."
+    )
+    parser.add_argument(
+        "--wait", type=float, default=0, metavar="SECONDS", help="wait for the database first"
+    )
+    args = parser.parse_args(argv)
+    if args.wait:
+        wait_for_database(args.wait)
     upgrade()
     print("database is at the newest schema revision")
+
+
+if __name__ == "__main__":  # python -m chatapp.db [--wait SECONDS] -> apply pending migrations
+    main()
