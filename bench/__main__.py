@@ -2,6 +2,7 @@
 python -m bench wire [...]                                              (issue 3's figures)
 python -m bench browser [...]              (browser CPU per message with 1,000 messages shown)
 python -m bench faults [--scenario NAME ...]                            (messages under faults)
+python -m bench faults --url URL --database-url DB --fault-command CMD   (the same, on a stack)
 
 Run from the project root. See bench/RESULTS.md for what is measured and how.
 """
@@ -121,7 +122,9 @@ def main(argv: list[str]) -> int:
 
         return browser_main(argv[1:])
     if argv[:1] == ["faults"]:
-        env.prepare(own_server=True)
+        # Against a running app (--url) the users' session tokens must be signed with its
+        # JWT_SECRET, which the caller exports.
+        env.prepare(own_server="--url" not in argv)
         from bench.faults import main as faults_main
 
         return faults_main(argv[1:])

@@ -17,6 +17,12 @@ waits (bounded) until everything settled, and counts:
 The servers are the app's production backend (``reflex run --env prod --backend-only``, what
 ``python -m chatapp.serve`` serves without the built frontend, which these tabs do not need:
 building it per port would cost minutes per scenario). Logs: bench/out/faults-*.log.
+
+``--url URL --database-url DB --fault-command CMD`` runs one such scenario against an app that
+is already running, e.g. the compose stack through its proxy (scripts/test-containers.sh
+restarts one replica with ``podman restart``): the users are made in its database (export its
+JWT_SECRET), the tabs connect to URL and reconnect to URL, and CMD is the fault.
+``--back-within S`` also fails the run unless tabs moved and were all back within S seconds.
 """
 
 from __future__ import annotations
@@ -32,9 +38,10 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench import servers
-from bench.db import create_users, stored_counts
+from bench.db import BenchUser, create_users, stored_counts
 from bench.instances import OwnMariaDB, OwnRedis, ThrowawayDatabase
 from bench.load import Recorder, drive
 from bench.procs import OUT, Server
@@ -54,7 +61,7 @@ class Env:
     """What a fault acts on."""
 
     servers: list[Server]
-    mariadb: OwnMariaDB
+    mariadb: OwnMariaDB | None  # None against a running stack (--url)
     redis: OwnRedis | None
     notes: list[str] = field(default_factory=list)
     fault_end: float = 0.0  # monotonic: the fault is over (server back, database back, ...)
@@ -104,6 +111,7 @@ async def graceful_restart(env: Env) -> None:
 
 def database_outage(seconds: float) -> Fault:
     async def outage(env: Env) -> None:
+        assert env.mariadb is not None
         await asyncio.to_thread(env.mariadb.stop)
         env.note(f"MariaDB stopped for {seconds:g} s")
         await asyncio.sleep(seconds)
@@ -127,6 +135,24 @@ async def restart_redis_empty(env: Env) -> None:
     await asyncio.to_thread(env.redis.start)
     env.fault_end = time.monotonic()
     env.note("Redis killed and restarted empty")
+
+
+def command(cmd: str) -> Fault:
+    """Run a shell command as the fault (``--fault-command``), e.g. restart one replica of a
+    running stack. The other replicas serve throughout, so the fault counts as over when the
+    command starts: "tabs back" is the time from then until the last moved tab's view was
+    rebuilt on another replica."""
+
+    async def run(env: Env) -> None:
+        env.fault_end = t0 = time.monotonic()
+        env.note(f"running: {cmd}")
+        proc = await asyncio.create_subprocess_shell(cmd)
+        code = await proc.wait()
+        env.note(f"the command exited with {code} after {time.monotonic() - t0:.1f} s")
+        if code != 0:
+            raise RuntimeError(f"--fault-command failed with exit code {code}: {cmd}")
+
+    return run
 
 
 SCENARIOS = [
@@ -334,10 +360,77 @@ def _explain(
     return "\n      ".join([head, "sender's trace:", *steps[-25:]])
 
 
+async def measure(
+    sc: Scenario, target: Target, env: Env, users: list[BenchUser], since: dict[str, int]
+) -> FaultResult:
+    """Connect the tabs, send while the fault happens, settle, and count."""
+    assert target.engine is not None
+    res = FaultResult(sc.name, sc.title, sc.users, sc.rate, sc.duration)
+    srvs = target.servers
+    rec = FaultRecorder(active=False)
+    rec.reset()
+    rec.active = False
+    rep = await target.connect(users, rec)
+    log(f"[faults] {sc.name}: {rep.users} tabs connected in {rep.seconds:.1f} s")
+    if rep.failed:
+        raise RuntimeError(f"{rep.failed} tabs failed to connect before the fault")
+    rec.reset()
+    tabs = target.tabs
+
+    async def fault() -> None:
+        await asyncio.sleep(sc.at)
+        await sc.fault(env)
+
+    log(f"[faults] {sc.name}: {sc.rate:g} msg/s for {sc.duration:g} s; fault at {sc.at:g} s")
+    fault_task = asyncio.create_task(fault())
+    await drive(tabs, rec, rate=sc.rate, duration=sc.duration)
+    await fault_task
+    res.settle_s = await settle(rec, target)
+    rec.active = False
+    # Figures.
+    counts = await asyncio.to_thread(stored_counts, target.engine, list(rec.sent))
+    res.sent = len(rec.sent)
+    res.stored = sum(1 for c in rec.sent if counts.get(c))
+    res.stored_twice = sum(n - 1 for n in counts.values() if n > 1)
+    res.live = sum(1 for cid, (_, r) in rec.sent.items() if rec.got[(r, cid)] > 0)
+    res.caught_up = sum(
+        1
+        for cid, (_, r) in rec.sent.items()
+        if rec.got[(r, cid)] == 0 and (r, cid) in rec.caught_up
+    )
+    unstored = [c for c in rec.sent if not counts.get(c)]
+    unshown = [c for c, (_, r) in rec.sent.items() if counts.get(c) and not rec.shown(r, c)]
+    res.not_stored, res.not_shown = len(unstored), len(unshown)
+    by_index = {t.index: t for t in tabs if isinstance(t, ChatappTab)}
+    kinds: Counter[str] = Counter(
+        lost_kind(c, counts.get(c, 0), by_index[rec.sent[c][0]], False) for c in unstored + unshown
+    )
+    res.lost_kinds = dict(kinds)
+    res.lost_cids = [_explain(cid, rec, counts, by_index) for cid in (unstored + unshown)[:20]]
+    twice = {cid for _, cid in rec.twice}
+    res.shown_twice = len(twice)
+    res.twice_cids = sorted(twice)[:20]
+    res.unconfirmed = sum(1 for c in rec.sent if c not in rec.confirmed_cids)
+    res.stuck_sending = sum(1 for c in rec.sent if c not in rec.confirmed_cids and counts.get(c))
+    chat_tabs = [t for t in tabs if isinstance(t, ChatappTab)]
+    res.left_in_outbox = sum(len(t.outbox()) for t in chat_tabs)
+    res.reconnects = sum(t.reconnects for t in chat_tabs)
+    res.queued = sum(t.queued for t in chat_tabs)
+    res.retries = sum(t.retries for t in chat_tabs)
+    res.resends = sum(t.resends for t in chat_tabs)
+    res.tabs_offline = sum(1 for t in chat_tabs if t.offline)
+    moved = [t.hydrated_at for t in chat_tabs if t.reconnects]
+    if moved and env.fault_end:
+        res.back_s = max(moved) - env.fault_end
+    res.errors = dict(rec.errors.most_common(12))
+    res.server_errors = _server_errors(srvs, since)
+    res.notes = env.notes
+    return res
+
+
 async def run_scenario(
     sc: Scenario, mariadb: OwnMariaDB, jwt_secret: str, *, retry: bool = True
 ) -> FaultResult:
-    res = FaultResult(sc.name, sc.title, sc.users, sc.rate, sc.duration)
     rds: OwnRedis | None = None
     db: ThrowawayDatabase | None = None
     srvs: list[Server] = []
@@ -371,68 +464,7 @@ async def run_scenario(
             engine=db.engine,
             tab_options={"reconnect": True, "retry": retry},
         )
-        rec = FaultRecorder(active=False)
-        rec.reset()
-        rec.active = False
-        rep = await target.connect(users, rec)
-        log(f"[faults] {sc.name}: {rep.users} tabs connected in {rep.seconds:.1f} s")
-        if rep.failed:
-            raise RuntimeError(f"{rep.failed} tabs failed to connect before the fault")
-        rec.reset()
-        tabs = target.tabs
-
-        async def fault() -> None:
-            await asyncio.sleep(sc.at)
-            await sc.fault(env)
-
-        log(f"[faults] {sc.name}: {sc.rate:g} msg/s for {sc.duration:g} s; fault at {sc.at:g} s")
-        fault_task = asyncio.create_task(fault())
-        await drive(tabs, rec, rate=sc.rate, duration=sc.duration)
-        await fault_task
-        res.settle_s = await settle(rec, target)
-        rec.active = False
-        # Figures.
-        counts = await asyncio.to_thread(stored_counts, db.engine, list(rec.sent))
-        res.sent = len(rec.sent)
-        res.stored = sum(1 for c in rec.sent if counts.get(c))
-        res.stored_twice = sum(n - 1 for n in counts.values() if n > 1)
-        res.live = sum(1 for cid, (_, r) in rec.sent.items() if rec.got[(r, cid)] > 0)
-        res.caught_up = sum(
-            1
-            for cid, (_, r) in rec.sent.items()
-            if rec.got[(r, cid)] == 0 and (r, cid) in rec.caught_up
-        )
-        unstored = [c for c in rec.sent if not counts.get(c)]
-        unshown = [c for c, (_, r) in rec.sent.items() if counts.get(c) and not rec.shown(r, c)]
-        res.not_stored, res.not_shown = len(unstored), len(unshown)
-        by_index = {t.index: t for t in tabs if isinstance(t, ChatappTab)}
-        kinds: Counter[str] = Counter(
-            lost_kind(c, counts.get(c, 0), by_index[rec.sent[c][0]], False)
-            for c in unstored + unshown
-        )
-        res.lost_kinds = dict(kinds)
-        res.lost_cids = [_explain(cid, rec, counts, by_index) for cid in (unstored + unshown)[:20]]
-        twice = {cid for _, cid in rec.twice}
-        res.shown_twice = len(twice)
-        res.twice_cids = sorted(twice)[:20]
-        res.unconfirmed = sum(1 for c in rec.sent if c not in rec.confirmed_cids)
-        res.stuck_sending = sum(
-            1 for c in rec.sent if c not in rec.confirmed_cids and counts.get(c)
-        )
-        chat_tabs = [t for t in tabs if isinstance(t, ChatappTab)]
-        res.left_in_outbox = sum(len(t.outbox()) for t in chat_tabs)
-        res.reconnects = sum(t.reconnects for t in chat_tabs)
-        res.queued = sum(t.queued for t in chat_tabs)
-        res.retries = sum(t.retries for t in chat_tabs)
-        res.resends = sum(t.resends for t in chat_tabs)
-        res.tabs_offline = sum(1 for t in chat_tabs if t.offline)
-        moved = [t.hydrated_at for t in chat_tabs if t.reconnects]
-        if moved and env.fault_end:
-            res.back_s = max(moved) - env.fault_end
-        res.errors = dict(rec.errors.most_common(12))
-        res.server_errors = _server_errors(srvs, since)
-        res.notes = env.notes
-        return res
+        return await measure(sc, target, env, users, since)
     finally:
         if target is not None:
             target.close()
@@ -444,6 +476,41 @@ async def run_scenario(
                 db.drop()
         if rds is not None:
             rds.close()
+
+
+async def run_external(
+    sc: Scenario, url: str, database_url: str, *, retry: bool = True
+) -> FaultResult:
+    """The scenario against a running chatapp (a compose stack behind its proxy): users are made
+    in its database (JWT_SECRET must be the app's), tabs connect to `url`, and a reconnecting
+    tab goes back to `url` (the proxy sends it to a replica that is up)."""
+    import sqlalchemy as sa
+
+    from bench.run import _user_offset
+
+    port = urlsplit(url).port or 80
+    engine = sa.create_engine(database_url, pool_pre_ping=True)
+    target: Target | None = None
+    try:
+        t0 = time.monotonic()
+        users = await asyncio.to_thread(
+            create_users, engine, sc.users, await asyncio.to_thread(_user_offset, engine)
+        )
+        log(f"[faults] {sc.name}: {sc.users} users in {time.monotonic() - t0:.1f} s ({url})")
+        srv = Server("chatapp-external", [], {}, port)
+        target = Target(
+            name="chatapp",
+            servers=[srv],
+            kind=ChatappTab,
+            engine=engine,
+            tab_options={"reconnect": True, "retry": retry},
+        )
+        env = Env(servers=[srv], mariadb=None, redis=None)
+        return await measure(sc, target, env, users, {})
+    finally:
+        if target is not None:
+            target.close()
+        engine.dispose()
 
 
 def report(results: list[FaultResult]) -> None:
@@ -503,6 +570,24 @@ def main(argv: list[str]) -> int:
         help="run only this scenario (repeatable); default: all",
     )
     p.add_argument("--list", action="store_true", help="list the scenarios")
+    ext = p.add_argument_group(
+        "against a running chatapp (e.g. the compose stack: scripts/test-containers.sh)"
+    )
+    ext.add_argument(
+        "--url", default="", help="the running app (its proxy), e.g. http://127.0.0.1:8080"
+    )
+    ext.add_argument("--database-url", default="", help="its database (users are made there)")
+    ext.add_argument("--fault-command", default="", help="shell command run as the fault")
+    ext.add_argument("--users", type=int, default=50)
+    ext.add_argument("--rate", type=float, default=20.0, help="messages/s")
+    ext.add_argument("--duration", type=float, default=20.0, help="seconds of traffic")
+    ext.add_argument("--at", type=float, default=6.0, help="the fault starts this long in")
+    ext.add_argument(
+        "--back-within",
+        type=float,
+        default=0.0,
+        help="fail unless tabs moved and were all back this many seconds after the fault",
+    )
     p.add_argument(
         "--no-retry",
         action="store_true",
@@ -513,9 +598,38 @@ def main(argv: list[str]) -> int:
         for s in SCENARIOS:
             print(f"{s.name:14} {s.title} ({s.users} tabs, {s.rate:g} msg/s for {s.duration:g} s)")
         return 0
+    if args.url:
+        if not (args.database_url and args.fault_command):
+            p.error("--url needs --database-url and --fault-command")
+        return external_main(args)
     for why in (OwnMariaDB.available(), OwnRedis.available()):
         if why:
             raise SystemExit(f"cannot run the fault scenarios: {why}")
     results = asyncio.run(run_all(args.scenario or list(BY_NAME), retry=not args.no_retry))
     report(results)
     return 0 if all(r.lost == 0 and r.duplicated == 0 for r in results) else 1
+
+
+def external_main(args: argparse.Namespace) -> int:
+    if not os.environ.get("JWT_SECRET"):
+        raise SystemExit("--url: export the app's JWT_SECRET (the users' sessions are signed here)")
+    sc = Scenario(
+        "command",
+        f"{args.fault_command!r} mid-traffic, against {args.url}",
+        command(args.fault_command),
+        users=args.users,
+        rate=args.rate,
+        duration=args.duration,
+        at=args.at,
+    )
+    res = asyncio.run(run_external(sc, args.url, args.database_url, retry=not args.no_retry))
+    report([res])
+    ok = res.lost == 0 and res.duplicated == 0
+    if args.back_within:
+        back_ok = res.reconnects > 0 and res.back_s <= args.back_within
+        print(
+            f"tabs moved: {res.reconnects} reconnects, all back {res.back_s:.1f} s after the "
+            f"fault began (limit {args.back_within:g} s): {'ok' if back_ok else 'FAILED'}"
+        )
+        ok = ok and back_ok
+    return 0 if ok else 1
