@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what is needed and run the whole test suite: lint, types, unit, MariaDB service tests,
-# Redis tests and end-to-end tests in a real Chromium, then pip-audit on the pinned
-# requirements (scripts/audit.sh). Under CI=true a missing MariaDB or Chromium, or an advisory
-# service that cannot be reached, fails the run instead of skipping.
+# Redis tests and end-to-end tests in a real Chromium, the container stack with podman
+# (scripts/test-containers.sh), then pip-audit on the pinned requirements (scripts/audit.sh).
+# Under CI=true a missing MariaDB or Chromium, or an advisory service that cannot be reached,
+# fails the run instead of skipping.
 source "$(dirname "$0")/setup.sh"
 setup_venv requirements-dev.txt
 
@@ -34,9 +35,20 @@ echo "== pytest"
 set +e
 python -m pytest "$@"
 tests=$?
+# The container deployment (Dockerfile, compose.yaml) built and run with podman: a few minutes.
+# CONTAINER_TESTS=skip skips it on a developer's machine; under CI=true it always runs.
+echo "== containers (scripts/test-containers.sh)"
+if [ "${CONTAINER_TESTS:-}" = skip ] && [ "${CI:-}" != true ]; then
+  echo "CONTAINER_TESTS=skip: the container stack was NOT tested"
+  containers=0
+else
+  ./scripts/test-containers.sh
+  containers=$?
+fi
 # After the tests, so that an unreachable advisory service never hides their result.
 echo "== pip-audit (pinned requirements against the Python Packaging Advisory Database)"
 ./scripts/audit.sh
 audit=$?
 if [ $tests -ne 0 ]; then exit $tests; fi
+if [ $containers -ne 0 ]; then exit $containers; fi
 exit $audit
