@@ -149,7 +149,33 @@ def wait_for_database(seconds: float, url: str | None = None) -> None:
         engine.dispose()
 
 
-def main(argv: list[str] | None = None) -> None:
+def is_migrated(url: str | None = None) -> tuple[bool, str | None, str | None]:
+    """(has the schema this code needs?, the database's revision, this code's newest revision).
+
+    A revision this code does not know counts as migrated: a newer version's migration job ran
+    (during a rolling update, or a roll-back of the code), and migrations only add."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
+    script = ScriptDirectory.from_config(alembic_config(url))
+    head = script.get_current_head()
+    engine = make_engine(url or get_settings().database_url)
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+    if current is None or current == head:
+        return current == head, current, head
+    try:
+        known = script.get_revision(current) is not None
+    except CommandError:
+        known = False
+    return not known, current, head
+
+
+def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
@@ -158,12 +184,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--wait", type=float, default=0, metavar="SECONDS", help="wait for the database first"
     )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing: exit 0 if the schema is the newest, 1 if not (a pod waiting for "
+        "its migration job)",
+    )
     args = parser.parse_args(argv)
     if args.wait:
         wait_for_database(args.wait)
+    if args.check:
+        ok, current, head = is_migrated()
+        print(f"database at revision {current}, newest {head}")
+        return 0 if ok else 1
     upgrade()
     print("database is at the newest schema revision")
+    return 0
 
 
-if __name__ == "__main__":  # python -m chatapp.db [--wait SECONDS] -> apply pending migrations
-    main()
+if __name__ == "__main__":  # python -m chatapp.db [--wait SECONDS] [--check]
+    raise SystemExit(main())
