@@ -68,7 +68,6 @@ COPY --from=builder /app /app
 RUN mkdir -p /app/.web/backend && chown chatapp:chatapp /app/.web/backend
 WORKDIR /app
 USER 10001:10001
-VOLUME ["/data/media"]
 EXPOSE 8000
 # Database and Redis reachable (the app's own /healthz); python, since the slim image has no curl.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \

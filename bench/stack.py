@@ -14,7 +14,9 @@
    which holds it);
 4. each sends the other a message, which arrives live: a delivery across the replicas;
 5. the replicas' ``chatapp_messages_stored_total`` (summed) grew by those two;
-6. with ``--browser PATH``: a third person signs up in Chromium at URL and sees the chat page
+6. an image uploaded through the proxy (POST /api/media) is served by every replica (the media
+   volume is shared);
+7. with ``--browser PATH``: a third person signs up in Chromium at URL and sees the chat page
    (the frontend bundle reaches the backend through the proxy).
 
 ``metric`` prints the sum of one metric over the replicas. Each ``--replica`` is a command
@@ -46,13 +48,16 @@ from bench.tabs import ChatappTab, Tab
 
 PASSWORD = "stack-check-password-1"
 TICKET_RE = re.compile(r"ticket\W+([A-Za-z0-9_\-]{20,})")
-FETCH = (
+FETCH = (  # run inside a replica: GET argv[1] on its own port, with the cookie argv[2] if any
     "import os, sys, urllib.request, urllib.error\n"
     "url = 'http://127.0.0.1:%s%s' % (os.environ.get('PORT', '8000'), sys.argv[1])\n"
+    "headers = {'Cookie': sys.argv[2]} if len(sys.argv) > 2 else {}\n"
     "try:\n"
-    "    r = urllib.request.urlopen(url, timeout=10); print(r.status); print(r.read().decode())\n"
+    "    r = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10)\n"
+    "    status, body = r.status, r.read()\n"
     "except urllib.error.HTTPError as e:\n"
-    "    print(e.code); print(e.read().decode())\n"
+    "    status, body = e.code, e.read()\n"
+    "print(status); print(len(body)); print(body.decode(errors='replace'))\n"
 )
 
 
@@ -65,17 +70,17 @@ class Failed(Exception):
 
 
 # Replicas, seen from inside ---------------------------------------------------------------------
-def replica_get(prefix: str, path: str) -> tuple[int, str]:
-    """GET `path` on the replica's own port, from inside it: (status, body)."""
-    cmd = [*shlex.split(prefix), "python", "-c", FETCH, path]
+def replica_get(prefix: str, path: str, cookie: str = "") -> tuple[int, int, str]:
+    """GET `path` on the replica's own port, from inside it: (status, bytes, body as text)."""
+    cmd = [*shlex.split(prefix), "python", "-c", FETCH, path, *([cookie] if cookie else [])]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
-    status, _, body = out.partition("\n")
-    return int(status), body
+    status, size, body = out.split("\n", 2)
+    return int(status), int(size), body
 
 
 def metric(prefix: str, name: str) -> float:
     """The value of an unlabelled metric (counters: their ``_total`` sample) on one replica."""
-    status, body = replica_get(prefix, "/metrics")
+    status, _, body = replica_get(prefix, "/metrics")
     if status != 200:
         raise Failed(f"/metrics answered {status} on {prefix!r}")
     total = 0.0
@@ -156,6 +161,30 @@ def user_id(database_url: str, username: str) -> int:
             return int(c.execute(q, {"u": username}).scalar_one())
     finally:
         engine.dispose()
+
+
+def upload_image(url: str, cookie: str) -> str:
+    """POST a small PNG as an avatar (any signed-in person may see avatars): its media id."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (96, 96), (70, 90, 200)).save(buf, "PNG")
+    port = urlsplit(url).port or 80
+    resp = http(
+        f"{url}/api/media?purpose=avatar",
+        data=buf.getvalue(),
+        headers={
+            "Content-Type": "image/png",
+            "Origin": f"http://127.0.0.1:{port}",
+            "Cookie": f"chatapp_session={cookie}",
+        },
+    )
+    answer = json.loads(resp.read() or b"{}")
+    if resp.status != 200 or not answer.get("ok"):
+        raise Failed(f"POST /api/media answered {resp.status} {answer}")
+    return str(answer["id"])
 
 
 class Inbox:
@@ -303,6 +332,23 @@ async def check(args: argparse.Namespace) -> None:
     log(f"/metrics: chatapp_messages_stored_total {stored0:g} -> {stored:g} (summed over replicas)")
     if inbox.errors:
         raise Failed(f"tab errors: {inbox.errors[:5]}")
+    media_id = upload_image(url, cookies[0])
+    sizes = []
+    for i, replica in enumerate(args.replica):
+        status, size, _ = replica_get(
+            replica, f"/media/{media_id}/full", f"chatapp_session={cookies[1]}"
+        )
+        if status != 200 or not size:
+            raise Failed(
+                f"replica {i + 1} answered {status} for an image uploaded through the proxy"
+            )
+        sizes.append(size)
+    if len(set(sizes)) != 1:
+        raise Failed(f"the replicas serve different bytes for one image: {sizes}")
+    log(
+        f"an image uploaded through the proxy is served by every replica ({sizes[0]} bytes "
+        "each): the media volume is shared"
+    )
     if args.browser:
         t0 = time.monotonic()
         await asyncio.to_thread(browser_sign_up, url, args.browser, f"carol{tag}")

@@ -3,9 +3,11 @@
 # podman, and checks it from outside through the proxy:
 #   - the image runs as non-root, has no Node.js and no compiler, and a replica answers in seconds;
 #   - two people sign up (websocket + HTTP), each on another replica, and exchange messages;
+#     an image uploaded through the proxy is served by both replicas (the shared media volume);
 #   - /metrics counts the messages the load tool sends (python -m bench --url, exact count);
 #   - one replica is restarted while the load tool sends (python -m bench faults --url,
 #     50 users, 20 msg/s): 0 lost, 0 duplicated, the moved tabs back within 10 s;
+#   - the README's backup commands give a database dump and a media archive;
 #   - /healthz turns 503 while the database is stopped, and 200 when it is back.
 # Run by scripts/test.sh (so by CI); alone: ./scripts/test-containers.sh (as root). KEEP_STACK=1
 # leaves the stack up afterwards.
@@ -193,7 +195,18 @@ grep -E '^\[faults\]|^\| command|^command:|^tabs moved|^  ' "$WORK/restart.log"
 healthy "$(ctr chatapp2)" 120
 echo "$(ctr chatapp2) healthy again"
 
-# 4. Health ---------------------------------------------------------------------------------------
+# 4. Backup (README "Backup and restore": the same commands, through podman exec) ------------------
+step "backup: database dump and media archive"
+quiet podman exec "$(ctr db)" sh -c \
+  'exec mariadb-dump --single-transaction -uchatapp -p"$MARIADB_PASSWORD" chatapp' > "$WORK/dump.sql"
+rows=$(grep -c '^INSERT INTO `messages`' "$WORK/dump.sql" || true)
+grep -q 'CREATE TABLE `messages`' "$WORK/dump.sql" && [ "$rows" -gt 0 ] \
+  || fail "the database dump has no messages"
+quiet podman exec "$(ctr chatapp1)" tar czf - -C /data/media . > "$WORK/media.tgz"
+tar tzf "$WORK/media.tgz" >/dev/null || fail "the media archive is not a tar.gz"
+echo "dump $(du -h "$WORK/dump.sql" | cut -f1) (messages table included), media archive $(du -h "$WORK/media.tgz" | cut -f1)"
+
+# 5. Health ---------------------------------------------------------------------------------------
 step "/healthz while the database is stopped"
 quiet podman stop --time 20 "$(ctr db)" >/dev/null
 for _ in $(seq 30); do [ "$(healthz)" = 503 ] && break; sleep 0.5; done
