@@ -79,8 +79,10 @@ HTTP_PORT="${HTTP_PORT:-18080}"; port_free "$HTTP_PORT" || HTTP_PORT="$(free_por
 export HTTP_PORT TEST_DB_PORT="$(free_port)"
 URL="http://127.0.0.1:$HTTP_PORT"
 DB_URL="mysql+pymysql://chatapp:$DB_PASSWORD@127.0.0.1:$TEST_DB_PORT/chatapp?charset=utf8mb4"
+pids=()  # image builds in the background
 finish() {
   local code=$?
+  for pid in ${pids[@]+"${pids[@]}"}; do kill "$pid" 2>/dev/null || true; done
   if [ $code -ne 0 ]; then
     echo "---- containers at the failure"
     quiet podman ps -a --format '{{.Names}}  {{.Status}}' || true
@@ -114,22 +116,25 @@ if ! quiet podman image exists localhost/debian-base:bookworm; then
   tar -C "$WORK/rootfs" -c . | quiet podman import -q - localhost/debian-base:bookworm >/dev/null
   rm -rf "$WORK/rootfs"
 fi
-step "stand-ins for python:3.11-slim, mariadb:11, redis:7, caddy:2 (deploy/local-images)"
+step "stand-ins for python:3.11-slim, mariadb:11, redis:7, caddy:2 (deploy/local-images), chatapp image"
 rm -f "$WORK"/ctx/ca/*
 cp /usr/local/share/ca-certificates/*.crt "$WORK/ctx/ca/" 2>/dev/null || true
 cp deploy/local-images/* "$WORK/ctx/"
-for img in python:chatapp-python:3.11 mariadb:chatapp-mariadb:local redis:chatapp-redis:local \
-           caddy:chatapp-caddy:local; do
-  quiet podman build --network=host -f "$WORK/ctx/${img%%:*}.Containerfile" \
-    -t "localhost/${img#*:}" "$WORK/ctx" > "$WORK/build-${img%%:*}.log" 2>&1 \
-    || { tail -20 "$WORK/build-${img%%:*}.log"; fail "building the ${img%%:*} stand-in"; }
+stand_in() {  # stand_in NAME TAG: build deploy/local-images/NAME.Containerfile as localhost/TAG
+  quiet podman build --network=host -f "$WORK/ctx/$1.Containerfile" -t "localhost/$2" "$WORK/ctx" \
+    > "$WORK/build-$1.log" 2>&1 || { tail -20 "$WORK/build-$1.log"; echo "building the $1 stand-in failed" >&2; return 1; }
+}
+stand_in python chatapp-python:3.11
+# The other stand-ins build while the app image does (mostly downloads: they overlap well).
+for img in mariadb:chatapp-mariadb:local redis:chatapp-redis:local caddy:chatapp-caddy:local; do
+  stand_in "${img%%:*}" "${img#*:}" & pids+=($!)
 done
-step "chatapp image (Dockerfile, PYTHON_IMAGE=$PYTHON_IMAGE)"
 t=$(date +%s)
 quiet podman build --format docker --network=host --build-arg "PYTHON_IMAGE=$PYTHON_IMAGE" \
   --build-arg "API_URL=http://localhost:$HTTP_PORT" -t "$CHATAPP_IMAGE" . > "$WORK/build.log" 2>&1 \
   || { tail -40 "$WORK/build.log"; fail "podman build (log: $WORK/build.log)"; }
-echo "built in $(($(date +%s) - t)) s, $(quiet podman image inspect --format '{{.Size}}' "$CHATAPP_IMAGE" | awk '{printf "%d MB", $1/1e6}')"
+echo "chatapp image built in $(($(date +%s) - t)) s, $(quiet podman image inspect --format '{{.Size}}' "$CHATAPP_IMAGE" | awk '{printf "%d MB", $1/1e6}')"
+for pid in "${pids[@]}"; do wait "$pid" || fail "a stand-in image did not build"; done
 user=$(quiet podman image inspect --format '{{.Config.User}}' "$CHATAPP_IMAGE")
 [ -n "$user" ] && [ "${user%%:*}" != 0 ] && [ "${user%%:*}" != root ] || fail "image user is '$user'"
 found=$(quiet podman run --rm --entrypoint sh "$CHATAPP_IMAGE" -c \
