@@ -73,6 +73,8 @@ def test_the_replicas_share_the_media_volume_and_the_database_has_its_own(
         assert env["REDIS_URL"].startswith("redis://redis:")  # several replicas need Redis
         assert "@db:3306/" in env["DATABASE_URL"]
         assert env["APP_ENV"] == "production"
+        assert env["PORT"] == "8000"  # the Caddyfile's upstream port and the health check's
+        assert ":8000/healthz" in " ".join(services[name]["healthcheck"]["test"])
         assert env["JWT_SECRET"].startswith("${JWT_SECRET:?")  # no default secret, ever
         assert "ports" not in services[name]  # only the proxy is published
 
