@@ -143,6 +143,13 @@ class Tab(ABC):
         if self._hydrated is not None and not self._hydrated.done():
             self._hydrated.set_result(None)
 
+    def own(self, item: dict[str, Any]) -> bool:
+        """A message this tab's user sent (its status changes are confirmations), not one
+        delivered to it. A group's system line ("alice added bob") carries its actor as sender
+        but is delivered to every member, the actor's tabs included (chatapp shows it as nobody's
+        own: ``sys``), so it is never one's own."""
+        return item.get("sender") == self.user.id and not item.get("sys")
+
     def _on_server_event(self, ev: dict[str, Any]) -> None:
         name = str(ev.get("name", ""))
         if name == "_redirect":
@@ -155,7 +162,7 @@ class Tab(ABC):
         t = op.get("t")
         if t == "msg":
             item = op["item"]
-            if item.get("sender") != self.user.id:
+            if not self.own(item):
                 self.sink.delivered(self, item, size)
             elif item.get("status") == "sent":
                 self.sink.confirmed(self, item)
@@ -498,7 +505,7 @@ class ChatappTab(Tab):
         t = op.get("t")
         if t == "caught_up":
             item = op["item"]
-            if item.get("sender") != self.user.id:
+            if not self.own(item):
                 self.sink.recovered(self, item)
             else:
                 self.sink.confirmed(self, item)
@@ -596,9 +603,13 @@ class ChatappTab(Tab):
         match = CONV_PATH.match(path)
         if match is None:
             raise ConnectionError(f"open_person redirected to {path!r}, not to a conversation")
-        conv = int(match.group(1))
+        await self.open_conversation_id(int(match.group(1)))
+
+    async def open_conversation_id(self, conv: int) -> None:
+        """Go to /c/<conv> (a sidebar row is a link: a group is opened this way); done when
+        the opened page arrives."""
         opened = self.expect(lambda op: op.get("t") == "msgs_reset" and op.get("conv") == conv)
-        self.navigate(path)
+        self.navigate(f"/c/{conv}")
         await asyncio.wait_for(opened, 60)
         self.conv = conv
 

@@ -81,7 +81,7 @@ class WireTab(ChatappTab):
         if t == "msg":
             item = op["item"]
             cid = str(item.get("cid"))
-            what = str(item.get("status")) if item.get("sender") == self.user.id else "msg"
+            what = str(item.get("status")) if self.own(item) else "msg"
             self._mark(cid, what, size)
         elif t == "msg_failed":
             self._mark(str(op.get("cid")), "failed", size)
