@@ -81,10 +81,12 @@ class FanoutTab(ChatappTab):
 
     last_delta: dict[str, Any] | None = None
     sampled = False  # account for its frames var by var
+    frame_no = 0  # updates received so far: which deliveries shared a frame
 
     def _on_event(self, name: str, data: Any, size: int) -> None:
         if name == "event" and isinstance(data, dict):
             self.last_delta = data.get("delta") or {}
+            self.frame_no += 1
         super()._on_event(name, data, size)
 
 
@@ -109,7 +111,9 @@ class FanoutRecorder:
         self.lat: dict[str, list[float]] = {GROUP: [], DIRECT: []}  # recipients, ms
         self.last: dict[str, float] = {}  # cid -> latest delivery or confirmation so far, ms
         self.confirm: dict[str, float] = {}  # cid -> the sender's confirmation, ms
-        self.frames: dict[str, list[int]] = {GROUP: [], DIRECT: []}
+        # kind -> (tab, frame number, frame bytes) of each delivery: a frame that carries several
+        # messages (the hub sends what queued up for a tab together) is shared among them.
+        self.frames: dict[str, list[tuple[int, int, int]]] = {GROUP: [], DIRECT: []}
         # What the frames carrying a message are made of (a sample of tabs: JSON costs the
         # tool CPU): kind -> vars in the frame -> frames; kind -> var -> JSON bytes of each.
         self.shapes: dict[str, Counter[str]] = {GROUP: Counter(), DIRECT: Counter()}
@@ -132,7 +136,7 @@ class FanoutRecorder:
             return
         ms = (now - sent_ns(str(item.get("body", "")))) / 1e6
         self.lat[sent.kind].append(ms)
-        self.frames[sent.kind].append(frame_bytes)
+        self.frames[sent.kind].append((tab.index, getattr(tab, "frame_no", 0), frame_bytes))
         self.last[cid] = max(self.last.get(cid, 0.0), ms)
         self.arrived += 1
         if isinstance(tab, FanoutTab) and tab.last_delta and (sent.kind == DIRECT or tab.sampled):
@@ -188,6 +192,12 @@ class FanoutRecorder:
         return sum(1 for cid in self.sent if cid not in self.confirm)
 
 
+def _per_message(frames: list[tuple[int, int, int]]) -> list[float]:
+    """Bytes per delivery: a frame's bytes divided among the messages it carried."""
+    shared = Counter((tab, no) for tab, no, _ in frames)
+    return [size / shared[(tab, no)] for tab, no, size in frames]
+
+
 def _by_var(delta: dict[str, Any]) -> dict[str, int]:
     """JSON bytes of each var in one update (what a frame is made of), by kind of var:
     ``arrival.aNN`` (a message's slot), ``sidebar.rNN`` (a row), ``history.pNN`` (a page: the
@@ -241,14 +251,15 @@ class StepFigures:
     crossed: int | None = None  # deliveries from a tab of one process to a tab of the other
     bytes_group_p50: float = math.nan
     bytes_group_mean: float = math.nan
-    bytes_group_max: int = 0
+    bytes_group_max: float = 0
+    messages_per_frame: float = math.nan  # group messages per frame a recipient got
     direct_sent: int = 0
     direct_lost: int = 0
     direct_p50: float = math.nan
     direct_p99: float = math.nan
     bytes_direct_p50: float = math.nan
     bytes_direct_mean: float = math.nan
-    bytes_direct_max: int = 0
+    bytes_direct_max: float = 0
     frame_shapes: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> vars -> n
     var_bytes_p50: dict[str, dict[str, float]] = field(default_factory=dict)  # kind -> var -> B
     load_before: float = 0.0
@@ -409,15 +420,18 @@ async def run_step(setup: Setup, rec: FanoutRecorder, args: Any, rate: float) ->
             for (tab, cid), n in rec.got.items()
             if n and cid in rec.sent and where.get(rec.sent[cid].sender) != where.get(tab)
         )
-    g, d = rec.frames[GROUP], rec.frames[DIRECT]
-    fig.bytes_group_p50 = percentile([float(x) for x in g], 50)
+    g, d = _per_message(rec.frames[GROUP]), _per_message(rec.frames[DIRECT])
+    fig.messages_per_frame = len(rec.frames[GROUP]) / max(
+        1, len({f[:2] for f in rec.frames[GROUP]})
+    )
+    fig.bytes_group_p50 = percentile(g, 50)
     fig.bytes_group_mean = statistics.fmean(g) if g else math.nan
     fig.bytes_group_max = max(g, default=0)
     fig.direct_sent = len(direct_cids)
     fig.direct_lost = rec.lost(DIRECT) + sum(1 for c in direct_cids if c not in rec.confirm)
     fig.direct_p50 = percentile(rec.lat[DIRECT], 50)
     fig.direct_p99 = percentile(rec.lat[DIRECT], 99)
-    fig.bytes_direct_p50 = percentile([float(x) for x in d], 50)
+    fig.bytes_direct_p50 = percentile(d, 50)
     fig.bytes_direct_mean = statistics.fmean(d) if d else math.nan
     fig.bytes_direct_max = max(d, default=0)
     fig.frame_shapes = {k: dict(v.most_common()) for k, v in rec.shapes.items()}
@@ -540,10 +554,11 @@ def details(f: StepFigures) -> list[str]:
         f" {fmt(f.db_cpu_pct, 0)} %; tool CPU {fmt(f.client_cpu_pct, 0)} %; server RSS"
         f" {fmt(f.server_rss_mb, 0)} MB; /ping p99 {fmt(f.ping_p99)} ms"
         + (f"; {f.crossed} deliveries crossed processes" if f.crossed is not None else ""),
-        f"  bytes per recipient: group median {fmt(f.bytes_group_p50, 0)} mean"
-        f" {fmt(f.bytes_group_mean, 0)} max {f.bytes_group_max}; direct median"
+        f"  bytes per recipient per message: group median {fmt(f.bytes_group_p50, 0)} mean"
+        f" {fmt(f.bytes_group_mean, 0)} max {f.bytes_group_max:.0f}"
+        f" ({fmt(f.messages_per_frame, 2)} messages per frame); direct median"
         f" {fmt(f.bytes_direct_p50, 0)} mean {fmt(f.bytes_direct_mean, 0)} max"
-        f" {f.bytes_direct_max} ({f.direct_sent} direct messages, {f.direct_lost} lost or"
+        f" {f.bytes_direct_max:.0f} ({f.direct_sent} direct messages, {f.direct_lost} lost or"
         " unconfirmed)",
     ]
     for kind, shapes in f.frame_shapes.items():

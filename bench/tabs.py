@@ -258,7 +258,8 @@ def chatapp_ops(delta: dict[str, Any], tab: Tab, view: View | None = None) -> li
     """chatapp's numbered view vars (chatapp/state/view.py) as the ops the load tool counts:
     an arrival slot is one message ("msg", or "msg_failed") when its status changed, the opened
     page "msgs_reset", an older page "msgs_older", the sidebar's order "convs_reset". A page
-    item the tab had not shown yet becomes a "caught_up" op."""
+    item the tab had not shown yet becomes a "caught_up" op (a "msg" op in a newer page: it
+    arrived and was folded in by one update)."""
     view = view if view is not None else View()
     ops: list[Op] = []
     chat = delta.get(CHAT_STATE) or {}
@@ -268,13 +269,18 @@ def chatapp_ops(delta: dict[str, Any], tab: Tab, view: View | None = None) -> li
     history = delta.get(HISTORY) or {}
     for key, value in history.items():
         items = [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-        view.pages[key.removesuffix("_rx_state_")] = [str(v.get("cid")) for v in items]
+        page = key.removesuffix("_rx_state_")
+        view.pages[page] = [str(v.get("cid")) for v in items]
+        # A page newer than the opened one holds arrivals folded in when the slots ran out:
+        # one new there arrived and was folded in the same update (the hub sends messages
+        # that queued up for a tab together), i.e. live. Other pages are a rebuild's.
+        live = page > OPEN_PAGE
         for v in items:
             cid = str(v.get("cid"))
             view.newest_id = max(view.newest_id, int(v.get("id") or 0))
             if view.status.get(cid) != "sent":
                 view.status[cid] = "sent"  # pages hold stored messages only
-                ops.append({"t": "caught_up", "item": {**v, "conv": tab.conv}})
+                ops.append({"t": "msg" if live else "caught_up", "item": {**v, "conv": tab.conv}})
     opened = bool(active) or (
         OPEN_PAGE + "_rx_state_" in history and bool(history[OPEN_PAGE + "_rx_state_"])
     )

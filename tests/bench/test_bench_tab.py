@@ -141,3 +141,18 @@ def test_group_messages_and_system_lines(tab: tuple[ChatappTab, Sink]) -> None:
     assert sink.caught_up == ["sys-0"]
     assert sink.confirmed_cids == ["g3"]
     assert sink.twice == []
+
+
+def test_an_arrival_folded_in_by_the_same_update_is_live(tab: tuple[ChatappTab, Sink]) -> None:
+    """Messages that queued up for a tab reach it in one update; when the arrival slots run out
+    among them, the update folds the slots into a newer page (p51…), and the last ones may be
+    shown there first: delivered live, not caught up. (The opened page p50 and older pages are
+    written by a rebuild: catch-up.)"""
+    t, sink = tab
+    update(t, {ARRIVALS: {"a00_rx_state_": bubble("f1", PEER.id)}})
+    folded = [bubble("f1", PEER.id), bubble("f2", PEER.id, mid=2)]
+    update(t, {ARRIVALS: {"a00_rx_state_": {}}, HISTORY: {"p51_rx_state_": folded}})
+    update(t, {HISTORY: {"p50_rx_state_": [bubble("f0", PEER.id, mid=0)]}})
+    assert sink.live == ["f1", "f2"]
+    assert sink.caught_up == ["f0"]
+    assert sink.twice == []
