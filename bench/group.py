@@ -413,6 +413,8 @@ async def run_step(setup: Setup, rec: FanoutRecorder, args: Any, rate: float) ->
         fig.db_cpu_pct = 100 * (db1 - db0) / wall
     fig.server_rss_mb = usage1.rss / 2**20
     fig.ping_p99 = percentile(pings, 99)
+    if probe.reconnects:
+        fig.errors["/ping connection closed by the server (idle timeout)"] = probe.reconnects
     if len(set(target.placement.values())) > 1:
         where = target.placement
         fig.crossed = sum(
