@@ -3,6 +3,8 @@ python -m bench wire [...]                                              (issue 3
 python -m bench browser [...]              (browser CPU per message with 1,000 messages shown)
 python -m bench faults [--scenario NAME ...]                            (messages under faults)
 python -m bench faults --url URL --database-url DB --fault-command CMD   (the same, on a stack)
+python -m bench group [--members 200] [--rates 5,20] [--duration 25] [--processes N] [--profile]
+                                        (fan-out into one group, every member online: issue 12)
 
 Run from the project root. See bench/RESULTS.md for what is measured and how.
 """
@@ -121,6 +123,11 @@ def main(argv: list[str]) -> int:
         from bench.browser_cpu import main as browser_main
 
         return browser_main(argv[1:])
+    if argv[:1] == ["group"]:
+        env.prepare(own_server=True)
+        from bench.group import main as group_main
+
+        return group_main(argv[1:])
     if argv[:1] == ["faults"]:
         # Against a running app (--url) the users' session tokens must be signed with its
         # JWT_SECRET, which the caller exports.

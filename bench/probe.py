@@ -14,6 +14,7 @@ class PingProbe:
         self.port = port
         self.interval = interval
         self.samples_ms: list[float] = []
+        self.reconnects = 0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -27,6 +28,16 @@ class PingProbe:
         return self.samples_ms
 
     async def _run(self) -> None:
+        while True:
+            try:
+                await self._pings()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                # The server closed the keep-alive connection (its idle timeout, when one
+                # answer came too late to count as busy): a new one, as a browser would.
+                self.reconnects += 1
+                await asyncio.sleep(self.interval)
+
+    async def _pings(self) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
         req = f"GET /ping HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n\r\n".encode()
         try:

@@ -143,6 +143,13 @@ class Tab(ABC):
         if self._hydrated is not None and not self._hydrated.done():
             self._hydrated.set_result(None)
 
+    def own(self, item: dict[str, Any]) -> bool:
+        """A message this tab's user sent (its status changes are confirmations), not one
+        delivered to it. A group's system line ("alice added bob") carries its actor as sender
+        but is delivered to every member, the actor's tabs included (chatapp shows it as nobody's
+        own: ``sys``), so it is never one's own."""
+        return item.get("sender") == self.user.id and not item.get("sys")
+
     def _on_server_event(self, ev: dict[str, Any]) -> None:
         name = str(ev.get("name", ""))
         if name == "_redirect":
@@ -155,7 +162,7 @@ class Tab(ABC):
         t = op.get("t")
         if t == "msg":
             item = op["item"]
-            if item.get("sender") != self.user.id:
+            if not self.own(item):
                 self.sink.delivered(self, item, size)
             elif item.get("status") == "sent":
                 self.sink.confirmed(self, item)
@@ -253,7 +260,8 @@ def chatapp_ops(delta: dict[str, Any], tab: Tab, view: View | None = None) -> li
     """chatapp's numbered view vars (chatapp/state/view.py) as the ops the load tool counts:
     an arrival slot is one message ("msg", or "msg_failed") when its status changed, the opened
     page "msgs_reset", an older page "msgs_older", the sidebar's order "convs_reset". A page
-    item the tab had not shown yet becomes a "caught_up" op."""
+    item the tab had not shown yet becomes a "caught_up" op (a "msg" op in a newer page: it
+    arrived and was folded in by one update)."""
     view = view if view is not None else View()
     ops: list[Op] = []
     chat = delta.get(CHAT_STATE) or {}
@@ -263,13 +271,18 @@ def chatapp_ops(delta: dict[str, Any], tab: Tab, view: View | None = None) -> li
     history = delta.get(HISTORY) or {}
     for key, value in history.items():
         items = [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-        view.pages[key.removesuffix("_rx_state_")] = [str(v.get("cid")) for v in items]
+        page = key.removesuffix("_rx_state_")
+        view.pages[page] = [str(v.get("cid")) for v in items]
+        # A page newer than the opened one holds arrivals folded in when the slots ran out:
+        # one new there arrived and was folded in the same update (the hub sends messages
+        # that queued up for a tab together), i.e. live. Other pages are a rebuild's.
+        live = page > OPEN_PAGE
         for v in items:
             cid = str(v.get("cid"))
             view.newest_id = max(view.newest_id, int(v.get("id") or 0))
             if view.status.get(cid) != "sent":
                 view.status[cid] = "sent"  # pages hold stored messages only
-                ops.append({"t": "caught_up", "item": {**v, "conv": tab.conv}})
+                ops.append({"t": "msg" if live else "caught_up", "item": {**v, "conv": tab.conv}})
     opened = bool(active) or (
         OPEN_PAGE + "_rx_state_" in history and bool(history[OPEN_PAGE + "_rx_state_"])
     )
@@ -502,7 +515,7 @@ class ChatappTab(Tab):
         t = op.get("t")
         if t == "caught_up":
             item = op["item"]
-            if item.get("sender") != self.user.id:
+            if not self.own(item):
                 self.sink.recovered(self, item)
             else:
                 self.sink.confirmed(self, item)
@@ -600,9 +613,13 @@ class ChatappTab(Tab):
         match = CONV_PATH.match(path)
         if match is None:
             raise ConnectionError(f"open_person redirected to {path!r}, not to a conversation")
-        conv = int(match.group(1))
+        await self.open_conversation_id(int(match.group(1)))
+
+    async def open_conversation_id(self, conv: int) -> None:
+        """Go to /c/<conv> (a sidebar row is a link: a group is opened this way); done when
+        the opened page arrives."""
         opened = self.expect(lambda op: op.get("t") == "msgs_reset" and op.get("conv") == conv)
-        self.navigate(path)
+        self.navigate(f"/c/{conv}")
         await asyncio.wait_for(opened, 60)
         self.conv = conv
 

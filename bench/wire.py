@@ -130,7 +130,7 @@ class WireTab(ChatappTab):
             cid = str(item.get("cid"))
             if item.get("id"):
                 self.ids[cid] = int(item["id"])
-            what = str(item.get("status")) if item.get("sender") == self.user.id else "msg"
+            what = str(item.get("status")) if self.own(item) else "msg"
             self._mark(cid, what, size)
         elif t == "msg_failed":
             self._mark(str(op.get("cid")), "failed", size)

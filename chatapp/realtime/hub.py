@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 
 # How one event reaches one tab of this process (plugged in by the state layer).
 Deliver = Callable[[str, dict[str, Any]], Awaitable[None]]
+# How several events, in publish order, reach one tab at once (one state update for all).
+DeliverMany = Callable[[str, list[dict[str, Any]]], Awaitable[None]]
+# At most this many events of one tab in one update (a tab far behind catches up in steps).
+MAX_BATCH = 16
 # Called when presence changes: (user_id, online).
 PresenceChanged = Callable[[int, bool], Awaitable[None]]
 
@@ -34,6 +38,10 @@ class Hub:
         self._watchers: dict[int, set[str]] = defaultdict(set)
         self._watching: dict[str, list[int]] = {}  # token -> users it watches
         self._deliver: Deliver | None = None
+        self._deliver_many: DeliverMany | None = None
+        # Events waiting for a tab (token -> events, in publish order) while its delivery task
+        # runs: one task per tab at a time, which takes everything that has queued up.
+        self._waiting: dict[str, list[dict[str, Any]]] = {}
         self._is_connected: Callable[[str], bool] = lambda _t: True
         self._presence_changed: PresenceChanged | None = None
         self._catch_up_all: Callable[[], Awaitable[None]] | None = None
@@ -46,8 +54,12 @@ class Hub:
         is_connected: Callable[[str], bool],
         presence_changed: PresenceChanged | None = None,
         catch_up_all: Callable[[], Awaitable[None]] | None = None,
+        deliver_many: DeliverMany | None = None,
     ) -> None:
+        """``deliver_many`` (optional): shows several events in one go; without it, the events
+        that queued up for a tab are delivered one by one."""
         self._deliver = deliver
+        self._deliver_many = deliver_many
         self._is_connected = is_connected
         self._presence_changed = presence_changed
         self._catch_up_all = catch_up_all
@@ -113,16 +125,48 @@ class Hub:
             targets.update(self._watchers.get(int(event.get("user", 0)), ()))
         targets.discard(origin)  # type: ignore[arg-type]
         for token in targets:
-            # One task per tab: a slow tab never holds up the others. Each tab's state
-            # lock is FIFO, so one tab still sees its events in publish order.
-            asyncio.create_task(self._deliver_one(token, event))  # noqa: RUF006
+            waiting = self._waiting.get(token)
+            if waiting is not None:
+                waiting.append(event)  # its task is under way: it takes this one next
+                continue
+            # One task per tab: a slow tab never holds up the others; one tab sees its events
+            # in publish order.
+            self._waiting[token] = [event]
+            asyncio.create_task(self._drain(token))  # noqa: RUF006
 
-    async def _deliver_one(self, token: str, event: dict[str, Any]) -> None:
-        assert self._deliver is not None
+    async def _drain(self, token: str) -> None:
+        """Deliver what is waiting for one tab until nothing is. Usually that is one event; when
+        the process is behind (a busy group: every member's tab gets every message), the
+        events that queued up for a tab meanwhile go out together: one state update, one delta
+        and one frame for several messages instead of one each, so the work per message falls
+        as the load rises instead of the backlog growing."""
+        waiting = self._waiting[token]
         try:
-            await self._deliver(token, event)
-            self.delivered += 1
-            metrics.delivered(event.get("t"))
+            while waiting:
+                batch = waiting[:MAX_BATCH]
+                del waiting[:MAX_BATCH]
+                await self._deliver_batch(token, batch)
+        finally:
+            del self._waiting[token]  # (nothing was added since the loop found it empty)
+
+    async def _deliver_batch(self, token: str, events: list[dict[str, Any]]) -> None:
+        if self._deliver is None:
+            return
+        if self._deliver_many is None or len(events) == 1:
+            for event in events:
+                try:
+                    await self._deliver(token, event)
+                    self.delivered += 1
+                    metrics.delivered(event.get("t"))
+                except Exception:
+                    metrics.DELIVERY_FAILURES.inc()
+                    log.exception("delivery to a tab failed")
+            return
+        try:
+            await self._deliver_many(token, events)
+            self.delivered += len(events)
+            for event in events:
+                metrics.delivered(event.get("t"))
         except Exception:
             metrics.DELIVERY_FAILURES.inc()
             log.exception("delivery to a tab failed")

@@ -42,30 +42,55 @@ def install(app: rx.App) -> None:
     rehydrating: set[str] = set()
 
     async def deliver(token: str, event: dict[str, Any]) -> None:
-        if event["type"] == "revoked":
-            await sign_out(token, cast(RevokedEvent, event))
-            return
+        await deliver_many(token, [event])
+
+    async def deliver_many(token: str, events: list[dict[str, Any]]) -> None:
+        """Show events in one tab, in order: those in a row that are not a sign-out in one
+        state update (one delta, one frame: the hub hands over several when they queued up)."""
+        run: list[dict[str, Any]] = []
+        for event in events:
+            if event["type"] == "revoked":
+                if run:
+                    await apply(token, run)
+                    run = []
+                await sign_out(token, cast(RevokedEvent, event))
+            else:
+                run.append(event)
+        if run:
+            await apply(token, run)
+
+    async def apply(token: str, events: list[dict[str, Any]]) -> None:
+        read: list[tuple[int, int]] = []  # (conversation, message id) shown on screen
         async with app.modify_state(rx.BaseStateToken(ident=token, cls=ChatState)) as root:
             chat = await root.get_state(ChatState)
-            lost, mark_conv = False, 0
+            lost = False
             if chat._uid:
-                mark_conv = await chat._apply_event(cast(BusEvent, event))
+                for event in events:
+                    try:
+                        mark_conv = await chat._apply_event(cast(BusEvent, event))
+                    except Exception:
+                        # (one event that cannot be shown does not cost the tab the others)
+                        log.exception("showing a %s event failed", event.get("type"))
+                        continue
+                    if mark_conv:
+                        read.append((mark_conv, int(event["message"]["id"])))
             else:
                 # The hub knows this tab but its state does not know its user: the state was
                 # lost (Redis restarted empty), and showing the event is not enough: rebuild
                 # the tab. (Unless it is on a page without live data: /settings, /profile.)
                 lost = not (await root.get_state(SessionState))._user_id
             uid = chat._uid
-        if event["type"] == "typing":
+        if any(event["type"] == "typing" for event in events):
             # "… is typing" goes away by itself a little after it would expire.
             asyncio.get_running_loop().call_later(
                 TYPING_SHOWN_S + 0.2, lambda: asyncio.ensure_future(expire_typing(token))
             )
         if lost:
             await rehydrate(token)
-        elif mark_conv and uid:
+        elif uid:
             # The message arrived in the conversation this tab is showing: it has been read.
-            read_marks.add(uid, mark_conv, int(event["message"]["id"]), token)
+            for conv, message_id in read:
+                read_marks.add(uid, conv, message_id, token)
 
     async def expire_typing(token: str) -> None:
         if not is_connected(token):
@@ -136,7 +161,13 @@ def install(app: rx.App) -> None:
             {"type": "presence", "user": user_id, "online": online, "last_seen": ms(seen)},
         )
 
-    hub.attach(deliver, is_connected, presence_changed, catch_up_all=reconnect_all)
+    hub.attach(
+        deliver,
+        is_connected,
+        presence_changed,
+        catch_up_all=reconnect_all,
+        deliver_many=deliver_many,
+    )
     hashing.set_liveness(is_connected)  # bcrypt for a tab that has gone is skipped
     app.add_middleware(instrument.HandlerWatch())  # which handlers run (the shutdown drain)
 

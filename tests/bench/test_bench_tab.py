@@ -113,3 +113,46 @@ def test_sends_while_offline_are_queued(tab: tuple[ChatappTab, Sink]) -> None:
     assert ids == ["m2", "m1"]
     assert "m2" in t.storage[KEPT]  # kept by the browser when Send was pressed
     assert t.queued == 2
+
+
+OTHER = BenchUser(3, "other", "t3")  # a third member of the group
+
+
+def test_group_messages_and_system_lines(tab: tuple[ChatappTab, Sink]) -> None:
+    """A group's messages arrive as direct ones do (an arrival slot; the first bubble of a run
+    carries the sender's name and avatar). A system line names its actor as sender but is
+    delivered to every member, the actor included: never taken for one's own message."""
+    t, sink = tab
+    first = {**bubble("g1", OTHER.id), "name": "other", "initials": "OT", "avatar": ""}
+    update(t, {ARRIVALS: {"a00_rx_state_": first}})
+    update(t, {ARRIVALS: {"a01_rx_state_": bubble("g2", PEER.id, mid=2)}})
+    update(t, {ARRIVALS: {"a02_rx_state_": bubble("g3", ME.id, status="sent", mid=3)}})
+    line = {**bubble("sys-1", ME.id, mid=4), "sys": True, "mine": False}
+    update(t, {ARRIVALS: {"a03_rx_state_": line}})
+    assert sink.live == ["g1", "g2", "sys-1"]
+    assert sink.confirmed_cids == ["g3"]
+    # Opened again: the page holds the same four (nothing new, nothing twice) and an older
+    # system line by me, shown for the first time: caught up, not a confirmation.
+    older = {**bubble("sys-0", ME.id, mid=0), "sys": True, "mine": False}
+    page = [older, first, bubble("g2", PEER.id, mid=2), bubble("g3", ME.id, mid=3), line]
+    update(
+        t, {ARRIVALS: {f"a0{i}_rx_state_": {} for i in range(4)}, HISTORY: {"p50_rx_state_": page}}
+    )
+    assert sink.caught_up == ["sys-0"]
+    assert sink.confirmed_cids == ["g3"]
+    assert sink.twice == []
+
+
+def test_an_arrival_folded_in_by_the_same_update_is_live(tab: tuple[ChatappTab, Sink]) -> None:
+    """Messages that queued up for a tab reach it in one update; when the arrival slots run out
+    among them, the update folds the slots into a newer page (p51…), and the last ones may be
+    shown there first: delivered live, not caught up. (The opened page p50 and older pages are
+    written by a rebuild: catch-up.)"""
+    t, sink = tab
+    update(t, {ARRIVALS: {"a00_rx_state_": bubble("f1", PEER.id)}})
+    folded = [bubble("f1", PEER.id), bubble("f2", PEER.id, mid=2)]
+    update(t, {ARRIVALS: {"a00_rx_state_": {}}, HISTORY: {"p51_rx_state_": folded}})
+    update(t, {HISTORY: {"p50_rx_state_": [bubble("f0", PEER.id, mid=0)]}})
+    assert sink.live == ["f1", "f2"]
+    assert sink.caught_up == ["f0"]
+    assert sink.twice == []

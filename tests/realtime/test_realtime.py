@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chatapp.realtime import hub as hub_mod
 from chatapp.realtime import presence as presence_mod
 from chatapp.realtime.bus import LocalBus, RedisBus
 from chatapp.realtime.hub import Hub, make_hub
@@ -375,3 +376,118 @@ async def test_make_hub_picks_the_backend() -> None:
     assert isinstance(remote.bus, RedisBus)
     assert isinstance(remote.presence, RedisPresence)
     await remote.bus.close()
+
+
+# Events that queue up for a tab go out together -------------------------------------------
+class Batches:
+    """A state layer that shows several events at once (``deliver_many``) and can hold a
+    tab's delivery while more events are published."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[Any]]] = []  # (token, [n, ...]) per call
+        self.hold: dict[str, asyncio.Event] = {}
+        self.failing: set[str] = set()
+
+    async def deliver(self, token: str, event: dict[str, Any]) -> None:
+        await self.deliver_many(token, [event])
+
+    async def deliver_many(self, token: str, events: list[dict[str, Any]]) -> None:
+        if token in self.hold:
+            await self.hold[token].wait()
+        if token in self.failing:
+            raise RuntimeError(f"tab {token} is broken")
+        self.calls.append((token, [e["n"] for e in events]))
+
+    def of(self, token: str) -> list[list[Any]]:
+        return [ns for t, ns in self.calls if t == token]
+
+
+@pytest.fixture
+async def batching(rec: Recorder) -> AsyncIterator[tuple[Hub, Batches]]:
+    b = Batches()
+    h = Hub(LocalBus(), LocalPresence())
+    h.attach(b.deliver, rec.is_connected, deliver_many=b.deliver_many)
+    h.start()
+    await settle()
+    yield h, b
+    await h.stop()
+
+
+async def test_events_that_queue_up_for_a_busy_tab_go_out_together(
+    batching: tuple[Hub, Batches],
+) -> None:
+    """A busy group: while one tab's update is under way, the next messages for it wait and
+    then go out in one update (one delta, one frame), in publish order; other tabs are not
+    held up and still get each event on its own."""
+    hub, b = batching
+    await _open(hub, {"slow": 1, "b1": 2})
+    b.hold["slow"] = asyncio.Event()
+    for n in range(5):
+        await hub.publish([1, 2], {"n": n})
+        await settle()
+    assert b.of("b1") == [[0], [1], [2], [3], [4]]
+    assert b.of("slow") == []
+    b.hold.pop("slow").set()
+    await settle()
+    assert b.of("slow") == [[0], [1, 2, 3, 4]]
+    assert hub.delivered == 10
+    assert hub._waiting == {}  # nothing left behind: the next event starts a new task
+    await hub.publish([1], {"n": 5})
+    await settle()
+    assert b.of("slow") == [[0], [1, 2, 3, 4], [5]]
+
+
+async def test_a_tab_far_behind_catches_up_in_bounded_updates(
+    batching: tuple[Hub, Batches],
+) -> None:
+    hub, b = batching
+    await _open(hub, {"a1": 1})
+    b.hold["a1"] = asyncio.Event()
+    total = 2 * hub_mod.MAX_BATCH + 3
+    for n in range(total):
+        await hub.publish([1], {"n": n})
+    b.hold.pop("a1").set()
+    await settle()
+    got = b.of("a1")
+    assert [n for ns in got for n in ns] == list(range(total))
+    assert max(len(ns) for ns in got) <= hub_mod.MAX_BATCH
+
+
+async def test_a_failing_batch_is_not_counted_and_the_tab_keeps_receiving(
+    batching: tuple[Hub, Batches],
+) -> None:
+    hub, b = batching
+    await _open(hub, {"a1": 1, "b1": 2})
+    b.hold["a1"] = asyncio.Event()
+    for n in range(3):
+        await hub.publish([1, 2], {"n": n})
+    b.failing.add("a1")
+    b.hold.pop("a1").set()
+    await settle()
+    assert b.of("a1") == [] and b.of("b1") == [[0, 1, 2]]  # (b1's task had not run yet)
+    assert hub.delivered == 3
+    b.failing.clear()
+    await hub.publish([1], {"n": 3})
+    await settle()
+    assert b.of("a1") == [[3]]
+
+
+async def test_without_deliver_many_queued_events_go_one_by_one(hub: Hub, rec: Recorder) -> None:
+    release = asyncio.Event()
+    fast = rec.deliver
+
+    async def deliver(token: str, event: dict[str, Any]) -> None:
+        if event["n"] == 0:
+            await release.wait()
+        await fast(token, event)
+
+    hub.attach(deliver, rec.is_connected)
+    await _open(hub, {"a1": 1})
+    for n in range(4):
+        await hub.publish([1], {"n": n})
+    await settle()
+    assert rec.delivered == []
+    release.set()
+    await settle()
+    assert [e["n"] for _, e in rec.delivered] == [0, 1, 2, 3]
+    assert hub.delivered == 4
