@@ -36,6 +36,9 @@ class FakeApp:
     def register_lifespan_task(self, task: Any) -> None:
         pass
 
+    def add_middleware(self, middleware: Any) -> None:
+        pass
+
 
 class FakeHub:
     def __init__(self) -> None:
