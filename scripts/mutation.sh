@@ -56,7 +56,7 @@ results=$(mutmut results --all true 2>/dev/null || true)
 for m in $(grep -E ': (survived|no tests|suspicious|segfault)' <<<"$results" | awk '{print $1}' | tr -d ':'); do
   status=$(grep -F "$m:" <<<"$results" | head -1 | sed 's/.*: //')
   if [ -n "$diffs" ]; then
-    echo "--- $m ($status)"; mutmut show "$m" 2>/dev/null | sed 1d
+    echo "=== $m ($status)"; mutmut show "$m" 2>/dev/null | sed 1d
   else
     echo "  $m ($status): $(mutmut show "$m" 2>/dev/null | grep '^+[^+]' | head -1)"
   fi
