@@ -275,6 +275,26 @@ def test_a_session_keeps_the_user_agent_cut_to_its_column(db: Session) -> None:
     assert [_row(db, sid).user_agent for sid in sids] == ["", UA, long_ua[:255]]
 
 
+def test_a_session_started_without_a_user_agent_names_no_browser(db: Session) -> None:
+    """Every way of starting a session, called without one: the devices list must not show
+    a browser that was never there."""
+    user = _user(db)
+    check = accounts.begin_log_in(session=db, login="alice", address=None)
+    tickets = [
+        accounts.finish_log_in(session=db, check=check, ok=True, address=None),
+        accounts.log_in_and_start_session(session=db, login="alice", password=PW),
+        accounts.sign_up_and_start_session(
+            session=db, username="bob", email="bob@example.com", password=PW
+        ),
+        accounts.create_user_and_start_session(
+            session=db, username="carol", email="carol@example.com", password_hash="x"
+        ),
+    ]
+    db.commit()
+    assert [_row(db, t).user_agent for t in tickets] == [""] * 4
+    assert [_row(db, t).user_id for t in tickets[:2]] == [user.id] * 2
+
+
 def test_a_revoked_or_expired_ticket_cannot_be_redeemed(db: Session, clock: FakeClock) -> None:
     user = _user(db)
     revoked = accounts.start_session(session=db, user_id=user.id)
