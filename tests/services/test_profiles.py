@@ -274,3 +274,30 @@ def test_a_wrong_current_password_changes_nothing(db: Session, throttle: LoginTh
     db.expire_all()
     assert db.get(AuthSession, other) is not None
     assert accounts.session_is_live(session=db, session_id=other, user_id=uid)
+
+
+def test_a_wrong_current_password_costs_one_bcrypt_not_two(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The new password is hashed only once the current one is right: a guesser at an
+    unlocked computer gets no second bcrypt of work out of each guess."""
+    uid = _user(db)
+    (mine,) = _sessions(db, uid, 1)
+    hashed: list[str] = []
+    real = security.hash_password
+
+    def spy(password: str, *, rounds: int) -> str:
+        hashed.append(password)
+        return real(password, rounds=rounds)
+
+    monkeypatch.setattr(security, "hash_password", spy)
+    with pytest.raises(FieldErrors):
+        profiles.change_password(
+            session=db, user_id=uid, keep_session_id=mine, current="wrong", new="new password 1"
+        )
+    db.rollback()
+    assert hashed == []
+    profiles.change_password(
+        session=db, user_id=uid, keep_session_id=mine, current=PW, new="new password 1"
+    )
+    assert hashed == ["new password 1"]
