@@ -1,5 +1,5 @@
-"""Helpers for the realtime layer's tests, in-process and over Redis (tests/realtime/test_realtime.py,
-tests/realtime/test_realtime_redis.py)."""
+"""Helpers for the realtime layer's tests, in-process and over Redis
+(tests/realtime/test_realtime.py, tests/realtime/test_realtime_redis.py)."""
 
 from __future__ import annotations
 
