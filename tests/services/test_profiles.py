@@ -57,6 +57,7 @@ def test_joiners_inside_emoji_sequences_are_kept(name: str) -> None:
     [
         (f"al{ZWJ}ice", "alice"),  # a joiner between letters joins nothing
         (f"a^{ZWJ}b", "a^b"),  # nor after a modifier letter (^ is a symbol, not an emoji)
+        (f"\U00020000{ZWJ}\U00020001", "\U00020000\U00020001"),  # nor past the skin tones
         (f"{ZWJ}Bob 👍", "Bob 👍"),  # at the start (nothing before it)
         (f"Bob 👍{ZWJ}", "Bob 👍"),  # at the end (nothing after it)
         (f"Bob 👍{ZWSP}x", "Bob 👍x"),  # other invisibles stay invisible after an emoji
@@ -115,7 +116,7 @@ def _avatar(db: Session, store: LocalStorage, owner: int, purpose: str = "avatar
     return out.id
 
 
-def test_saving_without_a_new_avatar_keeps_the_old_one(db: Session, tmp_path: Path) -> None:
+def test_an_avatar_is_replaced_only_by_a_new_upload(db: Session, tmp_path: Path) -> None:
     store = LocalStorage(tmp_path / "media")
     uid = _user(db)
     first = _avatar(db, store, uid)
@@ -131,6 +132,12 @@ def test_saving_without_a_new_avatar_keeps_the_old_one(db: Session, tmp_path: Pa
         db.commit()
         assert (upd.user.avatar_ref, upd.replaced_avatar) == (first, None)
         assert (upd.user.display_name, upd.user.bio) == ("Alice B", "hi")
+    second = _avatar(db, store, uid)
+    upd = profiles.update_profile(
+        session=db, user_id=uid, display_name="Alice B", bio="hi", avatar_media_id=second
+    )
+    db.commit()
+    assert (upd.user.avatar_ref, upd.replaced_avatar) == (second, first)  # first: to delete
 
 
 def test_a_profile_cannot_take_someone_elses_upload_or_a_chat_image(
