@@ -11,7 +11,11 @@
 # mutants are not told apart here: TESTING.md lists them by hand).
 # Options: --min-score N   exit 1 if the score is below N (scripts/test.sh does this under CI)
 #          --diffs         print each survivor's whole diff instead of its first changed line
-# Needs MariaDB for tests/services.
+# Needs MariaDB for tests/services. Give it tests that run the module in-process: a test that
+# waits on state/db_call.py's thread pool (tests/state/, the schedule test in
+# test_housekeeping.py) timed out under mutmut's fork server while passing on its own, which
+# counts every mutant it covers as killed; code run in a subprocess (test_image_memory.py) is
+# not seen at all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
