@@ -5,8 +5,9 @@ id X", "up to N unread after the read marker") is a range on the (conversation_i
 MariaDB 10.11 often picks something else: `ref` on conversation_id alone, or a range on the
 primary key across every conversation. Both then step through every message on the far side of
 the id bound: a page in the middle of a 3,000-message conversation read ~1,050 index entries
-instead of 51 (tests/services: test_message_windows_read_only_their_rows_wherever_they_are).
-The hint is rendered only for MySQL/MariaDB; SQLite's planner takes the index by itself.
+instead of 51 (tests/services/test_chat_services.py:
+test_message_windows_read_only_their_rows_wherever_they_are). The hint is rendered only for
+MySQL/MariaDB; SQLite's planner takes the index by itself.
 """
 
 from __future__ import annotations

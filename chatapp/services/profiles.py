@@ -39,9 +39,9 @@ _ZWJ, _ZWNJ = "\u200d", "\u200c"
 
 
 def _emoji_part(ch: str) -> bool:
-    return (
-        unicodedata.category(ch) in ("So", "Sk") or ch == "\ufe0f" or 0x1F3FB <= ord(ch) <= 0x1F3FF
-    )
+    # An emoji (So), the emoji variation selector, or a skin tone (category Sk, as are
+    # modifier symbols like ^ and ` after which a joiner joins nothing: so not "Sk" itself).
+    return unicodedata.category(ch) == "So" or ch == "\ufe0f" or 0x1F3FB <= ord(ch) <= 0x1F3FF
 
 
 def clean_name(raw: str) -> str:

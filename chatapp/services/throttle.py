@@ -97,7 +97,6 @@ class LoginThrottle:
             RateLimitItemPerSecond(send_burst, send_burst_seconds),
             RateLimitItemPerMinute(sends_per_minute, 1),
         )
-        self.lockout_minutes = lockout_minutes
 
     # Attempts, before any work ----------------------------------------------------------------
     def attempt(self, address: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time as real_time
+from datetime import UTC, datetime
 from types import ModuleType
 
 import pytest
@@ -28,8 +29,18 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.now += seconds
 
+    def utcnow(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
+
     def install(self, monkeypatch: pytest.MonkeyPatch, *modules: ModuleType) -> FakeClock:
         """Make each module's ``time`` this clock (for the rest of the test)."""
         for module in modules:
             monkeypatch.setattr(module, "time", self)
+        return self
+
+    def install_utcnow(self, monkeypatch: pytest.MonkeyPatch, *modules: ModuleType) -> FakeClock:
+        """Make each module's ``utcnow`` (imported from chatapp.models) read this clock."""
+        for module in modules:
+            assert hasattr(module, "utcnow"), module
+            monkeypatch.setattr(module, "utcnow", self.utcnow)
         return self
