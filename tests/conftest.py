@@ -84,6 +84,7 @@ def redis_url() -> Iterator[str]:
 
 
 TABLES_CHILD_FIRST = [
+    "push_subscriptions",
     "media",
     "messages",
     "conversation_members",

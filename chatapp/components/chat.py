@@ -15,6 +15,7 @@ from reflex.vars import FunctionStringVar
 
 from chatapp.components.avatar import avatar
 from chatapp.components.groups import group_info_dialog, new_group_dialog
+from chatapp.components.notify import mute_menu
 from chatapp.services import images, messages
 from chatapp.state import uploads
 from chatapp.state.chat import KEEP_UNSENT_JS, SCROLL_JS, ChatState
@@ -92,6 +93,7 @@ def conversation_row(row: rx.Var[dict[str, Any]]) -> rx.Component:
                         rx.cond(unread >= 100, "99+", unread.to(str)),
                         radius="full",
                         variant="solid",
+                        color_scheme=rx.cond(row["muted"].to(bool), "gray", "indigo"),  # muted
                         class_name="unread-badge",
                         aria_label=unread.to(str) + " unread",
                     ),
@@ -424,6 +426,7 @@ def conversation_header() -> rx.Component:
             class_name="back-button",
         ),
         rx.cond(a["group"].to(bool), group_header(), person_header()),
+        mute_menu(),  # Mute: 8 hours, 1 week, always (components/notify.py)
         align="center",
         spacing="3",
         class_name="conv-header",

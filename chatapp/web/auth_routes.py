@@ -114,12 +114,13 @@ async def _logout(request: Request) -> Response:
 
 
 def build_routes_app() -> Starlette:
-    from chatapp.web import media_routes
+    from chatapp.web import media_routes, pwa_routes
 
     return Starlette(
         routes=[
             Route("/auth/session", _redeem, methods=["POST"]),
             Route("/auth/logout", _logout, methods=["POST"]),
             *media_routes.routes,
+            *pwa_routes.routes,
         ]
     )

@@ -16,6 +16,7 @@ EXPECTED = {
     "conversation_members",
     "messages",
     "media",
+    "push_subscriptions",
 }
 
 

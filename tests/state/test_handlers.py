@@ -9,6 +9,7 @@ from chatapp.state.account import ProfileState, SettingsState
 from chatapp.state.auth_forms import LoginState, SignupState
 from chatapp.state.chat import ChatState
 from chatapp.state.groups import GroupState
+from chatapp.state.notify import NotifyState
 from chatapp.state.session import SessionState
 
 CALLABLE_FROM_THE_BROWSER = {
@@ -26,11 +27,14 @@ CALLABLE_FROM_THE_BROWSER = {
         "remove", "set_role", "transfer", "rename", "set_can_add", "use_picture", "ask",
         "leave", "delete",
     },
+    NotifyState: {
+        "client_ready", "subscribed", "turn_off", "set_show_text", "mute", "dismiss_toast",
+    },
 }  # fmt: skip
 
 NEVER = {
     "current_user_id", "ensure_signed_in", "apply_event", "apply_message", "apply_group",
-    "deliver", "apply", "forget",
+    "deliver", "apply", "forget", "arrived", "on_event", "show_mute",
 }  # fmt: skip
 
 
@@ -42,7 +46,8 @@ def _explicit(cls: type) -> set[str]:
 
 def test_identity_and_delivery_are_not_event_handlers() -> None:
     for cls in (
-        SessionState, ChatState, GroupState, ProfileState, SettingsState, LoginState, SignupState
+        SessionState, ChatState, GroupState, ProfileState, SettingsState, LoginState, SignupState,
+        NotifyState,
     ):  # fmt: skip
         assert not NEVER & set(cls.event_handlers), cls.__name__
 
