@@ -73,12 +73,11 @@ def _toast() -> rx.Component:
     )
 
 
-def _note_trigger(note: rx.Var) -> rx.Component:
-    return rx.box(
-        key=note["id"].to(str),
-        on_mount=rx.call_script(notify_script(note)),
-        display="none",
-    )
+@rx.memo
+def note_trigger(note: rx.Var[dict[str, Any]], rest: rx.RestProp) -> rx.Component:
+    """Runs notify_script once per mount: its own React component, so that a new key (a new
+    note) mounts it afresh."""
+    return rx.box(on_mount=rx.call_script(notify_script(note)), display="none")
 
 
 def notify_layer() -> rx.Component:
@@ -90,7 +89,7 @@ def notify_layer() -> rx.Component:
             display="none",
         ),
         # One item keyed by the note's id: a new note mounts it afresh, and its on_mount runs.
-        rx.foreach(NotifyState.note, _note_trigger),
+        rx.foreach(NotifyState.note, lambda n: note_trigger(note=n, key=n["id"].to(str))),
         _toast(),
     )
 
@@ -115,7 +114,6 @@ def mute_menu() -> rx.Component:
             )
         ),
         rx.menu.content(
-            rx.menu.label("Mute notifications"),
             *[
                 rx.menu.item(label, on_select=NotifyState.mute(conv, choice))
                 for choice, label in MUTE_CHOICES

@@ -107,6 +107,7 @@ class NotifyState(rx.State):
         """The page's first report (CLIENT_JS): permission and this browser's subscription."""
         info = info if isinstance(info, dict) else {}
         self.permission = str(info.get("p") or "unsupported")[:16]
+        self.toast = {}  # (a page load: an earlier toast is old news)
         uid, session_id = await self._session()
         if not uid:
             return
