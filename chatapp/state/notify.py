@@ -208,15 +208,11 @@ class NotifyState(rx.State):
         self.toast = {}
 
     # Delivery (ChatState's, with the tab's state locked) -------------------------------------
-    def _arrived(self, chat: Any, event: MessageEvent, sb: Any) -> None:
+    def _arrived(self, chat: Any, event: MessageEvent, row: dict[str, Any]) -> None:
+        """Someone else's message (not muted): a toast unless its conversation is open, and a
+        note for the browser to show if this tab is hidden (notify_script decides that)."""
         m = event["message"]
         conv = m["conv"]
-        if m["sender"] == chat._uid or m.get("sys") or event.get("again"):
-            return
-        found = sidebar.find(sb, conv)
-        row = found[1] if found is not None else {}
-        if int(row.get("muted") or 0) > _now_ms():
-            return  # muted: the badge counts, nothing else
         s, group = event["sender"], event.get("group")
         who = f"{s['name']} in {group['title']}" if group else s["name"]
         self._seq += 1
@@ -257,12 +253,25 @@ def show_mute(chat: Any, sb: Any, conv: int, until: int) -> None:
         chat.active = {**chat.active, "muted": int(until)}
 
 
+def _notifies(chat: Any, event: MessageEvent, sb: Any) -> dict[str, Any] | None:
+    """The sidebar row of a message that notifies (None: the viewer's own, a system line, one
+    announced again after a reconnect, or a muted conversation's: its badge counts, no more)."""
+    m = event["message"]
+    if m["sender"] == chat._uid or m.get("sys") or event.get("again"):
+        return None
+    found = sidebar.find(sb, m["conv"])
+    row = found[1] if found is not None else {}
+    return None if int(row.get("muted") or 0) > _now_ms() else row
+
+
 async def on_event(chat: Any, event: BusEvent, sb: Any) -> None:
-    """What a delivered event means for notifications (called by ChatState._apply_event)."""
-    kind = event["type"]
-    if kind == "message":
-        (await chat.get_state(NotifyState))._arrived(chat, event, sb)
-    elif kind == "mute":
-        show_mute(chat, sb, event["conv"], event["until"])  # type: ignore[typeddict-item]
-    elif kind == "notify_text":
-        (await chat.get_state(NotifyState)).show_text = bool(event["on"])  # type: ignore[typeddict-item]
+    """What a delivered event means for notifications (called by ChatState._apply_event after
+    the sidebar took it). NotifyState is fetched only when there is something to show."""
+    if event["type"] == "message":
+        row = _notifies(chat, event, sb)
+        if row is not None:
+            (await chat.get_state(NotifyState))._arrived(chat, event, row)
+    elif event["type"] == "mute":
+        show_mute(chat, sb, event["conv"], event["until"])
+    elif event["type"] == "notify_text":
+        (await chat.get_state(NotifyState)).show_text = bool(event["on"])
