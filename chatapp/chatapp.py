@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from chatapp.components.notify import favicon_link, tab_title
 from chatapp.observability import logs
 from chatapp.pages.account import profile_page, settings_page
 from chatapp.pages.auth import login_page, signup_page
@@ -14,6 +15,7 @@ from chatapp.state.account import ProfileState, SettingsState
 from chatapp.state.chat import ChatState
 from chatapp.state.outage import backend_exception_handler
 from chatapp.state.session import SessionState
+from chatapp.web import pwa_routes as pwa
 from chatapp.web.auth_routes import build_routes_app
 from chatapp.web.guard import Guard, check_socket_origins
 
@@ -37,20 +39,26 @@ app = ChatApp(
     backend_exception_handler=backend_exception_handler,
     head_components=[
         rx.el.meta(name="viewport", content="width=device-width, initial-scale=1"),
-        # assets/ is served at /: the chat-bubble icon in the accent colour.
-        # (icon-192.png / icon-512.png are there for a web app manifest.)
-        rx.el.link(rel="icon", href="/favicon.ico", sizes="32x32"),
+        # assets/ is served at /: the chat-bubble icon in the accent colour. The tab icon is
+        # /favicon.ico (browsers ask for it by themselves); the chat page renders its own, with
+        # a dot while anything is unread (components/notify.py).
         rx.el.link(rel="apple-touch-icon", href="/apple-touch-icon.png"),
+        # Installable (web/pwa_routes.py): the manifest, and the browser's bar in our colours.
+        rx.el.link(rel="manifest", href="/manifest.webmanifest"),
+        rx.el.meta(name="theme-color", content=pwa.THEME_LIGHT, media=pwa.LIGHT),
+        rx.el.meta(name="theme-color", content=pwa.THEME_DARK, media=pwa.DARK),
     ],
 )
 
-# ChatState.load checks the session cookie itself (and copes with a database outage).
-app.add_page(home_page, route="/", title="chatapp", on_load=ChatState.load)
+# ChatState.load checks the session cookie itself (and copes with a database outage). The
+# title counts unread messages ("(3) chatapp"), the icon shows a dot.
+app.add_page(home_page, route="/", title=tab_title(), meta=[favicon_link()], on_load=ChatState.load)
 # One URL per conversation: Back returns to the list, reload and links open it (members only).
 app.add_page(
     home_page,
     route="/c/[conv_id]",
-    title="chatapp",
+    title=tab_title(),
+    meta=[favicon_link()],
     on_load=ChatState.load,
 )
 app.add_page(

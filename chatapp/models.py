@@ -46,6 +46,9 @@ class User(SQLModel, table=True):
     last_seen_at: datetime | None = Field(default=None)
     # "Send read receipts": off means others do not see when you read, nor you when they do.
     read_receipts: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    # "Show message text in notifications" (services/notifications.py): off, a notification
+    # says who wrote, not what.
+    notify_text: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
 
 
 class AuthSession(SQLModel, table=True):
@@ -108,6 +111,8 @@ class ConversationMember(SQLModel, table=True):
     history_from_id: int | None = Field(default=None, sa_type=BigId)
     left_at: datetime | None = Field(default=None)
     history_until_id: int | None = Field(default=None, sa_type=BigId)
+    # Muted until then (services/notifications.py): no toast, notification or push for it.
+    muted_until: datetime | None = Field(default=None)
 
 
 class Message(SQLModel, table=True):
@@ -207,4 +212,27 @@ class Media(SQLModel, table=True):
     width: int
     height: int
     bytes: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PushSubscription(SQLModel, table=True):
+    """A browser's Web Push subscription, for one log-in session (services/push.py): deleted
+    with the session's log-out, "Log out of all devices", a password change, or when its push
+    service answers that it is gone (404/410)."""
+
+    __tablename__ = "push_subscriptions"
+    __table_args__ = (
+        sa.Index("ix_push_subscriptions_user", "user_id"),
+        sa.Index("ix_push_subscriptions_session", "session_id"),
+        MYSQL_TABLE_ARGS,
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="CASCADE")
+    session_id: str = Field(foreign_key="auth_sessions.id", max_length=43, ondelete="CASCADE")
+    # The endpoint is long (up to ~1 KB): unique by its SHA-256 (one row per browser).
+    endpoint_hash: str = Field(max_length=64, unique=True)
+    endpoint: str = Field(sa_type=sa.Text)
+    p256dh: str = Field(max_length=128)  # the browser's public key (base64url, 65 bytes)
+    auth: str = Field(max_length=32)  # its auth secret (base64url, 16 bytes)
     created_at: datetime = Field(default_factory=utcnow)

@@ -18,7 +18,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _DEV_SECRET_FILE = PROJECT_ROOT / ".jwt_secret"
+_DEV_VAPID_FILE = PROJECT_ROOT / ".vapid_private_key"
 MIN_SECRET_BYTES = 32
+# Where browsers' push services live (Chrome and its kin, Firefox, Edge, Safari): a push
+# subscription's endpoint must be on one of them, so that nobody can make the server POST to
+# an address of their choosing.
+DEFAULT_PUSH_HOSTS = (
+    "fcm.googleapis.com,*.push.services.mozilla.com,*.notify.windows.com,*.push.apple.com"
+)
 
 
 def _dev_secret() -> str:
@@ -32,6 +39,32 @@ def _dev_secret() -> str:
     value = secrets.token_urlsafe(48)
     _DEV_SECRET_FILE.write_text(value + "\n")
     _DEV_SECRET_FILE.chmod(0o600)
+    return value
+
+
+def new_vapid_key() -> str:
+    """A new VAPID private key: a P-256 key as the base64url of its raw 32 bytes (the form
+    `web-push generate-vapid-keys` prints and VAPID_PRIVATE_KEY takes)."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    value = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+    return base64.urlsafe_b64encode(value.to_bytes(32, "big")).rstrip(b"=").decode()
+
+
+def _dev_vapid_key() -> str:
+    """The development VAPID key, generated once into a git-ignored file (like the JWT
+    secret): browsers' push subscriptions are bound to it, so it must not change."""
+    try:
+        value = _DEV_VAPID_FILE.read_text().strip()
+        if value:
+            return value
+    except FileNotFoundError:
+        pass
+    value = new_vapid_key()
+    _DEV_VAPID_FILE.write_text(value + "\n")
+    _DEV_VAPID_FILE.chmod(0o600)
     return value
 
 
@@ -117,6 +150,15 @@ class Settings(BaseSettings):
     # pending bubble and its commit) after the server closed the websockets. Keep it below
     # gunicorn's --graceful-timeout (30 s) and the orchestrator's termination grace period.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=120)
+    # Web Push (services/push.py). The server's VAPID key: base64url of a raw P-256 private key
+    # (or a PEM). Generated once into .vapid_private_key in development when not set; in
+    # production Web Push is off until it is set (every worker and machine must share one key:
+    # browsers' subscriptions are bound to it). VAPID_SUBJECT: a mailto: or https: contact
+    # for the push services. PUSH_SERVICE_HOSTS: the hosts a subscription's https endpoint may
+    # name ("*.example.com" for subdomains), or exact origins such as http://127.0.0.1:9000.
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:admin@localhost"
+    push_service_hosts: str = DEFAULT_PUSH_HOSTS
 
     @property
     def allowed_origin_list(self) -> tuple[str, ...]:
@@ -143,6 +185,17 @@ class Settings(BaseSettings):
                 )
         return value
 
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_subject_is_a_contact(cls, value: str) -> str:
+        if not re.fullmatch(r"(mailto:[^\s@]+@[^\s@]+|https://\S+)", value):
+            raise ValueError("VAPID_SUBJECT must be a mailto: address or an https: URL")
+        return value
+
+    @property
+    def web_push_enabled(self) -> bool:
+        return bool(self.vapid_private_key)
+
     @field_validator("database_url")
     @classmethod
     def _mysql_needs_utf8mb4(cls, value: str) -> str:
@@ -164,6 +217,8 @@ class Settings(BaseSettings):
                 )
         elif not self.jwt_secret:
             self.jwt_secret = _dev_secret()
+        if not self.vapid_private_key and not self.is_production:
+            self.vapid_private_key = _dev_vapid_key()
         return self
 
     @property

@@ -71,6 +71,7 @@ class ConversationRow(TypedDict):
     left: NotRequired[bool]  # the viewer left or was removed: read-only
     removed: NotRequired[bool]  # ... was removed (not left)
     role: NotRequired[str]  # the viewer's role in the group
+    muted: NotRequired[int]  # muted until then (ms): no notifications, a grey badge
 
 
 class PersonView(TypedDict):
@@ -234,6 +235,21 @@ def is_revoked(session_id: str, event: RevokedEvent) -> bool:
     return session_id != event["keep"]
 
 
+class MuteEvent(TypedDict):
+    """The user muted or unmuted a conversation (services/notifications.py): their tabs follow."""
+
+    type: Literal["mute"]
+    conv: int
+    until: int  # ms, 0 = not muted
+
+
+class NotifyTextEvent(TypedDict):
+    """The user turned "Show message text in notifications" on or off."""
+
+    type: Literal["notify_text"]
+    on: bool
+
+
 BusEvent = (
     MessageEvent
     | ReadEvent
@@ -244,6 +260,8 @@ BusEvent = (
     | ChangeEvent
     | SeenEvent
     | TypingEvent
+    | MuteEvent
+    | NotifyTextEvent
 )
 
 
@@ -377,6 +395,8 @@ def conversation(
         "last_id": lm.id if lm else 0,
         "unread": c.unread,
     }
+    if c.muted_until is not None:
+        row["muted"] = ms(c.muted_until)
     if c.is_group:
         row["group"] = True
         row["role"] = c.role

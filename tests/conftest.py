@@ -86,6 +86,7 @@ def redis_url() -> Iterator[str]:
 TABLES_CHILD_FIRST = [
     "message_reactions",
     "message_edits",
+    "push_subscriptions",
     "media",
     "messages",
     "conversation_members",
@@ -125,7 +126,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     the session, which asyncio tests (realtime, Redis) cannot share."""
 
     def uses_browser(item: pytest.Item) -> bool:
-        names = getattr(item, "fixturenames", ())
-        return "browser" in names or "page" in names
+        names = set(getattr(item, "fixturenames", ()))
+        # (browser_type: a test that launches its own persistent Chromium profile)
+        return bool(names & {"browser", "page", "browser_type", "playwright"})
 
     items.sort(key=uses_browser)

@@ -25,6 +25,7 @@ from chatapp.components.actions import (
 )
 from chatapp.components.avatar import avatar
 from chatapp.components.groups import group_info_dialog, new_group_dialog
+from chatapp.components.notify import mute_menu
 from chatapp.services import images, messages
 from chatapp.state import uploads
 from chatapp.state.actions import ActionState
@@ -105,6 +106,7 @@ def conversation_row(row: rx.Var[dict[str, Any]]) -> rx.Component:
                         rx.cond(unread >= 100, "99+", unread.to(str)),
                         radius="full",
                         variant="solid",
+                        color_scheme=rx.cond(row["muted"].to(bool), "gray", "indigo"),  # muted
                         class_name="unread-badge",
                         aria_label=unread.to(str) + " unread",
                     ),
@@ -502,6 +504,7 @@ def conversation_header() -> rx.Component:
             class_name="back-button",
         ),
         rx.cond(a["group"].to(bool), group_header(), person_header()),
+        mute_menu(),  # Mute: 8 hours, 1 week, always (components/notify.py)
         align="center",
         spacing="3",
         class_name="conv-header",

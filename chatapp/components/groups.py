@@ -11,6 +11,7 @@ from typing import Any
 import reflex as rx
 
 from chatapp.components.avatar import avatar
+from chatapp.components.notify import mute_menu
 from chatapp.services import images
 from chatapp.state import uploads
 from chatapp.state.chat import ChatState
@@ -290,8 +291,11 @@ def group_info_dialog() -> rx.Component:
                             class_name="muted",
                         ),
                     ),
+                    rx.spacer(),
+                    mute_menu(),  # (components/notify.py)
                     align="center",
                     spacing="3",
+                    width="100%",
                 ),
                 rx.cond(
                     GroupState.info_error != "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from chatapp.components.avatar import avatar
+from chatapp.components.notify import notify_layer
 from chatapp.state.session import SessionState
 
 
@@ -130,15 +131,19 @@ def header() -> rx.Component:
 
 
 def signed_in_shell(*children: rx.Component) -> rx.Component:
-    """The frame of every signed-in page; renders nothing private until the cookie is checked."""
-    return rx.cond(
-        SessionState.signed_in,
-        rx.vstack(
-            header(),
-            rx.box(*children, flex="1", width="100%", overflow="hidden", display="flex"),
-            spacing="0",
-            height="100dvh",
-            width="100%",
+    """The frame of every signed-in page; renders nothing private until the cookie is checked.
+    (With the notifications layer: service worker, toast, a hidden tab's notification.)"""
+    return rx.fragment(
+        rx.cond(
+            SessionState.signed_in,
+            rx.vstack(
+                header(),
+                rx.box(*children, flex="1", width="100%", overflow="hidden", display="flex"),
+                spacing="0",
+                height="100dvh",
+                width="100%",
+            ),
+            loading_screen(),
         ),
-        loading_screen(),
+        notify_layer(),
     )

@@ -7,6 +7,7 @@ import reflex as rx
 from chatapp.components.avatar import avatar
 from chatapp.components.forms import field, form_error
 from chatapp.components.layout import signed_in_shell
+from chatapp.components.notify import notification_settings
 from chatapp.services import images
 from chatapp.state import uploads
 from chatapp.state.account import ProfileState, SettingsState
@@ -225,6 +226,7 @@ def settings_page() -> rx.Component:
                 ),
                 width="100%",
             ),
+            notification_settings(),
             rx.card(
                 rx.vstack(
                     rx.heading("Privacy", size="4", as_="h2"),

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, or_, select
 from chatapp import security
 from chatapp.models import AuthSession, User, utcnow
 from chatapp.observability import metrics
+from chatapp.services import push
 from chatapp.services.errors import AuthFailed, FieldErrors, Throttled
 from chatapp.services.throttle import get_login_throttle, wait_message
 from chatapp.settings import get_settings
@@ -356,6 +357,8 @@ def session_is_live(*, session: Session, session_id: str, user_id: int) -> bool:
 
 
 def revoke_session(*, session: Session, session_id: str) -> None:
+    """Log one session out; its browser's push subscription goes with it."""
+    push.forget_session(session=session, session_id=session_id)
     session.execute(
         update(AuthSession)
         .where(col(AuthSession.id) == session_id, col(AuthSession.revoked_at).is_(None))
@@ -374,6 +377,8 @@ def revoke_all_sessions(
     )
     if keep_session_id:
         stmt = stmt.where(col(AuthSession.id) != keep_session_id)
+    # Their browsers' push subscriptions go with them (services/push.py).
+    push.forget_user(session=session, user_id=user_id, keep_session_id=keep_session_id)
     return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 

@@ -20,6 +20,7 @@ from chatapp.services.membership import (
     require_reader,
     window,
 )
+from chatapp.services.notifications import is_muted
 
 __all__ = ["PersonCard", "require_member", "require_reader"]
 
@@ -203,6 +204,7 @@ def list_conversations(
                     and lm.system == "removed"
                 ),
                 last_sender_name=names.get(lm.sender_id, "") if group and lm else "",
+                muted_until=member.muted_until if is_muted(member.muted_until) else None,
             )
         )
     return out

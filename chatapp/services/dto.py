@@ -92,6 +92,7 @@ class ConversationOut:
     left: bool = False  # the viewer left or was removed (reads the history up to then)
     removed: bool = False  # ... was removed by someone else
     last_sender_name: str = ""  # who wrote the last message (a group's preview "bob: hi")
+    muted_until: datetime | None = None  # the viewer muted it until then (notifications.py)
 
     @property
     def is_group(self) -> bool:

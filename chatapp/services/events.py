@@ -59,7 +59,12 @@ class NotAnnounced(Exception):
 async def publish(outgoing: list[Outgoing]) -> None:
     """Publish collected events in order (call after commit, on the event loop)."""
     from chatapp.realtime import get_hub  # (the hub is made on first use, from settings)
+    from chatapp.services import push
 
     hub = get_hub()
     for o in outgoing:
         await hub.publish(list(o.user_ids), o.event)
+    # New messages for people with no open tab go out as Web Push, in the background.
+    presence = getattr(hub, "presence", None)  # (None: a stand-in hub in a test)
+    if presence is not None:
+        push.after_publish([(o.user_ids, o.event) for o in outgoing], presence)

@@ -25,6 +25,7 @@ from chatapp.security import TokenError, decode_session_token
 from chatapp.settings import get_settings
 from chatapp.state.account import ProfileState, SettingsState
 from chatapp.state.chat import ChatState
+from chatapp.state.notify import NotifyState
 from chatapp.state.session import SessionState, cookie_value
 from chatapp.state.view import ArrivalState, HistoryState, SidebarState
 
@@ -40,6 +41,7 @@ USER_STATES: tuple[type[rx.State], ...] = (
     SidebarState,
     ProfileState,
     SettingsState,
+    NotifyState,  # (also this browser's "Desktop notifications": another account starts off)
 )
 
 

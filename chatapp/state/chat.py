@@ -22,7 +22,7 @@ from chatapp.services import conversations, events, messages
 from chatapp.services.dto import ConversationOut
 from chatapp.services.errors import ServiceError, Throttled, Unavailable
 from chatapp.settings import get_settings
-from chatapp.state import sidebar, timeline, uploads
+from chatapp.state import notify, sidebar, timeline, uploads
 from chatapp.state.actions import ActionState
 from chatapp.state.db_call import db_call, db_run, limit_call
 from chatapp.state.groups import GroupState
@@ -56,7 +56,7 @@ TYPING_SHOWN_S = 5.0  # "… is typing" stays this long after the last keystroke
 CONV_PATH = re.compile(r"^/c/(\d{1,18})/?$")
 LEFT_NOTICE = "You are no longer a member of this group: you can read it, not send."
 
-# inline JS (1 of 5): the browser's IANA time zone and 12/24-hour preference, read once per
+# inline JS (1 of 9): the browser's IANA time zone and 12/24-hour preference, read once per
 # browser (kept in localStorage); Reflex has no Python API for them. Times are formatted here.
 CLOCK_JS = (
     "Intl.DateTimeFormat().resolvedOptions().timeZone + '|' + "
@@ -64,7 +64,7 @@ CLOCK_JS = (
 )
 
 
-# inline JS (2 of 5): where the reader has scrolled to ([scrollTop, scrollable height]); Reflex's
+# inline JS (2 of 9): where the reader has scrolled to ([scrollTop, scrollable height]); Reflex's
 # on_scroll carries no position and there is no Python API to read it.
 SCROLL_JS = (
     "(e => e ? [e.scrollTop, e.scrollHeight - e.clientHeight] : [0, 0])"
@@ -79,7 +79,7 @@ SCROLL_JS = (
 # before the event is queued (also while offline): it gives the message a client id and writes
 # {id: conversation, text, image, sender} to sessionStorage ("chat_unsent", the newest 16); the
 # server reads it back as `ChatState.kept` on the next connection and sends again what its
-# signed-in sender kept (same id: stored once). inline JS (5 of 5): Reflex has no Python API
+# signed-in sender kept (same id: stored once). inline JS (5 of 9): Reflex has no Python API
 # to write browser storage from the browser, nor to give an event an id before it is sent.
 KEEP_UNSENT_JS = (
     "(f => { const d = Object.assign({}, f);"  # (a plain copy: Reflex sends a form's own entries)
@@ -1116,7 +1116,10 @@ class ChatState(rx.State):
             return 0
         history, arrivals, sb = await self._views()
         if event["type"] == "message":
-            return await self._apply_message(event, uid, history, arrivals, sb)
+            mark = await self._apply_message(event, uid, history, arrivals, sb)
+            await notify.on_event(self, event, sb)  # toast, notification (state/notify.py)
+            return mark
+        await notify.on_event(self, event, sb)  # mute, "show message text" (state/notify.py)
         if event["type"] == "change":
             self._apply_change(event, uid, history, arrivals, sb)
         elif event["type"] == "typing":

@@ -28,7 +28,7 @@ def cookie_value(header: str, name: str) -> str:
     return morsel.value if morsel else ""
 
 
-# inline JS (3 of 5): trade the one-time log-in ticket for the HttpOnly session cookie. Only a
+# inline JS (3 of 9): trade the one-time log-in ticket for the HttpOnly session cookie. Only a
 # same-origin fetch can receive a Set-Cookie the page's scripts cannot read; Reflex has no Python
 # API for an HTTP request from the browser.
 def redeem_ticket_script(ticket: str, then: str = "/") -> str:
@@ -43,7 +43,7 @@ def redeem_ticket_script(ticket: str, then: str = "/") -> str:
     )
 
 
-# inline JS (4 of 5): ask the server to clear the HttpOnly cookie (scripts cannot), then load
+# inline JS (4 of 9): ask the server to clear the HttpOnly cookie (scripts cannot), then load
 # /login afresh so the websocket reconnects without it.
 LOGOUT_SCRIPT = (
     "fetch('/auth/logout',{method:'POST',credentials:'same-origin'})"

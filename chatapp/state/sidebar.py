@@ -7,11 +7,23 @@ new dict, which is what marks the var for the wire.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from chatapp.state.view import N_ROWS, raw, row_name
 from chatapp.wire import ConversationRow
+
+
+def recount(sb: Any) -> None:
+    """The unread total of the conversations not muted (the tab title's "(N) "): assigned only
+    when it changed, so a row update costs the wire nothing more."""
+    now = time.time() * 1000
+    total = sum(
+        int(row.get("unread") or 0) for _i, row in rows(sb) if int(row.get("muted") or 0) <= now
+    )
+    if raw(sb.unread_total) != total:
+        sb.unread_total = total
 
 
 def rows(sb: Any) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -41,6 +53,7 @@ def reset(sb: Any, new_rows: list[ConversationRow], *, clear_all: bool = False) 
             setattr(sb, row_name(i), {})
     sb.order = list(range(len(new_rows)))
     sb._slot_of_conv = {int(row["id"]): i for i, row in enumerate(new_rows)}
+    recount(sb)
 
 
 def update(sb: Any, conv_id: int, fields: dict[str, Any], *, to_top: bool = False) -> bool:
@@ -52,6 +65,8 @@ def update(sb: Any, conv_id: int, fields: dict[str, Any], *, to_top: bool = Fals
     changed = {k: v for k, v in fields.items() if row.get(k) != v}
     if changed:
         setattr(sb, row_name(i), {**row, **changed})
+        if "unread" in changed or "muted" in changed:
+            recount(sb)
     order = raw(sb.order)
     if to_top and order and order[0] != i:
         sb.order = [i, *(o for o in order if o != i)]
@@ -69,6 +84,7 @@ def insert_top(sb: Any, row: ConversationRow) -> None:
     setattr(sb, row_name(slot), row)
     sb.order = [slot, *(o for o in order if o != slot)]
     sb._slot_of_conv = index
+    recount(sb)
 
 
 def update_people(sb: Any, user_id: int, fields: dict[str, Any]) -> list[int]:
@@ -92,4 +108,5 @@ def remove(sb: Any, conv_id: int) -> bool:
     setattr(sb, row_name(i), {})
     sb.order = [o for o in raw(sb.order) if o != i]
     sb._slot_of_conv = {c: s for c, s in raw(sb._slot_of_conv).items() if c != conv_id}
+    recount(sb)
     return True

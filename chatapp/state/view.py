@@ -10,7 +10,8 @@ every recipient O(messages in view) bytes per new message. Instead (measured in 
   history bubble changed since it was loaded (``x00``…: an edit, a deletion, a reaction), so a
   change to a message deep in history costs one small var too, not its page.
 - ``SidebarState``: one var per conversation row (``r00``…) and ``order``, the row slots in
-  display order (a short list of ints, changed only when a conversation moves to the top).
+  display order (a short list of ints, changed only when a conversation moves to the top);
+  ``unread_total``, for the tab title (changes only when the total does).
 
 They are siblings of ChatState (never its children: with Redis, fetching a state fetches its
 substates too), generated from a loop because their vars are numbered.
@@ -96,6 +97,11 @@ SidebarState: Any = _numbered_state(
     [row_name(i) for i in range(N_ROWS)],
     dict[str, Any],
     {},
-    "The sidebar's conversation rows, one var each, and their display order.",
-    extra={"order": (list[int], []), "_slot_of_conv": (dict[int, int], {})},
+    "The sidebar's conversation rows, one var each, their display order, and the unread total"
+    " of the conversations not muted (the tab title's '(N) ', the favicon's dot).",
+    extra={
+        "order": (list[int], []),
+        "_slot_of_conv": (dict[int, int], {}),
+        "unread_total": (int, 0),
+    },
 )

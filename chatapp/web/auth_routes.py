@@ -114,7 +114,7 @@ async def _logout(request: Request) -> Response:
 
 
 def build_routes_app() -> Starlette:
-    from chatapp.web import media_routes, ops_routes
+    from chatapp.web import media_routes, ops_routes, pwa_routes
 
     return Starlette(
         routes=[
@@ -122,5 +122,6 @@ def build_routes_app() -> Starlette:
             Route("/auth/logout", _logout, methods=["POST"]),
             *media_routes.routes,
             *ops_routes.routes,
+            *pwa_routes.routes,
         ]
     )

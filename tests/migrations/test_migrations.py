@@ -18,6 +18,7 @@ EXPECTED = {
     "media",
     "message_reactions",
     "message_edits",
+    "push_subscriptions",
 }
 
 

@@ -10,6 +10,7 @@ from chatapp.state.actions import ActionState
 from chatapp.state.auth_forms import LoginState, SignupState
 from chatapp.state.chat import ChatState
 from chatapp.state.groups import GroupState
+from chatapp.state.notify import NotifyState
 from chatapp.state.session import SessionState
 
 CALLABLE_FROM_THE_BROWSER = {
@@ -32,11 +33,15 @@ CALLABLE_FROM_THE_BROWSER = {
         "remove", "set_role", "transfer", "rename", "set_can_add", "use_picture", "ask",
         "leave", "delete",
     },
+    NotifyState: {
+        "client_ready", "subscribed", "turn_off", "set_show_text", "mute", "dismiss_toast",
+    },
 }  # fmt: skip
 
 NEVER = {
     "current_user_id", "ensure_signed_in", "apply_event", "apply_message", "apply_group",
-    "deliver", "apply", "forget", "apply_change", "older_page",
+    "deliver", "apply", "forget", "apply_change", "older_page", "arrived", "on_event",
+    "show_mute",
 }  # fmt: skip
 
 
@@ -49,7 +54,7 @@ def _explicit(cls: type) -> set[str]:
 def test_identity_and_delivery_are_not_event_handlers() -> None:
     for cls in (
         SessionState, ChatState, GroupState, ActionState, ProfileState, SettingsState,
-        LoginState, SignupState,
+        LoginState, SignupState, NotifyState,
     ):  # fmt: skip
         assert not NEVER & set(cls.event_handlers), cls.__name__
 

@@ -156,7 +156,9 @@ def test_older_pages_fill_downwards_then_the_oldest_grows() -> None:
 
 
 def sidebar_state() -> StateStandIn:
-    sb = StateStandIn(**{row_name(i): {} for i in range(N_ROWS)}, order=[], _slot_of_conv={})
+    sb = StateStandIn(
+        **{row_name(i): {} for i in range(N_ROWS)}, order=[], _slot_of_conv={}, unread_total=0
+    )
     sb.take()
     return sb
 
@@ -170,7 +172,7 @@ def test_sidebar_update_touches_one_row_and_moves_it_up() -> None:
     sidebar.reset(sb, [row(1), row(2), row(3)])
     sb.take()
     assert sidebar.update(sb, 3, {"preview": "hi", "unread": 1}, to_top=True)
-    assert sb.take() == [row_name(2), "order"]
+    assert sb.take() == [row_name(2), "unread_total", "order"]  # (the tab title's count)
     assert sb.order == [2, 0, 1]
     # Already on top: only the row changes.
     sidebar.update(sb, 3, {"preview": "again"}, to_top=True)
@@ -179,6 +181,24 @@ def test_sidebar_update_touches_one_row_and_moves_it_up() -> None:
     sidebar.update(sb, 3, {"preview": "again"}, to_top=True)
     assert sb.take() == []
     assert not sidebar.update(sb, 99, {"preview": "x"})
+
+
+def test_the_unread_total_leaves_muted_conversations_out_and_is_sent_only_when_it_changes() -> None:
+    sb = sidebar_state()
+    sidebar.reset(sb, [{**row(1), "unread": 2}, {**row(2), "unread": 3}, row(3)])
+    assert sb.unread_total == 5
+    sb.take()
+    sidebar.update(sb, 3, {"preview": "hi"})
+    assert sb.take() == [row_name(2)]  # the total did not change: not sent
+    far = 253_370_764_800_000  # muted "always"
+    sidebar.update(sb, 2, {"muted": far})
+    assert sb.unread_total == 2
+    sidebar.update(sb, 2, {"muted": 1})  # muted until a moment long past: counts again
+    assert sb.unread_total == 5
+    sidebar.insert_top(sb, {**row(4), "unread": 1})
+    assert sb.unread_total == 6
+    sidebar.remove(sb, 1)
+    assert sb.unread_total == 4
 
 
 def test_sidebar_insert_reuses_the_least_recent_slot_when_full() -> None:
