@@ -11,11 +11,12 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, or_, select
 
-from chatapp import security
+from chatapp import security, wire
 from chatapp.models import AuthSession, User, utcnow
 from chatapp.observability import metrics
 from chatapp.services import push
 from chatapp.services.errors import AuthFailed, FieldErrors, Throttled
+from chatapp.services.events import send_event_on_commit
 from chatapp.services.throttle import get_login_throttle, wait_message
 from chatapp.settings import get_settings
 
@@ -357,13 +358,17 @@ def session_is_live(*, session: Session, session_id: str, user_id: int) -> bool:
 
 
 def revoke_session(*, session: Session, session_id: str) -> None:
-    """Log one session out; its browser's push subscription goes with it."""
+    """Log one session out; its browser's push subscription goes with it. Its open tabs (the
+    browser's other tabs share it) are told on commit: they empty and go to /login."""
     push.forget_session(session=session, session_id=session_id)
+    row = session.get(AuthSession, session_id)
     session.execute(
         update(AuthSession)
         .where(col(AuthSession.id) == session_id, col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
+    if row is not None:
+        send_event_on_commit([row.user_id], wire.revoked(only=session_id))
 
 
 def revoke_all_sessions(
@@ -379,7 +384,10 @@ def revoke_all_sessions(
         stmt = stmt.where(col(AuthSession.id) != keep_session_id)
     # Their browsers' push subscriptions go with them (services/push.py).
     push.forget_user(session=session, user_id=user_id, keep_session_id=keep_session_id)
-    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    revoked = int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    # Every open tab of an ended session empties and goes to /login, on commit.
+    send_event_on_commit([user_id], wire.revoked(keep=keep_session_id or ""))
+    return revoked
 
 
 def get_user(*, session: Session, user_id: int) -> UserOut | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from chatapp import security
+from chatapp import security, wire
 from chatapp.models import User
 from chatapp.services.accounts import (
     UserOut,
@@ -16,7 +16,8 @@ from chatapp.services.accounts import (
     revoke_all_sessions,
 )
 from chatapp.services.errors import FieldErrors, NotAllowed, Throttled
-from chatapp.services.media import claim_avatar
+from chatapp.services.events import send_event_on_commit
+from chatapp.services.media import claim_avatar, thumb_url
 from chatapp.services.throttle import get_login_throttle, wait_message
 
 MAX_DISPLAY_NAME = 50
@@ -102,6 +103,20 @@ def update_profile(
     user.bio = text
     session.add(user)
     session.flush()
+    # Contacts (and the user's other tabs) see the new name and picture at once, on commit.
+    from chatapp.services.conversations import contact_ids
+
+    send_event_on_commit(
+        [*contact_ids(session=session, user_id=user_id), user_id],
+        {
+            "type": "person",
+            "user": user_id,
+            "title": user.display_name,
+            "initials": wire.initials(user.display_name),
+            "avatar": thumb_url(user.avatar_ref),
+            "bio": user.bio,
+        },
+    )
     return ProfileUpdate(user=UserOut.of(user), replaced_avatar=replaced)
 
 

@@ -7,9 +7,9 @@ from typing import Any
 import reflex as rx
 
 from chatapp import wire
-from chatapp.realtime import get_hub
-from chatapp.services import accounts, conversations, media, profiles
+from chatapp.services import accounts, media, profiles
 from chatapp.services.errors import FieldErrors, ServiceError
+from chatapp.services.events import NotAnnounced
 from chatapp.state import passwords, uploads
 from chatapp.state.db_call import db_call
 from chatapp.state.hashing import TabGone
@@ -97,6 +97,8 @@ class ProfileState(rx.State):
                 bio=bio,
                 avatar_media_id=avatar_id or None,
             )
+        except NotAnnounced as exc:
+            update = exc.result  # saved; contacts see it at their next load
         except FieldErrors as exc:
             self._show(exc.errors)
             self.busy = False
@@ -118,19 +120,6 @@ class ProfileState(rx.State):
         self.busy = False
         self.saved = "Saved. Your contacts see the change right away."
         self.avatar_upload = {}
-        yield
-        contacts = await db_call(conversations.contact_ids, user_id=uid)
-        await get_hub().publish(
-            [*contacts, uid],
-            {
-                "type": "person",
-                "user": uid,
-                "title": user.display_name,
-                "initials": wire.initials(user.display_name),
-                "avatar": media.thumb_url(user.avatar_ref),
-                "bio": user.bio,
-            },
-        )
 
     def _show(self, errors: dict[str, str]) -> None:
         self.name_error = errors.get("display_name", "")
@@ -195,9 +184,6 @@ class SettingsState(rx.State):
             self.busy = False
             return
         self.busy = False
-        if revoked:
-            # Every other session's open tabs forget their data and go to /login now.
-            await get_hub().publish([uid], dict(wire.revoked(keep=session._session_id)))
         others = (
             f" {revoked} other session{'s' if revoked != 1 else ''} logged out." if revoked else ""
         )

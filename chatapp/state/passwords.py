@@ -12,6 +12,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 
 from chatapp.services import accounts, profiles
+from chatapp.services.events import NotAnnounced
 from chatapp.state.db_call import db_call, limit_call
 from chatapp.state.hashing import get_hash_pool, hash_call
 
@@ -85,11 +86,16 @@ async def change_password(
         new_hash = (
             await hash_call(accounts.hash_new_password, token=token, password=new) if ok else ""
         )
-    return await db_call(
-        profiles.finish_password_change,
-        user_id=user_id,
-        keep_session_id=keep_session_id,
-        current_ok=ok,
-        checked_hash=stored,
-        new_hash=new_hash,
-    )
+    try:
+        return await db_call(
+            profiles.finish_password_change,
+            user_id=user_id,
+            keep_session_id=keep_session_id,
+            current_ok=ok,
+            checked_hash=stored,
+            new_hash=new_hash,
+        )
+    except NotAnnounced as exc:
+        # Changed, and the other sessions revoked; their tabs find out at their next event
+        # (each re-checks its session) instead of at once.
+        return int(exc.result)

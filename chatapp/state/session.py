@@ -3,6 +3,7 @@ every handler that acts for a user goes through :meth:`SessionState._current_use
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from http.cookies import CookieError, SimpleCookie
@@ -12,10 +13,11 @@ import reflex as rx
 from chatapp.realtime import get_hub
 from chatapp.services import accounts
 from chatapp.services.errors import Unavailable
+from chatapp.services.events import NotAnnounced
 from chatapp.services.media import thumb_url
 from chatapp.settings import get_settings
 from chatapp.state.db_call import db_call
-from chatapp.wire import initials, revoked
+from chatapp.wire import initials
 
 
 def cookie_value(header: str, name: str) -> str:
@@ -161,11 +163,12 @@ class SessionState(rx.State):
 
     @rx.event
     async def log_out(self):  # type: ignore[no-untyped-def]
-        user_id, session_id = self._user_id, self._session_id
+        session_id = self._session_id
         if session_id:
-            await db_call(accounts.revoke_session, session_id=session_id)
-            # The other tabs of this browser share the session: they go to /login too.
-            await get_hub().publish([user_id], dict(revoked(only=session_id)))
+            # The other tabs of this browser share the session: they go to /login too (the
+            # service tells them on commit).
+            with contextlib.suppress(NotAnnounced):
+                await db_call(accounts.revoke_session, session_id=session_id)
         self._clear()
         return rx.call_script(LOGOUT_SCRIPT)
 
@@ -173,7 +176,7 @@ class SessionState(rx.State):
     async def log_out_everywhere(self):  # type: ignore[no-untyped-def]
         user_id = await self._current_user_id()
         if user_id:
-            await db_call(accounts.revoke_all_sessions, user_id=user_id)
-            await get_hub().publish([user_id], dict(revoked()))
+            with contextlib.suppress(NotAnnounced):
+                await db_call(accounts.revoke_all_sessions, user_id=user_id)
         self._clear()
         return rx.call_script(LOGOUT_SCRIPT)
