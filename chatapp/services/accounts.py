@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
@@ -15,6 +14,12 @@ from chatapp import security, wire
 from chatapp.models import AuthSession, User, utcnow
 from chatapp.observability import metrics
 from chatapp.services import push
+from chatapp.services.dto import (
+    CurrentSession,
+    IssuedToken,
+    LoginCheck,
+    UserOut,
+)
 from chatapp.services.errors import AuthFailed, FieldErrors, Throttled
 from chatapp.services.events import send_event_on_commit
 from chatapp.services.throttle import get_login_throttle, wait_message
@@ -37,40 +42,6 @@ def _dummy_hash() -> str:
             "dummy-password-for-timing", rounds=get_settings().bcrypt_rounds
         )
     return _DUMMY_HASH
-
-
-@dataclass(frozen=True, slots=True)
-class UserOut:
-    """What the rest of the app may know about a user (never the password hash)."""
-
-    id: int
-    username: str
-    email: str
-    display_name: str
-    avatar_ref: str | None
-    bio: str
-    created_at: datetime
-    last_seen_at: datetime | None
-
-    @classmethod
-    def of(cls, u: User) -> UserOut:
-        assert u.id is not None
-        return cls(
-            id=u.id,
-            username=u.username,
-            email=u.email,
-            display_name=u.display_name,
-            avatar_ref=u.avatar_ref,
-            bio=u.bio,
-            created_at=u.created_at,
-            last_seen_at=u.last_seen_at,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class CurrentSession:
-    user: UserOut
-    session_id: str
 
 
 def normalize_username(username: str) -> str:
@@ -179,15 +150,6 @@ def sign_up(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class LoginCheck:
-    """What a log-in needs to know before bcrypt runs (never leaves the server)."""
-
-    account: str  # what failures are counted against: "user:<id>", or "login:<what was typed>"
-    user_id: int | None
-    password_hash: str | None = field(repr=False)
-
-
 def begin_log_in(*, session: Session, login: str, address: str | None) -> LoginCheck:
     """Before bcrypt (and after :func:`admit_attempt`): the locks of this account from this
     address and of this address (spraying), then the account's hash."""
@@ -290,12 +252,6 @@ def log_in_and_start_session(
     """Check credentials and create a pending session; returns the one-time log-in ticket."""
     user = authenticate(session=session, login=login, password=password, address=address)
     return start_session(session=session, user_id=user.id, user_agent=user_agent)
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
-    token: str
-    expires_at: datetime
 
 
 def activate_session(*, session: Session, ticket: str) -> IssuedToken | None:

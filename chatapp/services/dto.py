@@ -1,11 +1,12 @@
-"""Small public records the services hand upwards (never table rows, never secrets)."""
+"""Small public records the services hand upwards (never table rows, never secrets): all of them
+in one place, whichever service makes them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chatapp.models import Message, User
+from chatapp.models import Media, Message, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,3 +190,80 @@ class GroupOut:
     archived: bool
     members: list[MemberOut]  # current members, owner first, then by role and seniority
     my_role: str  # the viewer's role; "" for a former member
+
+
+# Accounts, media and profiles (services/accounts.py, media.py, profiles.py) ------------------
+@dataclass(frozen=True, slots=True)
+class UserOut:
+    """What the rest of the app may know about a user (never the password hash)."""
+
+    id: int
+    username: str
+    email: str
+    display_name: str
+    avatar_ref: str | None
+    bio: str
+    created_at: datetime
+    last_seen_at: datetime | None
+
+    @classmethod
+    def of(cls, u: User) -> UserOut:
+        assert u.id is not None
+        return cls(
+            id=u.id,
+            username=u.username,
+            email=u.email,
+            display_name=u.display_name,
+            avatar_ref=u.avatar_ref,
+            bio=u.bio,
+            created_at=u.created_at,
+            last_seen_at=u.last_seen_at,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentSession:
+    user: UserOut
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoginCheck:
+    """What a log-in needs to know before bcrypt runs (never leaves the server)."""
+
+    account: str  # what failures are counted against: "user:<id>", or "login:<what was typed>"
+    user_id: int | None
+    password_hash: str | None = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MediaOut:
+    id: str
+    purpose: str
+    mime: str
+    width: int
+    height: int
+
+    @property
+    def thumb_url(self) -> str:
+        return f"/media/{self.id}/thumb"  # (= services.media.thumb_url)
+
+    @property
+    def full_url(self) -> str:
+        return f"/media/{self.id}/full"  # (= services.media.full_url)
+
+    @classmethod
+    def of(cls, m: Media) -> MediaOut:
+        return cls(m.id, m.purpose, m.mime, m.width, m.height)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileUpdate:
+    user: UserOut
+    replaced_avatar: str | None  # media id to delete once the change is committed

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, or_, select
 
 from chatapp.models import Conversation, ConversationMember, Media, Message, User, utcnow
 from chatapp.services import images
+from chatapp.services.dto import MediaOut
 from chatapp.services.errors import NotAllowed, ServiceError
 from chatapp.services.membership import window
 from chatapp.services.throttle import get_login_throttle
@@ -18,27 +19,6 @@ from chatapp.settings import get_settings
 from chatapp.storage.base import MediaStorage
 
 PURPOSES = ("chat", "avatar")
-
-
-@dataclass(frozen=True, slots=True)
-class MediaOut:
-    id: str
-    purpose: str
-    mime: str
-    width: int
-    height: int
-
-    @property
-    def thumb_url(self) -> str:
-        return thumb_url(self.id)
-
-    @property
-    def full_url(self) -> str:
-        return full_url(self.id)
-
-    @classmethod
-    def of(cls, m: Media) -> MediaOut:
-        return cls(m.id, m.purpose, m.mime, m.width, m.height)
 
 
 def is_private(purpose: str) -> bool:

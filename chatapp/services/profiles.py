@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
 
 from sqlmodel import Session
 
 from chatapp import security, wire
 from chatapp.models import User
 from chatapp.services.accounts import (
-    UserOut,
     hash_new_password,
     password_problem,
     revoke_all_sessions,
 )
+from chatapp.services.dto import ProfileUpdate, UserOut
 from chatapp.services.errors import FieldErrors, NotAllowed, Throttled
 from chatapp.services.events import send_event_on_commit
 from chatapp.services.media import claim_avatar, thumb_url
@@ -22,12 +21,6 @@ from chatapp.services.throttle import get_login_throttle, wait_message
 
 MAX_DISPLAY_NAME = 50
 MAX_BIO = 280
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileUpdate:
-    user: UserOut
-    replaced_avatar: str | None  # media id to delete once the change is committed
 
 
 # Characters that look like nothing but change what a name shows: Hangul and Braille blanks

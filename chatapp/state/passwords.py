@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 
-from chatapp.services import accounts, profiles
+from chatapp.services import accounts, dto, profiles
 from chatapp.services.events import NotAnnounced
 from chatapp.state.db_call import db_call, limit_call
 from chatapp.state.hashing import get_hash_pool, hash_call
@@ -29,14 +29,14 @@ async def admit(*, address: str) -> None:
     await limit_call(accounts.admit_attempt, address=address)
 
 
-async def begin_log_in(*, login: str, address: str) -> accounts.LoginCheck:
+async def begin_log_in(*, login: str, address: str) -> dto.LoginCheck:
     """The attempt limit, the locks and the account's look-up; Throttled before any bcrypt."""
     await admit(address=address)
     return await db_call(accounts.begin_log_in, login=login, address=address)
 
 
 async def complete_log_in(
-    *, check: accounts.LoginCheck, password: str, address: str, user_agent: str, token: str
+    *, check: dto.LoginCheck, password: str, address: str, user_agent: str, token: str
 ) -> str:
     """bcrypt for the tab `token`, then the outcome: the one-time ticket of a new session,
     AuthFailed, Throttled ("busy") or TabGone."""

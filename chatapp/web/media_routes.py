@@ -16,7 +16,7 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from chatapp.db import session_scope
-from chatapp.services import accounts, images, media
+from chatapp.services import accounts, dto, images, media
 from chatapp.services.errors import ServiceError
 from chatapp.settings import get_settings
 from chatapp.storage import get_storage
@@ -72,7 +72,7 @@ async def upload(request: Request) -> Response:
         if len(body) > images.MAX_BYTES:
             return _error("Images can be at most 10 MB.", 413)
 
-    def record(prepared: media.Prepared) -> media.MediaOut:
+    def record(prepared: media.Prepared) -> dto.MediaOut:
         with session_scope() as db:
             return media.record_upload(session=db, owner_id=viewer, prepared=prepared)
 

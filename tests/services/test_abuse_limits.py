@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from chatapp import security
 from chatapp.models import User
-from chatapp.services import accounts
+from chatapp.services import accounts, dto
 from chatapp.services.errors import AuthFailed, FieldErrors, Throttled
 from chatapp.services.throttle import LoginThrottle, address_key, get_login_throttle
 
@@ -38,7 +38,7 @@ def _user(db: Session, name: str) -> None:
     db.commit()
 
 
-def _log_in(db: Session, login: str, password: str, address: str) -> accounts.UserOut:
+def _log_in(db: Session, login: str, password: str, address: str) -> dto.UserOut:
     return accounts.authenticate(session=db, login=login, password=password, address=address)
 
 

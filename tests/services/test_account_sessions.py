@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from chatapp import db as chat_db
 from chatapp import security
 from chatapp.models import AuthSession, User
-from chatapp.services import accounts
+from chatapp.services import accounts, dto
 from chatapp.services.errors import AuthFailed, FieldErrors, Throttled
 from chatapp.services.throttle import LoginThrottle
 from chatapp.settings import get_settings
@@ -46,7 +46,7 @@ def throttle(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoginThrottle]:
     yield t
 
 
-def _user(db: Session, name: str = "alice") -> accounts.UserOut:
+def _user(db: Session, name: str = "alice") -> dto.UserOut:
     user = accounts.sign_up(session=db, username=name, email=f"{name}@example.com", password=PW)
     db.commit()
     return user

@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 
 from chatapp import security
 from chatapp.models import AuthSession, User
-from chatapp.services import accounts
+from chatapp.services import accounts, dto
 from chatapp.services.errors import AuthFailed, FieldErrors, Throttled
 from chatapp.settings import get_settings
 from tests.support.clock import FakeClock
@@ -15,7 +15,7 @@ from tests.support.clock import FakeClock
 PW = "correct horse"
 
 
-def _signup(db: Session, username: str = "alice", email: str | None = None) -> accounts.UserOut:
+def _signup(db: Session, username: str = "alice", email: str | None = None) -> dto.UserOut:
     user = accounts.sign_up(
         session=db, username=username, email=email or f"{username}@example.com", password=PW
     )

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from chatapp.models import Media, User, utcnow
-from chatapp.services import conversations, media
+from chatapp.services import conversations, dto, media
 from chatapp.services.errors import ServiceError
 from chatapp.settings import get_settings
 from chatapp.storage.local import LocalStorage
@@ -23,7 +23,7 @@ def store(tmp_path: Path) -> LocalStorage:
     return LocalStorage(tmp_path / "media")
 
 
-def _upload(db: Session, store: LocalStorage, owner: int, purpose: str = "chat") -> media.MediaOut:
+def _upload(db: Session, store: LocalStorage, owner: int, purpose: str = "chat") -> dto.MediaOut:
     out = media.store_upload(
         session=db, owner_id=owner, purpose=purpose, data=png(16, 16), storage=store
     )
