@@ -239,7 +239,10 @@ def test_installable_and_an_offline_page(
         sizes = {(i["sizes"], i.get("purpose", "")) for i in json.loads(manifest["data"])["icons"]}
         assert ("192x192", "any") in sizes and ("512x512", "maskable") in sizes
         assert cdp.send("Page.getInstallabilityErrors")["installabilityErrors"] == []
-        # The network is gone: the offline page instead of the browser's error.
+        # The network is gone: the offline page instead of the browser's error. (Playwright
+        # takes the service worker offline too once it is attached to it.)
+        if not ctx.service_workers:
+            ctx.wait_for_event("serviceworker", timeout=30_000)
         ctx.set_offline(True)
         page.goto(f"{base_url}/")
         expect(page.get_by_role("heading", name="You're offline")).to_be_visible()
