@@ -123,17 +123,11 @@ def _fresh_throttle() -> Iterator[None]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop running for the rest of
-    the session, which asyncio tests (realtime, Redis) cannot share. After them, the
-    operations tests that start and SIGTERM servers of their own: in two CI runs in random
-    order, the session's shared app server got a SIGTERM while they ran (every browser test
-    after it failed with "connection refused"); the cause is not found yet (TESTING.md)."""
+    the session, which asyncio tests (realtime, Redis) cannot share."""
 
     def uses_browser(item: pytest.Item) -> bool:
         names = set(getattr(item, "fixturenames", ()))
         # (browser_type: a test that launches its own persistent Chromium profile)
         return bool(names & {"browser", "page", "browser_type", "playwright"})
 
-    def stops_servers(item: pytest.Item) -> bool:
-        return item.nodeid.startswith("tests/e2e/test_operations.py")
-
-    items.sort(key=lambda item: (stops_servers(item), uses_browser(item)))
+    items.sort(key=uses_browser)

@@ -320,7 +320,11 @@ class ChatState(rx.State):
                 events.append(rx.set_focus("people-search"))
             return events
         if target == self.active_id and await self._catch_up(uid, target):
-            return events
+            # The composer as _open leaves it (this conversation's draft, focused).
+            draft = self._draft_map().get(str(target), "")
+            self._composer(draft)
+            self.composer_seed = draft
+            return [rx.set_value("composer", draft), rx.set_focus("composer"), *events]
         opened = await self._open(uid, target)
         return [*(opened if isinstance(opened, list) else [opened]), *events]
 
