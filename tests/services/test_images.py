@@ -313,3 +313,33 @@ def test_a_wide_palette_image_is_shrunk_without_the_box_filter() -> None:
     im.save(buf, "PNG")
     out = images.process_chat_image(buf.getvalue())
     assert (out.full.width, out.full.height) == (2560, 17)
+
+
+# Found by the third mutation run -----------------------------------------------------------------
+
+
+def test_an_image_that_makes_pillow_warn_of_a_bomb_is_refused_cleanly() -> None:
+    """45 MP is past Pillow's own warning (40 MP) but short of its error (80 MP): the warning
+    is turned into the refusal, never an unhandled exception."""
+    assert _refusal(png_header(7000, 6500)) == (
+        "That image has too many pixels (at most 16.8 megapixels)."
+    )
+
+
+def test_an_animation_of_exactly_50_megapixels_is_accepted() -> None:
+    out = images.process_chat_image(animated_gif(1000, 1000, 50))
+    with _open(out.full.data) as im:
+        assert (im.n_frames, im.size) == (50, (1000, 1000))
+
+
+def test_a_single_frame_gif_is_a_still_and_is_shrunk() -> None:
+    out = images.process_chat_image(plain("GIF", 3000, 30))
+    assert (out.full.mime, out.full.width, out.full.height) == ("image/gif", 2560, 26)
+
+
+def test_a_wide_black_and_white_image_is_shrunk_without_the_box_filter() -> None:
+    im = Image.new("1", (6000, 30), 1)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    out = images.process_chat_image(buf.getvalue())
+    assert (out.full.width, out.full.height) == (2560, 13)
