@@ -220,3 +220,126 @@ def test_a_job_larger_than_the_whole_budget_runs_alone() -> None:
     with budget.hold(10**9):
         with pytest.raises(ServiceError), budget.hold(1, timeout=0.01):
             pass
+
+
+# Found by the second mutation run ----------------------------------------------------------------
+
+
+def _gif(frames: list[Image.Image], **kw: object) -> bytes:
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("size", "thumb"), [((1, 2000), (1, 480)), ((2000, 1), (480, 1)), ((64, 48), (64, 48))]
+)
+def test_thin_and_small_images_are_kept_and_never_enlarged(
+    size: tuple[int, int], thumb: tuple[int, int]
+) -> None:
+    out = images.process_chat_image(plain("PNG", *size))
+    assert (out.full.width, out.full.height) == size
+    assert (out.thumb.width, out.thumb.height) == thumb
+
+
+def test_the_pixel_limit_told_is_the_one_of_the_images_format() -> None:
+    assert _refusal(plain("WEBP", 4000, 2100)) == (
+        "That image has too many pixels (at most 8.3 megapixels)."
+    )
+
+
+def test_a_big_still_is_not_counted_as_an_animation() -> None:
+    out = images.process_chat_image(plain("JPEG", 6500, 4000))  # 26 MP: over half of 50
+    assert (out.full.width, out.full.height) == (2560, 1575)
+
+
+def test_two_frames_are_an_animation_and_an_animated_webp_is_kept_as_a_still() -> None:
+    two = _gif([Image.new("L", (8, 8), 0), Image.new("L", (8, 8), 255)], duration=50, loop=0)
+    out = images.process_chat_image(two)
+    assert out.full.ext == "gif"
+    with _open(out.full.data) as im:
+        assert im.n_frames == 2
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(
+        buf, "WEBP", save_all=True, append_images=[Image.new("RGB", (8, 8), (0, 255, 0))]
+    )
+    out = images.process_chat_image(buf.getvalue())
+    with _open(out.full.data) as im:
+        assert (im.format, getattr(im, "n_frames", 1)) == ("WEBP", 1)
+
+
+def test_an_animations_thumbnail_is_its_first_frame_and_keeps_transparency() -> None:
+    palette = [0, 0, 0, 255, 0, 0, 0, 255, 0] + [0] * (256 * 3 - 9)
+    frames = []
+    for color in (1, 2):  # red, then green; index 0 is transparent
+        im = Image.new("P", (20, 20), 0)
+        im.putpalette(palette)
+        im.paste(color, (5, 5, 15, 15))
+        frames.append(im)
+    out = images.process_chat_image(_gif(frames, transparency=0, duration=50, loop=0))
+    with _open(out.thumb.data) as th:
+        rgba = th.convert("RGBA")
+        assert rgba.getpixel((10, 10)) == (255, 0, 0, 255)
+        assert rgba.getpixel((0, 0))[3] == 0
+
+
+def test_a_grey_avatar_with_transparency_stays_a_png_with_it() -> None:
+    im = Image.new("LA", (100, 100), (128, 0))
+    im.paste((200, 255), (25, 25, 75, 75))
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    out = images.process_avatar(buf.getvalue())
+    assert out.full.mime == out.thumb.mime == "image/png"
+    with _open(out.full.data) as full:
+        assert full.convert("RGBA").getpixel((0, 0))[3] == 0
+
+
+def test_an_image_without_an_orientation_tag_is_not_turned() -> None:
+    im = Image.new("RGB", (40, 20), (255, 0, 0))
+    im.paste((0, 0, 255), (20, 0, 40, 20))
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    out = images.process_chat_image(buf.getvalue())
+    with _open(out.full.data) as full:
+        assert full.size == (40, 20)
+        assert full.convert("RGB").getpixel((2, 10)) == (255, 0, 0)
+
+
+def test_a_wide_palette_image_is_shrunk_without_the_box_filter() -> None:
+    """Palette images cannot be reduced by Pillow's box filter (it raises): they are resized."""
+    im = Image.new("P", (6000, 40), 1)
+    im.putpalette([0, 0, 0, 10, 200, 30] + [0] * (256 * 3 - 6))
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    out = images.process_chat_image(buf.getvalue())
+    assert (out.full.width, out.full.height) == (2560, 17)
+
+
+# Found by the third mutation run -----------------------------------------------------------------
+
+
+def test_an_image_that_makes_pillow_warn_of_a_bomb_is_refused_cleanly() -> None:
+    """45 MP is past Pillow's own warning (40 MP) but short of its error (80 MP): the warning
+    is turned into the refusal, never an unhandled exception."""
+    assert _refusal(png_header(7000, 6500)) == (
+        "That image has too many pixels (at most 16.8 megapixels)."
+    )
+
+
+def test_an_animation_of_exactly_50_megapixels_is_accepted() -> None:
+    out = images.process_chat_image(animated_gif(1000, 1000, 50))
+    with _open(out.full.data) as im:
+        assert (im.n_frames, im.size) == (50, (1000, 1000))
+
+
+def test_a_single_frame_gif_is_a_still_and_is_shrunk() -> None:
+    out = images.process_chat_image(plain("GIF", 3000, 30))
+    assert (out.full.mime, out.full.width, out.full.height) == ("image/gif", 2560, 26)
+
+
+def test_a_wide_black_and_white_image_is_shrunk_without_the_box_filter() -> None:
+    im = Image.new("1", (6000, 30), 1)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    out = images.process_chat_image(buf.getvalue())
+    assert (out.full.width, out.full.height) == (2560, 13)

@@ -105,3 +105,15 @@ def test_for_update_locks_the_row_on_mariadb_and_is_left_out_on_sqlite(
                 other.execute(sa.text("UPDATE users SET bio = 'x' WHERE id = :id"), {"id": uid})
             assert exc.value.orig.args[0] == 1205  # lock wait timeout: the row was locked
         holder.rollback()
+
+
+def test_updates_report_how_many_rows_they_changed(engine: tuple[sa.Engine, bool]) -> None:
+    eng, _ = engine
+    uid = _user(eng)
+    update = RawStatement("UPDATE users SET bio = :bio WHERE id = :id")
+    with eng.begin() as conn:
+        assert update.execute(conn, {"bio": "hello", "id": uid}).rowcount == 1
+        assert update.execute(conn, {"bio": "hello", "id": uid + 1000}).rowcount == 0
+    with Session(eng) as s:
+        row = s.get(User, uid)
+        assert row is not None and row.bio == "hello"
