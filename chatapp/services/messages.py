@@ -182,7 +182,38 @@ def _send_and_announce(
         send_event_on_commit(to, event)
         if blind:
             send_event_on_commit(blind, message_event(result.message, card, group=group))
+    else:
+        # A retry of a stored send: the first attempt may have committed without its answer
+        # (the database stopped mid-commit), so nothing was published. Announce it again.
+        _announce_again(session(), result, origin=origin, sender=sender)
     return result
+
+
+def _announce_again(
+    session: Session, result: SendResult, *, origin: str, sender: SenderCard | None
+) -> None:
+    """Publish a stored message again (``again``: tabs that show it drop it by client id), on
+    commit, to the current members who may read it, if it was stored in the last
+    AGAIN_WITHIN_S seconds (an older one was announced, or caught up, long since)."""
+    m = result.message
+    at = m.created_at if m.created_at.tzinfo else m.created_at.replace(tzinfo=UTC)
+    if at < utcnow() - timedelta(seconds=AGAIN_WITHIN_S):
+        return
+    from chatapp.services.lifecycle import quotes_of  # (lifecycle builds on this module)
+
+    low_of = dict(current_member_windows(session=session, conversation_id=m.conversation_id))
+    readers = [u for u in result.member_ids if u in low_of and low_of[u] < m.id]
+    quoted = quotes_of(session, [m]).get(m.reply_to_id or 0)
+    to = [u for u in readers if quoted is None or quoted.id > low_of[u]]
+    blind = [u for u in readers if u not in to]
+    card = sender or _sender_card(session, m.sender_id)
+    group = _conversation_card(session, m.conversation_id)
+    if to:
+        send_event_on_commit(
+            to, message_event(m, card, origin=origin, again=True, group=group, quote=quoted)
+        )
+    if blind:
+        send_event_on_commit(blind, message_event(m, card, again=True, group=group))
 
 
 def message_event(
@@ -377,28 +408,17 @@ def stored_sends(
         .outerjoin(Media, col(Media.id) == col(Message.media_ref))
         .where(col(Message.sender_id) == sender_id, col(Message.client_id).in_(wanted))
     ).all()  # (on the unique (sender_id, client_id) key)
-    members: dict[int, list[tuple[int, int]]] = {}
+    windows: dict[int, list[tuple[int, int]]] = {}
     out = []
-    recent = utcnow() - timedelta(seconds=AGAIN_WITHIN_S)
     for m, width, height in rows:
         conv = m.conversation_id
-        if conv not in members:
-            members[conv] = current_member_windows(session=session, conversation_id=conv)
+        if conv not in windows:
+            windows[conv] = current_member_windows(session=session, conversation_id=conv)
         # Who may read it now: a group's members added since it was sent do not.
-        readers = [u for u, low in members[conv] if low < (m.id or 0)]
+        readers = [u for u, low in windows[conv] if low < (m.id or 0)]
         result = SendResult(message=_out(m, width, height), created=False, member_ids=readers)
         out.append(result)
-        at = m.created_at if m.created_at.tzinfo else m.created_at.replace(tzinfo=UTC)
-        if at >= recent:
-            card = sender or _sender_card(session, sender_id)
-            event = message_event(
-                result.message,
-                card,
-                origin=origin,
-                again=True,
-                group=_conversation_card(session, conv),
-            )
-            send_event_on_commit(readers, event)
+        _announce_again(session, result, origin=origin, sender=sender)
     return out
 
 

@@ -1077,6 +1077,30 @@ def test_send_message_alone_commits_on_its_own_and_is_idempotent(db: Session) ->
     assert [m.body for m in page.items] == ["stored"]
 
 
+def test_a_retry_of_a_stored_send_announces_it_again(db: Session) -> None:
+    """The commit reached the database but its answer did not reach the server (the database
+    stopped mid-commit): the send failed as far as the server knew, nothing was published, and
+    the sender's Retry finds the message stored. That retry announces it again (``again``:
+    tabs that show it already drop it by client id), or its recipient would never see it."""
+    from chatapp.services import events
+
+    a, b, conv = _pair(db)
+    cid = _cid()
+    with events.collecting():  # the first attempt's publish is lost with its answer
+        first = _store(db, a, conv, "committed, unanswered", cid=cid, origin="tab-1")
+    with events.collecting() as out:
+        again = _store(db, a, conv, "committed, unanswered", cid=cid, origin="tab-1")
+    assert first.created and not again.created
+    assert len(out) == 1
+    assert sorted(out[0].user_ids) == sorted([a, b])
+    event = out[0].event
+    assert event["type"] == "message" and event.get("again") is True
+    assert event["origin"] == "tab-1"
+    assert event["message"]["cid"] == cid and event["message"]["id"] == first.message.id
+    db.rollback()
+    assert _count(db, "SELECT COUNT(*) FROM messages WHERE client_id=:c", c=cid) == 1
+
+
 def test_send_message_alone_refusals_change_nothing(db: Session) -> None:
     a, _b, conv = _pair(db)
     outsider = _user(db, "mallory")
