@@ -229,6 +229,7 @@ class FaultResult:
     server_errors: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     lost_cids: list[str] = field(default_factory=list)
+    slowest_back: list[str] = field(default_factory=list)  # the last moved tab's trace
     lost_kinds: dict[str, int] = field(default_factory=dict)
     twice_cids: list[str] = field(default_factory=list)
 
@@ -422,6 +423,12 @@ async def measure(
     moved = [t.hydrated_at for t in chat_tabs if t.reconnects]
     if moved and env.fault_end:
         res.back_s = max(moved) - env.fault_end
+        last = max((t for t in chat_tabs if t.reconnects), key=lambda t: t.hydrated_at)
+        res.slowest_back = [
+            f"{t - env.fault_end:7.2f} {what}"
+            for t, what in last.trace
+            if t >= env.fault_end - 1 and any(mark in what for mark in TRACE_MARKS)
+        ][-30:]
     res.errors = dict(rec.errors.most_common(12))
     res.server_errors = _server_errors(srvs, since)
     res.notes = env.notes
@@ -531,6 +538,10 @@ def report(results: list[FaultResult]) -> None:
         if r.lost_cids:
             print(f"  lost (first {len(r.lost_cids)}):")
             for line in r.lost_cids:
+                print(f"    {line}")
+        if r.slowest_back:
+            print("  the last tab back, from the fault on (s):")
+            for line in r.slowest_back:
                 print(f"    {line}")
         if r.twice_cids:
             print(f"  shown twice (first {len(r.twice_cids)}): {', '.join(r.twice_cids)}")

@@ -140,6 +140,9 @@ class Tab(ABC):
     def _set_hydrated(self) -> None:
         """Reflex's on_load chain finished (chatapp only; relays never send the flag)."""
         self.hydrated_at = time.monotonic()
+        log = getattr(self, "_log", None)
+        if log is not None:
+            log("hydrated (on_load finished)")
         if self._hydrated is not None and not self._hydrated.done():
             self._hydrated.set_result(None)
 

@@ -21,7 +21,8 @@ source "$(dirname "$0")/setup.sh"
 setup_venv requirements-dev.txt   # podman-compose, and the bench's client libraries
 T0=$(date +%s)
 step() { echo "== [$(($(date +%s) - T0)) s] $*"; }
-fail() { echo "test-containers: FAILED: $*" >&2; exit 1; }
+WHY=""  # the failure, repeated as the last line (after the containers' logs)
+fail() { WHY="$*"; echo "test-containers: FAILED: $*" >&2; exit 1; }
 
 if [ "$(id -u)" != 0 ]; then
   fail "needs root (rootful podman, Debian packages); CONTAINER_TESTS=skip skips it in scripts/test.sh"
@@ -95,7 +96,7 @@ finish() {
   else
     down
   fi
-  echo "test-containers: $([ $code -eq 0 ] && echo passed || echo FAILED) in $(($(date +%s) - T0)) s"
+  echo "test-containers: $([ $code -eq 0 ] && echo passed || echo FAILED) in $(($(date +%s) - T0)) s${WHY:+: $WHY}"
 }
 trap finish EXIT
 

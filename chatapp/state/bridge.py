@@ -11,7 +11,7 @@ from typing import Any, cast
 import reflex as rx
 
 from chatapp.gc_tuning import tune_after_startup
-from chatapp.observability import logs
+from chatapp.observability import logs, shutdown
 from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations
 from chatapp.settings import get_settings
@@ -174,6 +174,7 @@ def install(app: rx.App) -> None:
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         tune_after_startup()  # the app is loaded: keep its objects out of the collector's way
+        shutdown.install()  # SIGTERM: no new websockets, /healthz 503, while this worker drains
         logs.route_server_loggers()  # (the server's worker set up its loggers after our import)
         hub.start()
         read_marks.start()

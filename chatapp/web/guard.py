@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from functools import lru_cache
 from typing import Any
 
-from chatapp.observability import logs
+from chatapp.observability import logs, shutdown
 from chatapp.settings import get_settings
 
 Scope = MutableMapping[str, Any]
@@ -194,6 +194,11 @@ class Guard:
         origin = _header(scope, b"origin")
         refused = origin is not None and not origin_allowed(origin, scope)
         if kind == "websocket":
+            if shutdown.draining():
+                # This worker is going away: the tab reconnects to another replica.
+                await receive()
+                await send({"type": "websocket.close", "code": 1012})
+                return
             if refused:
                 # Closing before accepting makes the server answer the handshake with 403.
                 await receive()

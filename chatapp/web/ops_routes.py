@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from chatapp.observability import health, metrics
+from chatapp.observability import health, metrics, shutdown
 from chatapp.settings import get_settings
 
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -27,6 +27,9 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 async def healthz(request: Request) -> Response:
     result = await health.check()
+    if shutdown.draining():  # SIGTERM: take this worker out of the rotation while it drains
+        result.ok = False
+        result.checks["shutdown"] = "draining"
     return JSONResponse(result.body(), status_code=200 if result.ok else 503, headers=_NO_STORE)
 
 
