@@ -369,7 +369,8 @@ async def push_offline(
     wanted = recipients(event)
     if not wanted or vapid() is None:
         return PushReport()
-    offline = [u for u in wanted if u not in await presence.online(wanted)]
+    online = await presence.online(wanted)  # once (not once per recipient)
+    offline = [u for u in wanted if u not in online]
     if not offline:
         return PushReport()
     loop = asyncio.get_running_loop()

@@ -222,6 +222,32 @@ def test_the_stand_in_refuses_what_the_browser_could_not_decrypt(
     assert len(standin.errors) == 1 and "/push/bob" in standin.errors[0]
 
 
+class CountingPresence(LocalPresence):
+    """LocalPresence that counts the look-ups (with Redis each is a round trip per member)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[int] = []
+
+    async def online(self, user_ids: list[int]) -> set[int]:
+        self.asked.append(len(user_ids))
+        return await super().online(user_ids)
+
+
+def test_who_is_online_is_asked_once_per_message(
+    db: Session, pair: tuple[int, str, int, str, int], mysql_engine: sa.Engine
+) -> None:
+    """A message to a group of 200 asked presence once per recipient for every recipient
+    (40,000 look-ups per message; a quarter of the server's time at 5 msg/s, bench group)."""
+    a, _sa, b, _sb, conv = pair
+    presence = CountingPresence()
+    asyncio.run(presence.tab_up(b, "bob-tab"))
+    event = _message_event(db, a, conv)
+    event["to"] = [a, b, *range(10_000, 10_198)]  # a group's worth of recipients
+    _push(event, presence, mysql_engine)
+    assert presence.asked == [199]  # once, for everyone but the sender
+
+
 def test_no_push_to_someone_with_an_open_tab(
     db: Session,
     standin: PushServiceStandIn,
