@@ -37,13 +37,10 @@ class MessageView(TypedDict):
     full: str
     w: int  # thumbnail box, so the view does not jump when the image loads
     h: int
-    # Only where they apply (a direct conversation's bubbles carry none of these, so they cost
-    # it nothing on the wire): a system line ("alice added bob"); in a group, the sender's name
-    # and avatar on the first bubble of their run.
+    # Only where they apply (a bubble without them costs nothing on the wire): a system line
+    # ("alice added bob"). (A group bubble's sender name and avatar are looked up in the tab's
+    # map of the group's people, ChatState.writers.)
     sys: NotRequired[bool]
-    name: NotRequired[str]
-    initials: NotRequired[str]
-    avatar: NotRequired[str]
     edited: NotRequired[bool]
     deleted: NotRequired[bool]
     mod: NotRequired[bool]

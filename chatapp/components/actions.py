@@ -101,13 +101,9 @@ def toolbar(m: rx.Var[dict[str, Any]], mine: rx.Var, can_moderate: rx.Var) -> rx
                         mine,
                         "You",
                         rx.cond(
-                            m["name"].to(str) != "",
-                            m["name"].to(str),
-                            rx.cond(
-                                ChatState.active["group"].to(bool),
-                                "a message",
-                                ChatState.active["title"].to(str),
-                            ),
+                            ChatState.active["group"].to(bool),
+                            ChatState.writers[m["sender"].to(str)]["name"].to(str),
+                            ChatState.active["title"].to(str),
                         ),
                     ),
                     body,

@@ -231,9 +231,9 @@ def message_bubble(m: rx.Var[dict[str, Any]], rest: rx.RestProp) -> rx.Component
     status = m["status"].to(str)
     a = ChatState.active
     w, h = m["w"].to(int), m["h"].to(int)
-    # In a group, the first bubble of a run names its sender (a direct conversation's bubbles
-    # carry no name: the header names the other person).
-    named = m["name"].to(str) != ""
+    # In a group, the first bubble of a run names its sender, looked up in the group's map of
+    # people (a direct conversation's bubbles carry no name: the header names the other person).
+    named = a["group"].to(bool) & m["first"].to(bool) & ~mine
     day = rx.cond(
         m["day"].to(str) != "",
         rx.box(rx.text(m["day"].to(str), size="1"), class_name="day-separator", role="separator"),
@@ -248,6 +248,11 @@ def message_bubble(m: rx.Var[dict[str, Any]], rest: rx.RestProp) -> rx.Component
         day,
         rx.cond(m["sys"].to(bool), system_line, _bubble(m, mine, status, a, w, h, named)),
     )
+
+
+def writer(m: rx.Var[dict[str, Any]]) -> rx.Var:
+    """The sender of a group's bubble, from the open group's map of people."""
+    return ChatState.writers[m["sender"].to(str)]
 
 
 def _bubble(
@@ -268,7 +273,9 @@ def _bubble(
                         m["first"].to(bool),
                         rx.cond(
                             named,
-                            avatar(m["avatar"], m["initials"], m["name"], 24),
+                            avatar(
+                                writer(m)["avatar"], writer(m)["initials"], writer(m)["name"], 24
+                            ),
                             rx.cond(
                                 ~a["group"].to(bool),
                                 avatar(a["avatar"], a["initials"], a["title"], 24),
@@ -281,7 +288,9 @@ def _bubble(
             rx.box(
                 rx.cond(
                     named,
-                    rx.text(m["name"].to(str), size="1", weight="bold", class_name="bubble-name"),
+                    rx.text(
+                        writer(m)["name"].to(str), size="1", weight="bold", class_name="bubble-name"
+                    ),
                 ),
                 quote_block(m),
                 rx.cond(m["deleted"].to(bool), deleted_text(m)),

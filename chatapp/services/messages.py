@@ -528,7 +528,14 @@ def list_messages(
         has_more=before is not None,
         before_at=before.created_at if before is not None else None,
         before_sender=before.sender_id if before is not None else 0,
-        senders=_senders(session, items) if group else {},
+        # A member's newest page (opening the group) names every current member too: a tab
+        # keeps one map of who is who for the open group, and a message then carries no name.
+        # (Not for a former member: who joined since is none of their business.)
+        senders=_senders(
+            session, items, conversation_id if before_id is None and until is None else 0
+        )
+        if group
+        else {},
         **_extras(session, conv, items, (low, until)),
     )
 
@@ -553,9 +560,14 @@ def _extras(
     }
 
 
-def _senders(session: Session, items: list[MessageOut]) -> dict[int, PersonOut]:
-    """Name and avatar of who wrote these messages, for a group's bubbles (one query)."""
+def _senders(
+    session: Session, items: list[MessageOut], members_of: int = 0
+) -> dict[int, PersonOut]:
+    """Name and avatar of who wrote these messages, for a group's bubbles, and of the current
+    members of ``members_of`` when given (one query)."""
     ids = {m.sender_id for m in items if m.system is None}
+    if members_of:
+        ids.update(member_ids(session=session, conversation_id=members_of))
     if not ids:
         return {}
     people = session.exec(select(User).where(col(User.id).in_(ids)))

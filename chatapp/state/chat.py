@@ -108,6 +108,11 @@ def _now_ms() -> int:
 class ChatState(rx.State):
     active_id: int = 0
     active: dict[str, Any] = {}  # the open conversation's sidebar row (header)
+    # The open group's people (current members and the writers of the shown messages): id ->
+    # name, initials, avatar. Sent once when the group opens; a message carries only the
+    # sender's id, and its bubble looks the name up here (a group message costs a tab no more
+    # bytes than a direct one).
+    writers: dict[str, dict[str, str]] = {}
     has_more: bool = False
     loading_older: bool = False
     pill: bool = False  # "New messages": something arrived while the reader was scrolled up
@@ -357,19 +362,18 @@ class ChatState(rx.State):
             m = wire_message(item, page.quotes.get(item.reply_to_id or 0))
             if timeline.is_shown(cur, m):
                 continue
-            person = page.senders.get(item.sender_id)
             view = timeline.view_of(
                 m,
                 viewer=uid,
                 clock=clock,
                 prev_at=cur.last_at,
                 prev_sender=cur.last_sender,
-                who=timeline.who_of(person) if person is not None else None,
                 reactions=page.reactions.get(item.id),
             )
             timeline.put(cur, history, arrivals, view)
             if item.sender_id == uid and not item.system:
                 self._mine = [*raw(self._mine), item.id][-64:]
+        self._add_writers(timeline.people_of(page.senders))
         for ch in changes.items:
             m = wire_message(ch.message, ch.quote)
             old = timeline.current(cur, history, arrivals, m["cid"], m["id"])
@@ -453,10 +457,10 @@ class ChatState(rx.State):
             clock=clock,
             prev_at=before_at,
             prev_sender=page.before_sender,
-            senders=page.senders,
             reactions=page.reactions,
             quotes=page.quotes,
         )
+        self.writers = timeline.people_of(page.senders)
         timeline.show_page(cur, history, views)
         cur.seq = page.seq
         self._mine = [m.id for m in page.items if m.sender_id == uid and not m.system][-64:]
@@ -573,6 +577,7 @@ class ChatState(rx.State):
         self._cursor = timeline.clear(timeline.Cursor.load(self._cursor), history, arrivals).dump()
         self.active_id = 0
         self.active = {}
+        self.writers = {}
         self.has_more = False
         self.pill = False
 
@@ -691,10 +696,10 @@ class ChatState(rx.State):
             clock=self._clock(),
             prev_at=_ms_dt(page.before_at),
             prev_sender=page.before_sender,
-            senders=page.senders,
             reactions=page.reactions,
             quotes=page.quotes,
         )
+        self._add_writers(timeline.people_of(page.senders))
         timeline.prepend_older(cur, history, views)
         self._cursor = cur.dump()
         if page.items:
@@ -1145,6 +1150,16 @@ class ChatState(rx.State):
                 if conv == self.active_id:
                     self.active = {**self.active, **fields}
             self._update_people(event["user"], {"name": event["title"], **fields})
+            if str(event["user"]) in self.writers:
+                self._add_writers(
+                    {
+                        str(event["user"]): {
+                            "name": event["title"],
+                            "initials": event["initials"],
+                            "avatar": event["avatar"],
+                        }
+                    }
+                )
             if self.profile_card.get("id") == event["user"]:
                 self.profile_card = {
                     **self.profile_card,
@@ -1160,6 +1175,14 @@ class ChatState(rx.State):
                     self.active = {**self.active, **seen}
             self._update_people(event["user"], seen)
         return 0
+
+    def _add_writers(self, people: dict[str, dict[str, str]]) -> None:
+        """Add or update people of the open group's map; the var (the whole map) is sent again
+        only when something in it changed."""
+        have = raw(self.writers)
+        new = {k: v for k, v in people.items() if have.get(k) != v}
+        if new:
+            self.writers = {**have, **new}
 
     def _update_people(self, user_id: int, fields: dict[str, Any]) -> None:
         if any(p.get("id") == user_id for p in self.people):
@@ -1319,13 +1342,15 @@ class ChatState(rx.State):
         cur = timeline.Cursor.load(self._cursor)
         if timeline.is_shown(cur, m):
             return 0
+        if group is not None and not system:  # (a member added since the group opened)
+            card = {"name": s["name"], "initials": s["initials"], "avatar": s["avatar"]}
+            self._add_writers({str(s["id"]): card})
         view = timeline.view_of(
             m,
             viewer=uid,
             clock=clock,
             prev_at=cur.last_at,
             prev_sender=cur.last_sender,
-            who=(s["name"], s["initials"], s["avatar"]) if group is not None else None,
         )
         timeline.put(cur, history, arrivals, view)
         self._cursor = cur.dump()

@@ -36,12 +36,13 @@ def view_of(
     prev_sender: int,
     status: Status = "sent",
     error: str = "",
-    who: Who | None = None,
     reactions: dict[str, list[int]] | None = None,
 ) -> MessageView:
     """A bubble, labelled against the message shown just before it (day separator, avatar).
-    ``who``: in a group, the sender's name and avatar, shown on the first bubble of a run. A
-    system line ("alice added bob") is a bubble of its own kind, never part of a run."""
+    In a group, the first bubble of a run shows its sender's name and avatar: the page looks
+    them up in the tab's map of the group's people (ChatState.writers), so a bubble carries
+    only the sender's id. A system line ("alice added bob") is a bubble of its own kind, never
+    part of a run."""
     new_day = not prev_at or clock.day_key(prev_at) != clock.day_key(m["at"])
     system = bool(m.get("sys"))
     first = new_day or m["sender"] != prev_sender or system
@@ -66,8 +67,6 @@ def view_of(
     if system:
         view["sys"] = True
         view["mine"] = False
-    elif who is not None and first and m["sender"] != viewer:
-        view["name"], view["initials"], view["avatar"] = who
     for flag in ("edited", "deleted", "mod"):
         if m.get(flag):
             view[flag] = True  # type: ignore[literal-required]
@@ -111,13 +110,21 @@ def changed(
 
 
 # (name, initials, avatar URL) of a group message's sender
-Who = tuple[str, str, str]
 # A system line ends a run: the next message shows its sender again.
 SYSTEM_SENDER = -1
 
 
-def who_of(person: PersonOut) -> Who:
-    return (person.display_name, initials(person.display_name), thumb_url(person.avatar_ref))
+def people_of(senders: dict[int, PersonOut]) -> dict[str, dict[str, str]]:
+    """A group's people as the page looks them up (ChatState.writers): id -> name,
+    initials, avatar."""
+    return {
+        str(uid): {
+            "name": p.display_name,
+            "initials": initials(p.display_name),
+            "avatar": thumb_url(p.avatar_ref),
+        }
+        for uid, p in senders.items()
+    }
 
 
 def views_of(
@@ -127,15 +134,12 @@ def views_of(
     clock: Clock,
     prev_at: int,
     prev_sender: int,
-    senders: dict[int, PersonOut] | None = None,
     reactions: dict[int, dict[str, list[int]]] | None = None,
     quotes: dict[int, QuoteOut] | None = None,
 ) -> list[MessageView]:
-    """Bubbles of a page (``senders``: a group page's writers, for names and avatars;
-    ``reactions`` and ``quotes`` by message id)."""
+    """Bubbles of a page (``reactions`` and ``quotes`` by message id)."""
     out: list[MessageView] = []
     for m in items:
-        person = senders.get(m.sender_id) if senders else None
         q = quotes.get(m.reply_to_id) if quotes and m.reply_to_id else None
         v = view_of(
             wire_message(m, q),
@@ -143,7 +147,6 @@ def views_of(
             clock=clock,
             prev_at=prev_at,
             prev_sender=prev_sender,
-            who=who_of(person) if person is not None else None,
             reactions=reactions.get(m.id) if reactions else None,
         )
         out.append(v)

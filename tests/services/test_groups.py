@@ -593,6 +593,29 @@ def test_a_member_added_later_reads_from_when_they_were_added(db: Session) -> No
     assert _row(db, carol, conv).unread == 0
 
 
+def test_the_newest_page_names_every_member_for_the_tabs_map_of_people(db: Session) -> None:
+    """A group's bubbles carry only the sender's id: the newest page (opening the group) names
+    every current member, an older page only its writers, and a former member's page never
+    names who came after them."""
+    alice, bob, carol, dave = (_user(db, n) for n in ("alice", "bob", "carol", "dave"))
+    conv = _group(db, alice, [bob, carol])
+    first = _send(db, bob, conv, "hello").message.id
+    for i in range(3):
+        _send(db, alice, conv, f"more {i}")
+    newest = msgs.list_messages(session=db, user_id=carol, conversation_id=conv, limit=2)
+    assert set(newest.senders) == {alice, bob, carol}  # carol has never written: still named
+    assert newest.senders[bob].display_name == "bob"
+    older = msgs.list_messages(session=db, user_id=carol, conversation_id=conv, before_id=first + 1)
+    assert set(older.senders) <= {bob, alice} and bob in older.senders
+    groups.remove_member(session=db, user_id=alice, conversation_id=conv, member_id=carol)
+    db.commit()
+    groups.add_members(session=db, user_id=alice, conversation_id=conv, member_ids=[dave])
+    db.commit()
+    gone = msgs.list_messages(session=db, user_id=carol, conversation_id=conv)
+    assert dave not in gone.senders
+    assert dave in msgs.list_messages(session=db, user_id=bob, conversation_id=conv).senders
+
+
 def test_a_member_added_later_in_the_same_session_as_earlier_sends(db: Session) -> None:
     """The group's newest message is read under the lock: a session that looked at the group
     and then sent (the send updates the row with SQL, so the session's copy keeps the older
