@@ -224,12 +224,19 @@ def quote_readers(
     return readers, [u for u in member_ids if quoted_id <= low_of.get(u, 0)]
 
 
+def excerpt(body: str, *, deleted: bool = False) -> str:
+    """What a quote shows of a message's text: one line, at most QUOTE_CHARS; nothing of a
+    deleted message."""
+    text = "" if deleted else " ".join(body.split())
+    if len(text) > QUOTE_CHARS:
+        text = text[: QUOTE_CHARS - 1] + "…"
+    return text
+
+
 def quote(m: Message, sender_name: str) -> QuoteOut:
     assert m.id is not None
     deleted = m.deleted_at is not None
-    text = "" if deleted else " ".join(m.body.split())
-    if len(text) > QUOTE_CHARS:
-        text = text[: QUOTE_CHARS - 1] + "…"
+    text = excerpt(m.body, deleted=deleted)
     return QuoteOut(
         id=m.id,
         sender_id=m.sender_id,

@@ -1209,6 +1209,14 @@ class ChatState(rx.State):
         if old is not None:
             view = timeline.changed(old, m, event["reactions"], uid)
             timeline.replace(cur, history, arrivals, view)
+        if (
+            old is None
+            or old["body"] != m["body"]
+            or bool(old.get("deleted")) != bool(m.get("deleted"))
+        ):
+            # Its text changed: so do the quotes of it in replies on screen.
+            for reply in timeline.quoting(cur, history, arrivals, m["id"]):
+                timeline.replace(cur, history, arrivals, timeline.requoted(reply, m))
         self._cursor = cur.dump()
 
     async def _apply_group(self, event: GroupEvent, uid: int, sb: Any) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatapp.services.dto import MessageOut, PersonOut, QuoteOut
+from chatapp.services.lifecycle import excerpt
 from chatapp.services.media import thumb_url
 from chatapp.state.timefmt import Clock
 from chatapp.state.view import (
@@ -109,7 +110,6 @@ def changed(
     return view
 
 
-# (name, initials, avatar URL) of a group message's sender
 # A system line ends a run: the next message shows its sender again.
 SYSTEM_SENDER = -1
 
@@ -411,6 +411,40 @@ def replace(cur: Cursor, history: Any, arrivals: Any, view: MessageView) -> None
         cur.patch_of[cid] = patch
         cur.patch_keys[patch] = cid
     setattr(arrivals, patch_name(patch), view)
+
+
+def quoting(cur: Cursor, history: Any, arrivals: Any, msg_id: int) -> list[MessageView]:
+    """The shown bubbles (their current copies) that quote message ``msg_id``."""
+    out: list[MessageView] = []
+    for slot in range(cur.slots_used):
+        v = raw(getattr(arrivals, slot_name(slot)))
+        if v and v.get("reply", {}).get("id") == msg_id:
+            out.append(v)
+    for p, key in enumerate(cur.patch_keys):
+        v = raw(getattr(arrivals, patch_name(p))) if key else None
+        if v and v.get("reply", {}).get("id") == msg_id:
+            out.append(v)
+    for p in cur.pages_used:
+        for v in raw(getattr(history, page_name(p))):
+            if v.get("reply", {}).get("id") == msg_id and v["cid"] not in cur.patch_of:
+                out.append(v)
+    return out
+
+
+def requoted(view: MessageView, m: WireMessage) -> MessageView:
+    """A reply's bubble after the message it quotes was edited or deleted (a deleted one's
+    text must not stay readable in its quotes)."""
+    deleted = bool(m.get("deleted"))
+    reply = view["reply"]
+    return {
+        **view,  # type: ignore[typeddict-item]
+        "reply": {
+            **reply,
+            "body": excerpt(m["body"], deleted=deleted),
+            "img": bool(m["img"]) and not deleted,
+            "deleted": deleted,
+        },
+    }
 
 
 def _in_pages(cur: Cursor, history: Any, msg_id: int) -> tuple[int, int, MessageView] | None:

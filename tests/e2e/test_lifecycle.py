@@ -82,6 +82,26 @@ def test_edit_delete_reply_react(browser: Browser, base_url: str) -> None:
         expect(bubble(page, f"answer {tag}").locator(".quote")).to_contain_text(f"final text {tag}")
     bubble(a, f"answer {tag}").locator(".quote").click()
     expect(a.locator(".msg-row.highlight")).to_contain_text(f"final text {tag}")
+    # A edits the quoted message, then deletes it: both tabs' quotes follow live, and the
+    # deleted text is gone from the quote too.
+    original = bubbles(a).filter(has_text=f"final text {tag}").first  # (the reply quotes it)
+    original.hover()
+    original.get_by_role("button", name="Edit", exact=True).click()
+    box = a.get_by_role("textbox", name="Edit message")
+    box.fill(f"final text, fixed {tag}")
+    box.press("Enter")
+    for page in (a, b):
+        expect(bubble(page, f"answer {tag}").locator(".quote")).to_contain_text(
+            f"final text, fixed {tag}"
+        )
+    original = bubbles(a).filter(has_text=f"final text, fixed {tag}").first
+    original.hover()
+    original.get_by_role("button", name="Delete", exact=True).click()
+    a.get_by_role("button", name="Delete for everyone").click()
+    for page in (a, b):
+        quote = bubble(page, f"answer {tag}").locator(".quote")
+        expect(quote).to_contain_text("This message was deleted")
+        expect(quote).not_to_contain_text("final text")
 
     # Someone else's message has no Edit and, in a direct conversation, no Delete.
     other = bubble(a, f"answer {tag}")

@@ -117,3 +117,43 @@ def test_catch_up_starts_below_the_oldest_remembered_message() -> None:
     # Everything above it is recognised by its client id.
     for i in range(start + 1, 91):
         assert timeline.is_shown(cur2, wire(i)), i
+
+
+def _reply(i: int, to: int) -> Any:
+    quote = {"id": to, "name": "bob", "body": f"message {to}", "img": False, "deleted": False}
+    return {**wire(i), "reply": quote}
+
+
+def test_quotes_of_a_deleted_or_edited_message_change_live() -> None:
+    """A reply shows an excerpt of the message it quotes: when that message is deleted, every
+    shown quote of it says so at once (its text must not stay readable there), and an edit
+    shows the new text; a quote in history costs a patch var, one in an arrival slot its slot."""
+    history, arrivals = states()
+    cur = timeline.Cursor()
+    page = [
+        timeline.view_of(m, viewer=1, clock=CLOCK, prev_at=0, prev_sender=0)
+        for m in [*(wire(i) for i in range(1, 11)), _reply(11, 3)]
+    ]
+    timeline.show_page(cur, history, page)
+    new_reply = timeline.view_of(_reply(12, 3), viewer=1, clock=CLOCK, prev_at=0, prev_sender=0)
+    timeline.put(cur, history, arrivals, new_reply)
+    timeline.view_of(_reply(13, 4), viewer=1, clock=CLOCK, prev_at=0, prev_sender=0)
+    history.take(), arrivals.take()
+
+    quoting = timeline.quoting(cur, history, arrivals, 3)
+    assert sorted(v["id"] for v in quoting) == [11, 12]
+    for v in quoting:
+        timeline.replace(cur, history, arrivals, timeline.requoted(v, {**wire(3), "deleted": True}))
+    assert history.take() == []
+    assert sorted(arrivals.take()) == sorted([patch_name(0), slot_name(0)])
+    for i in (11, 12):
+        shown = timeline.current(cur, history, arrivals, wire(i)["cid"], i)
+        assert shown is not None
+        assert shown["reply"]["deleted"] and shown["reply"]["body"] == ""
+        assert shown["reply"]["name"] == "bob" and shown["reply"]["id"] == 3
+
+    edited_4 = timeline.requoted(
+        _reply(20, 4) | {"cid": "x", "key": "cx"}, edited(4, "  new\n text ")
+    )
+    assert edited_4["reply"]["body"] == "new text" and not edited_4["reply"]["deleted"]
+    assert timeline.requoted(_reply(21, 4), edited(4, "y" * 500))["reply"]["body"].endswith("…")
