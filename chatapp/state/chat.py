@@ -77,10 +77,11 @@ SCROLL_JS = (
 # the server received but never answered (it died, or Redis was away so no handler could run)
 # would be gone, the composer already cleared. This function runs on submit, in the browser,
 # before the event is queued (also while offline): it gives the message a client id and writes
-# {id: conversation, text, image, sender} to sessionStorage ("chat_unsent", the newest 16); the
-# server reads it back as `ChatState.kept` on the next connection and sends again what its
-# signed-in sender kept (same id: stored once). inline JS (5 of 9): Reflex has no Python API
-# to write browser storage from the browser, nor to give an event an id before it is sent.
+# {id: conversation, text, image, sender, replied-to id} to sessionStorage ("chat_unsent", the
+# newest 16); the server reads it back as `ChatState.kept` on the next connection and sends
+# again what its signed-in sender kept (same id: stored once). inline JS (5 of 9): Reflex has
+# no Python API to write browser storage from the browser, nor to give an event an id before it
+# is sent.
 KEEP_UNSENT_JS = (
     "(f => { const d = Object.assign({}, f);"  # (a plain copy: Reflex sends a form's own entries)
     " try { if (!d.cid) d.cid = Array.from(crypto.getRandomValues(new Uint8Array(16)),"
@@ -88,7 +89,7 @@ KEEP_UNSENT_JS = (
     " if ((d.body || '').trim() || d.media) { const k = 'chat_unsent',"
     " o = JSON.parse(sessionStorage.getItem(k) || '{}');"
     " o[d.cid] = {c: Number(d.conversation) || 0, b: d.body || '', m: d.media || '',"
-    " u: d.who || ''};"
+    " u: d.who || '', r: Number(d.reply) || 0};"
     " sessionStorage.setItem(k, JSON.stringify(Object.fromEntries(Object.entries(o).slice(-16))));"
     " } } catch (e) {} return d; })"
 )
@@ -817,6 +818,7 @@ class ChatState(rx.State):
                 cid,
                 _int(entry.get("c")),
                 media_id=str(entry.get("m", ""))[:32],
+                reply_to=_int(entry.get("r")),
             ):
                 yield update
 
@@ -846,7 +848,11 @@ class ChatState(rx.State):
             self.notice = "That message is no longer waiting to be sent."
             return
         async for update in self._send(
-            unsent["body"], str(client_id), unsent["conv"], media_id=unsent["media"]
+            unsent["body"],
+            str(client_id),
+            unsent["conv"],
+            media_id=unsent["media"],
+            reply_to=int(unsent.get("reply") or 0),
         ):
             yield update
 
@@ -1008,8 +1014,10 @@ class ChatState(rx.State):
             status="pending",
         )
         shown = conv_id == self.active_id
-        unsent = {"conv": conv_id, "body": text, "media": media_id, "view": view}
+        unsent = {"conv": conv_id, "body": text, "media": media_id, "view": view, "reply": reply_to}
         entry = {"c": conv_id, "b": text, "m": media_id, "u": uid}
+        if reply_to:
+            entry["r"] = reply_to  # (a re-send after a restart still answers it)
         scroll = rx.scroll_to("messages-end") if not self._near_bottom else None
 
         session = await self.get_state(SessionState)
@@ -1088,7 +1096,9 @@ class ChatState(rx.State):
             self._unsent.pop(cid, None)
         # (A quick new send never went into the outbox: no round trip through it.)
         in_outbox = not (quick and new) or cid in self.outbox or cid in raw(self._outbox)
-        wire = wire_message(result.message)
+        wire = wire_message(result.message, result.quote)
+        if "reply" in wire and "reply" not in view:  # (a re-send: the quote comes back stored)
+            view = {**view, "reply": wire["reply"]}
         if shown:
             timeline.put(cur, history, arrivals, {**view, "id": wire["id"], "status": "sent"})
             self._cursor = cur.dump()

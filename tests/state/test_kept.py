@@ -16,11 +16,13 @@ from chatapp.state.chat import ChatState
 from chatapp.state.session import SessionState
 
 UID = 5
+replies: list[int] = []  # the reply_to of each send, in order
 
 
 @pytest.fixture
 def tab(monkeypatch: pytest.MonkeyPatch) -> tuple[ChatState, list[tuple[str, str, int]]]:
     sent: list[tuple[str, str, int]] = []
+    replies.clear()
 
     async def user_id(self: ChatState) -> int:
         return UID
@@ -30,6 +32,7 @@ def tab(monkeypatch: pytest.MonkeyPatch) -> tuple[ChatState, list[tuple[str, str
 
     async def fake_send(self: ChatState, body: str, cid: str, conv: int, **kw: Any):  # type: ignore[no-untyped-def]
         sent.append((cid, body, conv))
+        replies.append(int(kw.get("reply_to", 0)))
         yield None
 
     monkeypatch.setattr(ChatState, "_user_id", user_id)
@@ -59,6 +62,22 @@ def test_what_this_user_kept_is_sent_again(tab: Any) -> None:
     chat.kept = _kept(c1aaaaaaaaaa={"c": 3, "b": "hello", "m": "", "u": "bob"})
     _flush(chat)
     assert sent == [("c1aaaaaaaaaa", "hello", 3)]
+
+
+def test_a_kept_reply_is_sent_again_as_a_reply(tab: Any) -> None:
+    """The browser keeps the id of the message a reply answers (and so does the outbox): sent
+    again after a crash, it still quotes it."""
+    chat, sent = tab
+    chat.kept = _kept(c5aaaaaaaaaa={"c": 3, "b": "yes!", "m": "", "u": "bob", "r": 41})
+    chat.outbox = json.dumps(
+        {"c6aaaaaaaaaa": {"c": 3, "b": "and this", "m": "", "u": UID, "r": 42}}
+    )
+    _flush(chat)
+    assert sorted(zip([c for c, _, _ in sent], replies, strict=True)) == [
+        ("c5aaaaaaaaaa", 41),
+        ("c6aaaaaaaaaa", 42),
+    ]
+    assert "r: Number(d.reply) || 0" in chat_module.KEEP_UNSENT_JS
 
 
 def test_another_accounts_kept_messages_are_never_sent(tab: Any) -> None:
