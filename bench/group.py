@@ -111,6 +111,7 @@ class FanoutRecorder:
         self.lat: dict[str, list[float]] = {GROUP: [], DIRECT: []}  # recipients, ms
         self.last: dict[str, float] = {}  # cid -> latest delivery or confirmation so far, ms
         self.confirm: dict[str, float] = {}  # cid -> the sender's confirmation, ms
+        self.sent_at: dict[str, float] = {}  # cid -> seconds into the step when it was sent
         # kind -> (tab, frame number, frame bytes) of each delivery: a frame that carries several
         # messages (the hub sends what queued up for a tab together) is shared among them.
         self.frames: dict[str, list[tuple[int, int, int]]] = {GROUP: [], DIRECT: []}
@@ -232,6 +233,7 @@ class StepFigures:
     confirm_p99: float = math.nan
     last_p50: float = math.nan  # per message: until every member had it
     last_p99: float = math.nan
+    slowest: list[tuple[float, float]] = field(default_factory=list)  # (sent at s, last ms)
     last_max: float = math.nan
     lost: int = 0
     caught_up: int = 0
@@ -298,6 +300,7 @@ async def _drive(
         tab = rng.choice(tabs) if kind == GROUP else tabs[i % len(tabs)]
         cid = secrets.token_hex(16)
         rec.sent[cid] = Sent(kind, tab.index, recipients[tab.index])
+        rec.sent_at[cid] = time.perf_counter() - start
         try:
             tab.send(make_body(cid), cid)
         except ConnectionError as exc:
@@ -397,6 +400,13 @@ async def run_step(setup: Setup, rec: FanoutRecorder, args: Any, rate: float) ->
     ]
     fig.last_p50, fig.last_p99 = percentile(complete, 50), percentile(complete, 99)
     fig.last_max = max(complete, default=math.nan)
+    # The slowest messages and when they were sent (a tail that recurs every few seconds points
+    # at periodic work: the read markers' flush every 2 s, a garbage collection).
+    whole = [c for c in group_cids if c in rec.confirm and c in rec.sent_at]
+    fig.slowest = [
+        (round(rec.sent_at[c], 2), round(rec.last[c], 1))
+        for c in sorted(whole, key=lambda c: rec.last[c], reverse=True)[:6]
+    ]
     fig.lost = rec.lost(GROUP)
     fig.caught_up = rec.caught_up_count(GROUP)
     fig.duplicated = rec.duplicated()
@@ -563,6 +573,11 @@ def details(f: StepFigures) -> list[str]:
         f" {f.bytes_direct_max:.0f} ({f.direct_sent} direct messages, {f.direct_lost} lost or"
         " unconfirmed)",
     ]
+    if f.slowest:
+        out.append(
+            "  slowest messages (sent at s into the step: until the last member had it, ms): "
+            + ", ".join(f"{at:.2f}: {ms:.0f}" for at, ms in f.slowest)
+        )
     for kind, shapes in f.frame_shapes.items():
         made = "; ".join(f"{shape} ×{n}" for shape, n in shapes.items())
         sizes = ", ".join(f"{var} {n:.0f}" for var, n in f.var_bytes_p50[kind].items())

@@ -6,6 +6,7 @@ and slots are in use) in backend vars and calls these functions with its states 
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from chatapp.services.dto import MessageOut, PersonOut, QuoteOut
@@ -26,6 +27,14 @@ from chatapp.wire import MessageView, Status, WireMessage, initials
 from chatapp.wire import message as wire_message
 
 FOLDED_MEMORY = 2 * N_SLOTS
+_fold_rng = random.Random()
+
+
+def _fold_threshold() -> int:
+    """How many arrival slots a cursor fills before folding them into a page: somewhere in the
+    last quarter, so that the tabs of a busy group (which all got the same messages since they
+    opened it together) do not all send a page at the same message."""
+    return _fold_rng.randint(N_SLOTS - N_SLOTS // 4, N_SLOTS)
 
 
 def view_of(
@@ -170,6 +179,7 @@ class Cursor:
     """
 
     __slots__ = (
+        "fold_at",
         "folded",
         "last_at",
         "last_sender",
@@ -203,6 +213,7 @@ class Cursor:
         self.patch_keys: list[str] = [""] * N_PATCHES
         self.patch_next = 0
         self.seq = 0  # the conversation's newest change number this view reflects
+        self.fold_at = _fold_threshold()
 
     def dump(self) -> Cursor:
         """What goes back into the backend var: the object itself (nothing is copied)."""
@@ -338,8 +349,9 @@ def put(cur: Cursor, history: Any, arrivals: Any, view: MessageView) -> None:
         return
     if cid in cur.folded:
         return  # already folded into a page as sent: nothing changes
-    if cur.slots_used >= N_SLOTS:
+    if cur.slots_used >= min(getattr(cur, "fold_at", N_SLOTS), N_SLOTS):
         _fold(cur, history, arrivals)
+        cur.fold_at = _fold_threshold()
     slot = cur.slots_used
     setattr(arrivals, slot_name(slot), view)
     cur.slot_of[cid] = slot

@@ -62,6 +62,7 @@ def view(i: int, *, prev_at: int = 0, prev_sender: int = 0, status: Any = "sent"
 def test_a_new_message_touches_exactly_one_slot() -> None:
     history, arrivals = views_state()
     cur = timeline.Cursor()
+    cur.fold_at = N_SLOTS  # (the latest a cursor folds)
     timeline.show_page(cur, history, [view(1)])
     assert history.take() == [page_name(OPEN_PAGE)]
     for i in range(2, 2 + N_SLOTS):
@@ -88,6 +89,7 @@ def test_status_change_rewrites_only_its_own_slot_and_keeps_labels() -> None:
 def test_full_slots_fold_into_one_newer_page_and_keep_unsent_ones() -> None:
     history, arrivals = views_state()
     cur = timeline.Cursor()
+    cur.fold_at = N_SLOTS
     timeline.put(cur, history, arrivals, view(1, status="failed"))
     for i in range(2, N_SLOTS + 1):
         timeline.put(cur, history, arrivals, view(i))
@@ -101,6 +103,26 @@ def test_full_slots_fold_into_one_newer_page_and_keep_unsent_ones() -> None:
     assert arrivals.a01["id"] == N_SLOTS + 1
     # A message folded into a page is recognised as already shown.
     assert timeline.is_shown(cur, wire(3))
+
+
+def test_tabs_fold_their_slots_at_different_messages() -> None:
+    """Every member's tab of a busy group got the same messages since they opened it together:
+    had each folded its slots into a page at the same message, 200 tabs would have sent a
+    12 KB page at once (the slowest messages of `bench group` came every 32nd message). Each
+    cursor folds somewhere in the last quarter of the slots, drawn again after each fold."""
+    thresholds = {timeline.Cursor().fold_at for _ in range(200)}
+    assert min(thresholds) >= N_SLOTS - N_SLOTS // 4 and max(thresholds) <= N_SLOTS
+    assert len(thresholds) > 4
+    history, arrivals = views_state()
+    cur = timeline.Cursor()
+    at = cur.fold_at
+    for i in range(1, at + 1):
+        timeline.put(cur, history, arrivals, view(i))
+    history.take()
+    timeline.put(cur, history, arrivals, view(at + 1))
+    assert history.take() == [page_name(OPEN_PAGE + 1)]  # folded when its threshold was full
+    assert [v["id"] for v in getattr(history, page_name(OPEN_PAGE + 1))] == list(range(1, at + 1))
+    assert N_SLOTS - N_SLOTS // 4 <= cur.fold_at <= N_SLOTS
 
 
 def test_messages_already_in_the_page_are_not_shown_twice() -> None:
