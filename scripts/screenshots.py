@@ -68,6 +68,8 @@ def sign_up(page: Page, base: str, username: str, display_name: str, bio: str) -
     page.get_by_role("button", name="Sign up").click()
     page.wait_for_url(path_re(base, "/"), timeout=45_000)
     page.goto(f"{base}/profile")
+    # (the page fills the form with the current values when it has loaded: type after that)
+    expect(page.get_by_label("Display name")).to_have_value(username, timeout=30_000)
     page.get_by_label("Display name").fill(display_name)
     page.get_by_label("Bio").fill(bio)
     page.get_by_role("button", name="Save").click()
