@@ -1302,6 +1302,8 @@ class ChatState(rx.State):
         }
         found = sidebar.find(sb, conv)
         last_id = int(found[1].get("last_id") or 0) if found is not None else 0
+        if found is not None and 0 < int(found[1].get("muted") or 0) <= _now_ms():
+            row["muted"] = 0  # its mute has ended: the badge is not grey any more
         if is_open:
             row["unread"] = 0
         elif not mine and not system and found is not None:
