@@ -11,6 +11,8 @@
 # mutants are not told apart here: TESTING.md lists them by hand).
 # Options: --min-score N   exit 1 if the score is below N (scripts/test.sh does this under CI)
 #          --diffs         print each survivor's whole diff instead of its first changed line
+#          --max-children N  run at most N mutants at once (mutmut's default: one per CPU); on a
+#                          shared machine: nice -n 19 ./scripts/mutation.sh --max-children 1 ...
 # Needs MariaDB for tests/services. Give it tests that run the module in-process: a test that
 # waits on state/db_call.py's thread pool (tests/state/, the schedule test in
 # test_housekeeping.py) timed out under mutmut's fork server while passing on its own, which
@@ -19,17 +21,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-min_score="" diffs=""
+min_score="" diffs="" max_children=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --min-score) min_score="$2"; shift 2 ;;
     --diffs) diffs=1; shift ;;
+    --max-children) max_children="$2"; shift 2 ;;
     --) shift; break ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
 done
-[ $# -ge 2 ] || { echo "usage: $0 [--min-score N] [--diffs] <module.py> <test files...>" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: $0 [--min-score N] [--diffs] [--max-children N] <module.py> <test files...>" >&2; exit 2; }
 module="$1"; shift
 [ -f "$module" ] || { echo "no such module: $module" >&2; exit 2; }
 setup_venv requirements-dev.txt
@@ -54,7 +57,7 @@ pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-p", "no:randomly"
 also_copy = ["chatapp", "tests", "bench", "rxconfig.py", "alembic", "alembic.ini", "assets"]
 TOML
 cd "$work"
-mutmut run >"$scratch/run.log" 2>&1 || true
+mutmut run ${max_children:+--max-children "$max_children"} >"$scratch/run.log" 2>&1 || true
 mutmut export-cicd-stats >/dev/null 2>&1 || true
 results=$(mutmut results --all true 2>/dev/null || true)
 for m in $(grep -E ': (survived|no tests|suspicious|segfault)' <<<"$results" | awk '{print $1}' | tr -d ':'); do
