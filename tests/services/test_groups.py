@@ -1390,3 +1390,58 @@ def test_a_send_racing_an_add(db: Session, mysql_engine: sa.Engine) -> None:
     assert dave in after.member_ids and carol in after.member_ids
     assert after.message.id in _ids(db, dave, conv)
     assert before.message.id not in _ids(db, dave, conv)
+
+
+def test_a_groups_events_reach_its_own_members_only(db: Session) -> None:
+    """Who receives a new message, a message announced again and a change is read per
+    conversation: the members of another group get none of them."""
+    from chatapp.services import lifecycle
+
+    alice, bob, carol, dan = (_user(db, n) for n in ("alice", "bob", "carol", "dan"))
+    conv = _group(db, alice, [bob])
+    _group(db, carol, [dan])  # someone else's group, with current members
+    first = _send(db, alice, conv, "first")
+    cid = _cid()
+    with events.collecting() as sent:
+        msgs.send_message(
+            session=db,
+            sender_id=bob,
+            conversation_id=conv,
+            body="a reply",
+            client_id=cid,
+            reply_to_id=first.message.id,
+        )
+        db.commit()
+    with events.collecting() as again:
+        msgs.stored_sends(session=db, sender_id=bob, client_ids=[cid])
+    with events.collecting() as changed:
+        lifecycle.edit_message(
+            session=db, user_id=alice, message_id=first.message.id, body="first, edited"
+        )
+        db.commit()
+    assert _recipients(sent, "message") == [{alice, bob}]
+    assert _recipients(again, "message") == [{alice, bob}]
+    assert _recipients(changed, "change") == [{alice, bob}]
+
+
+def test_a_former_member_is_told_they_left_and_an_outsider_that_they_are_not_in_it(
+    db: Session,
+) -> None:
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob])
+    groups.remove_member(session=db, user_id=alice, conversation_id=conv, member_id=bob)
+    db.commit()
+    told = {}
+    for who, call in (
+        ("removed", lambda: groups.group_info(session=db, user_id=bob, conversation_id=conv)),
+        ("outsider", lambda: groups.group_info(session=db, user_id=carol, conversation_id=conv)),
+        ("reading", lambda: convs.mark_read(session=db, user_id=carol, conversation_id=conv)),
+    ):
+        with pytest.raises(NotAllowed) as exc:
+            call()
+        told[who] = str(exc.value)
+    assert told == {
+        "removed": "You are no longer a member of this group.",
+        "outsider": "You are not in this conversation.",
+        "reading": "You are not in this conversation.",
+    }

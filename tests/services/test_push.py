@@ -313,3 +313,49 @@ async def test_a_committed_message_is_pushed_through_the_runner(
     (got,) = await asyncio.to_thread(standin.wait_for, 1)
     assert got.payload["body"] == "through the runner"
     assert standin.errors == []
+
+
+async def test_published_events_go_out_in_order_and_a_new_message_is_pushed(
+    db: Session,
+    standin: PushServiceStandIn,
+    pair: tuple[int, str, int, str, int],
+    mysql_engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """events.publish (what the runner calls after commit, here without its thread pool): every
+    collected event goes to the hub, in order, to its own users; a new message for someone
+    with no open tab then goes out as a push, with the hub's presence deciding who is away."""
+    from chatapp.services import events
+
+    monkeypatch.setattr(chatapp.db, "get_engine", lambda: mysql_engine)
+    a, _sa, b, sb, conv = pair
+    _subscribe(db, standin, b, sb, "bob")
+    message = await asyncio.to_thread(_message_event, db, a, conv, "published, then pushed")
+    to = message.pop("to")
+    read = {"type": "read", "conv": conv, "origin": ""}
+
+    class Hub:
+        def __init__(self) -> None:
+            self.presence = LocalPresence()
+            self.published: list[tuple[list[int], dict[str, Any]]] = []
+
+        async def publish(self, user_ids: list[int], event: dict[str, Any]) -> None:
+            self.published.append((user_ids, event))
+
+    hub = Hub()
+    monkeypatch.setattr("chatapp.realtime.get_hub", lambda: hub)
+    await events.publish([events.Outgoing(tuple(to), message), events.Outgoing((a,), read)])
+    assert hub.published == [(list(to), message), ([a], read)]
+    await asyncio.gather(*list(push._tasks))
+    (got,) = await asyncio.to_thread(standin.wait_for, 1)
+    assert got.path == "/push/bob" and got.payload["body"] == "published, then pushed"
+    assert standin.errors == []
+
+
+def test_not_announced_carries_the_committed_result() -> None:
+    """The runner raises NotAnnounced when the bus is away after a commit; its caller still
+    gets what the service returned (a send's stored message, say)."""
+    from chatapp.services import events
+
+    err = events.NotAnnounced({"id": 7})
+    assert err.result == {"id": 7} and str(err) == "committed, not announced"
