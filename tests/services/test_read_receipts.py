@@ -183,3 +183,23 @@ def test_mark_read_many_moves_members_markers_forward_only_and_tells_the_others(
         profiles.set_read_receipts(session=db, user_id=c, on=False)
         convs.mark_read_many(session=db, marks=[(c, ac, n1)])
     assert out == []
+
+
+def test_typing_is_told_to_the_other_current_members_only(db: Session) -> None:
+    a, b, c = (_user(db, n) for n in ("alice", "bob", "carol"))
+    g = groups.create_group(session=db, user_id=a, name="Team", member_ids=[b, c]).id
+    groups.remove_member(session=db, user_id=a, conversation_id=g, member_id=c)
+    db.commit()
+    with events.collecting() as out:
+        convs.typing(session=db, user_id=b, conversation_id=g, name="Bob")
+    assert [(o.user_ids, o.event) for o in out] == [
+        ((a,), {"type": "typing", "conv": g, "user": b, "name": "Bob"})
+    ]
+    with events.collecting() as out, pytest.raises(NotAllowed):
+        convs.typing(session=db, user_id=c, conversation_id=g, name="Carol")  # removed
+    assert out == []
+    alone = groups.create_group(session=db, user_id=a, name="Notes", member_ids=[]).id
+    db.commit()
+    with events.collecting() as out:
+        convs.typing(session=db, user_id=a, conversation_id=alone, name="Alice")
+    assert out == []
