@@ -27,12 +27,20 @@ from chatapp.services import conversations as convs
 from chatapp.services import messages as msgs
 from chatapp.services.errors import ServiceError
 from chatapp.settings import DEFAULT_PUSH_HOSTS, get_settings, new_vapid_key
+from tests.support.pools import own_pool
 from tests.support.push_standin import PushServiceStandIn, push_service
 
 PW = "correct horse"
 
 
 # Helpers --------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _push_pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Pushes go through a pool made in this test's process (tests/support/pools.py)."""
+    with own_pool(monkeypatch, push):
+        yield
+
+
 @pytest.fixture
 def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[PushServiceStandIn]:
     """The stand-in, listed as a push service, and a VAPID key of this test's own."""
