@@ -13,11 +13,14 @@
 #          --diffs         print each survivor's whole diff instead of its first changed line
 #          --max-children N  run at most N mutants at once (mutmut's default: one per CPU); on a
 #                          shared machine: nice -n 19 ./scripts/mutation.sh --max-children 1 ...
-# Needs MariaDB for tests/services. Give it tests that run the module in-process: a test that
-# waits on state/db_call.py's thread pool (tests/state/, the schedule test in
-# test_housekeeping.py) timed out under mutmut's fork server while passing on its own, which
-# counts every mutant it covers as killed; code run in a subprocess (test_image_memory.py) is
-# not seen at all.
+# Needs MariaDB for tests/services. Give it tests that run the module in-process. mutmut runs
+# the tests once, then forks a process per mutant: a module-level thread pool whose threads
+# started before the fork (state/db_call.py's, services/push.py's) never runs work in the
+# mutant's process, so a test going through it hangs and every mutant it covers is counted as
+# a timeout, that is as killed (tests/state/, the schedule test in test_housekeeping.py).
+# tests/services/test_push.py and test_events_on_commit.py give those modules a pool of the
+# test's own (tests/support/pools.py) and are fine. Code run in a subprocess
+# (test_image_memory.py) is not seen at all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
