@@ -35,9 +35,12 @@ PW = "correct horse"
 
 # Helpers --------------------------------------------------------------------------------------
 @pytest.fixture(autouse=True)
-def _push_pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Pushes go through a pool made in this test's process (tests/support/pools.py)."""
-    with own_pool(monkeypatch, push):
+def _own_pools(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Pushes, and the runner's work, go through pools made in this test's process
+    (tests/support/pools.py)."""
+    from chatapp.state import db_call
+
+    with own_pool(monkeypatch, push), own_pool(monkeypatch, db_call):
         yield
 
 
