@@ -1445,3 +1445,146 @@ def test_a_former_member_is_told_they_left_and_an_outsider_that_they_are_not_in_
         "outsider": "You are not in this conversation.",
         "reading": "You are not in this conversation.",
     }
+
+
+def _kinds(db: Session, conv: int) -> list[str]:
+    """The kinds of the group's system lines, oldest first (what each line's icon says)."""
+    return [
+        k
+        for (k,) in _rows(
+            db,
+            "SELECT `system` FROM messages WHERE conversation_id = :c AND `system` IS NOT NULL"
+            " ORDER BY id",
+            c=conv,
+        )
+    ]
+
+
+def test_each_change_says_what_it_was_and_answers_with_the_actors_role(db: Session) -> None:
+    alice, bob, carol, dan = (_user(db, n) for n in ("alice", "bob", "carol", "dan"))
+    conv = _group(db, alice, [bob, carol])
+    picture = _avatar(db, alice)
+    with events.collecting() as out:
+        answers = [
+            groups.add_members(session=db, user_id=alice, conversation_id=conv, member_ids=[dan]),
+            groups.set_role(
+                session=db, user_id=alice, conversation_id=conv, member_id=bob, role=ADMIN
+            ),
+            groups.update_group(session=db, user_id=alice, conversation_id=conv, name="Crew"),
+            groups.update_group(
+                session=db, user_id=alice, conversation_id=conv, picture_ref=picture
+            ),
+            groups.update_group(
+                session=db, user_id=alice, conversation_id=conv, members_can_add=True
+            ),
+            groups.remove_member(session=db, user_id=alice, conversation_id=conv, member_id=carol),
+            # Asking for what is already so answers too, with the same role.
+            groups.add_members(session=db, user_id=alice, conversation_id=conv, member_ids=[dan]),
+            groups.remove_member(session=db, user_id=alice, conversation_id=conv, member_id=carol),
+            groups.set_role(
+                session=db, user_id=alice, conversation_id=conv, member_id=bob, role=ADMIN
+            ),
+        ]
+        groups.leave_group(session=db, user_id=dan, conversation_id=conv)
+        groups.transfer_ownership(session=db, user_id=alice, conversation_id=conv, member_id=bob)
+        db.commit()
+    assert [g.my_role for g in answers] == [OWNER] * len(answers)
+    assert _kinds(db, conv) == [
+        "created",
+        "added",
+        "added",
+        "role",
+        "renamed",
+        "picture",
+        "settings",
+        "removed",
+        "left",
+        "owner",
+    ]
+    group_events = [o.event for o in out if o.event["type"] == "group"]
+    added = group_events[0]["members"]
+    assert [(m["id"], m["role"], m["username"]) for m in added] == [(dan, MEMBER, "dan")]
+    # What a departed member's tabs say: removed, or left.
+    departures = [(e["members"][0]["id"], e.get("why")) for e in group_events if "why" in e]
+    assert departures == [(carol, "removed"), (dan, "left")]
+
+
+def test_the_owner_leaving_hands_over_with_a_line_that_says_so(db: Session) -> None:
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, alice, [bob])
+    groups.leave_group(session=db, user_id=alice, conversation_id=conv)
+    db.commit()
+    assert _kinds(db, conv)[-2:] == ["left", "owner"]
+    assert _lines(db, conv)[-1] == "bob is now the owner"
+
+
+def test_what_a_refused_change_says(db: Session) -> None:
+    alice, bob, carol, dan, erin, fay = (
+        _user(db, n) for n in ("alice", "bob", "carol", "dan", "erin", "fay")
+    )
+    conv = _group(db, alice, [bob, carol, dan, fay], roles={bob: ADMIN, carol: ADMIN})
+    chat_image = _media(db, alice, "chat")
+    told = {}
+    attempts: dict[str, Callable[[], object]] = {
+        "member adds": lambda: groups.add_members(
+            session=db, user_id=dan, conversation_id=conv, member_ids=[erin]
+        ),
+        "member removes": lambda: groups.remove_member(
+            session=db, user_id=dan, conversation_id=conv, member_id=fay
+        ),
+        "admin removes admin": lambda: groups.remove_member(
+            session=db, user_id=bob, conversation_id=conv, member_id=carol
+        ),
+        "admin removes owner": lambda: groups.remove_member(
+            session=db, user_id=bob, conversation_id=conv, member_id=alice
+        ),
+        "removes self": lambda: groups.remove_member(
+            session=db, user_id=bob, conversation_id=conv, member_id=bob
+        ),
+        "makes an owner": lambda: groups.set_role(
+            session=db, user_id=alice, conversation_id=conv, member_id=dan, role=OWNER
+        ),
+        "role of an outsider": lambda: groups.set_role(
+            session=db, user_id=alice, conversation_id=conv, member_id=erin, role=ADMIN
+        ),
+        "admin makes admin": lambda: groups.set_role(
+            session=db, user_id=bob, conversation_id=conv, member_id=dan, role=ADMIN
+        ),
+        "member makes moderator": lambda: groups.set_role(
+            session=db, user_id=dan, conversation_id=conv, member_id=dan, role=MODERATOR
+        ),
+        "admin transfers": lambda: groups.transfer_ownership(
+            session=db, user_id=bob, conversation_id=conv, member_id=dan
+        ),
+        "transfer to self": lambda: groups.transfer_ownership(
+            session=db, user_id=alice, conversation_id=conv, member_id=alice
+        ),
+        "admin deletes": lambda: groups.delete_group(session=db, user_id=bob, conversation_id=conv),
+        "member renames": lambda: groups.update_group(
+            session=db, user_id=dan, conversation_id=conv, name="Mine"
+        ),
+        "not an avatar": lambda: groups.update_group(
+            session=db, user_id=alice, conversation_id=conv, picture_ref=chat_image
+        ),
+    }
+    for what, attempt in attempts.items():
+        with pytest.raises(ServiceError) as exc:
+            attempt()
+        db.rollback()
+        told[what] = str(exc.value)
+    assert told == {
+        "member adds": "Only the group's admins can add people.",
+        "member removes": "Only the group's admins can remove people.",
+        "admin removes admin": "Only the owner can remove an admin.",
+        "admin removes owner": "The owner cannot be removed.",
+        "removes self": "Use Leave group to leave.",
+        "makes an owner": "Unknown role.",
+        "role of an outsider": "That person is not in this group.",
+        "admin makes admin": "Only the owner can change admins.",
+        "member makes moderator": "Only the group's admins can change roles.",
+        "admin transfers": "Only the owner can transfer ownership.",
+        "transfer to self": "Pick another member of the group.",
+        "admin deletes": "Only the owner can delete the group.",
+        "member renames": "Only the group's admins can change its name, picture or settings.",
+        "not an avatar": "Upload the picture again.",
+    }
