@@ -516,13 +516,20 @@ def test_create_group_up_to_256_members(db: Session) -> None:
     with _refused(db, ServiceError):  # 257 with the creator
         groups.create_group(session=db, user_id=alice, name="Too big", member_ids=crowd)
     with events.collecting() as out:
-        g = groups.create_group(session=db, user_id=alice, name="Big", member_ids=crowd[:255])
+        g = groups.create_group(session=db, user_id=alice, name="Big", member_ids=crowd[:254])
         db.commit()
+    assert _lines(db, g.id)[1] == "alice added P0000, P0001, P0002 and 251 others"
+    # The 256th member may still be added ...
+    g = groups.add_members(
+        session=db, user_id=alice, conversation_id=g.id, member_ids=crowd[254:255]
+    )
+    db.commit()
     assert len(g.members) == 256 == len(_roles(db, g.id))
-    assert _lines(db, g.id)[1] == "alice added P0000, P0001, P0002 and 252 others"
-    assert all(len(o.user_ids) == 256 for o in out)
+    assert all(len(o.user_ids) == 255 for o in out)
     # ... and no further: adding the 257th is refused.
     with _refused(db, ServiceError):
+        groups.add_members(session=db, user_id=alice, conversation_id=g.id, member_ids=crowd[255:])
+    with pytest.raises(ServiceError, match="at most 256 members"):
         groups.add_members(session=db, user_id=alice, conversation_id=g.id, member_ids=crowd[255:])
 
 
