@@ -1595,3 +1595,18 @@ def test_what_a_refused_change_says(db: Session) -> None:
         "member renames": "Only the group's admins can change its name, picture or settings.",
         "not an avatar": "Upload the picture again.",
     }
+
+
+def test_the_added_line_names_up_to_four_people(db: Session) -> None:
+    alice = _user(db, "alice")
+    people = [_user(db, n) for n in ("bob", "carol", "dan", "erin", "fay")]
+    lines = []
+    for n in (1, 2, 4, 5):
+        conv = _group(db, alice, people[:n], name=f"Team {n}")
+        lines.append(_lines(db, conv)[1])
+    assert lines == [
+        "alice added bob",
+        "alice added bob and carol",
+        "alice added bob, carol, dan and erin",
+        "alice added bob, carol, dan and 2 others",
+    ]
