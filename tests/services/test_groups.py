@@ -1610,3 +1610,20 @@ def test_the_added_line_names_up_to_four_people(db: Session) -> None:
         "alice added bob, carol, dan and erin",
         "alice added bob, carol, dan and 2 others",
     ]
+
+
+def test_a_group_lists_and_tells_its_own_members_only(db: Session) -> None:
+    """Two groups at once: each one's member list, its group events and who is already in it
+    when adding are its own."""
+    alice, bob, carol, dan = (_user(db, n) for n in ("alice", "bob", "carol", "dan"))
+    conv = _group(db, alice, [bob])
+    _group(db, carol, [dan])
+    info = groups.group_info(session=db, user_id=alice, conversation_id=conv)
+    assert [m.person.id for m in info.members] == [alice, bob]
+    assert all(m.joined_at is not None for m in info.members)
+    with events.collecting() as out:
+        g = groups.add_members(session=db, user_id=alice, conversation_id=conv, member_ids=[dan])
+        groups.update_group(session=db, user_id=alice, conversation_id=conv, name="Renamed")
+        db.commit()
+    assert [m.person.id for m in g.members] == [alice, bob, dan]
+    assert _recipients(out, "group") == [{alice, bob, dan}] * 2
