@@ -1471,6 +1471,11 @@ def test_each_change_says_what_it_was_and_answers_with_the_actors_role(db: Sessi
     alice, bob, carol, dan = (_user(db, n) for n in ("alice", "bob", "carol", "dan"))
     conv = _group(db, alice, [bob, carol])
     picture = _avatar(db, alice)
+    dans = db.get(User, dan)
+    assert dans is not None
+    dans.avatar_ref = _avatar(db, dan)
+    db.add(dans)
+    db.commit()
     with events.collecting() as out:
         answers = [
             groups.add_members(session=db, user_id=alice, conversation_id=conv, member_ids=[dan]),
@@ -1510,7 +1515,11 @@ def test_each_change_says_what_it_was_and_answers_with_the_actors_role(db: Sessi
     ]
     group_events = [o.event for o in out if o.event["type"] == "group"]
     added = group_events[0]["members"]
-    assert [(m["id"], m["role"], m["username"]) for m in added] == [(dan, MEMBER, "dan")]
+    assert [(m["id"], m["role"], m["username"], m["name"]) for m in added] == [
+        (dan, MEMBER, "dan", "dan")
+    ]
+    assert added[0]["avatar"] == media.thumb_url(dans.avatar_ref) != ""
+    assert [e["can_add"] for e in group_events[:5]] == [False] * 4 + [True]  # the setting
     # What a departed member's tabs say: removed, or left.
     departures = [(e["members"][0]["id"], e.get("why")) for e in group_events if "why" in e]
     assert departures == [(carol, "removed"), (dan, "left")]
