@@ -998,3 +998,38 @@ def test_a_reply_racing_the_deletion_of_its_original(db: Session, mysql_engine: 
         reply,
     )
     assert sent.quote is not None and sent.quote.deleted and sent.quote.body == ""
+
+
+def test_a_tab_back_catches_up_with_new_messages_changes_and_its_marker(db: Session) -> None:
+    """messages.catch_up: what a tab that kept its view gets on a new connection."""
+    a, b, conv = _pair(db)
+    first = _send(db, a, conv, "first")
+    seen_seq = _seq(db, conv)
+    _edit(db, a, first, "first, edited")
+    later = _send(db, a, conv, "later")
+    with events.collecting() as out:
+        row, page, changes = msgs.catch_up(
+            session=db,
+            user_id=b,
+            conversation_id=conv,
+            after_id=first,
+            after_seq=seen_seq,
+            origin="tab-1",
+        )
+        db.commit()
+    assert row.id == conv
+    assert [m.id for m in page.items] == [later] and not page.has_more
+    assert [(c.message.id, c.message.body) for c in changes.items] == [(first, "first, edited")]
+    assert changes.complete
+    assert convs.get_conversation(session=db, user_id=b, conversation_id=conv).unread == 0
+    assert ((b,), {"type": "read", "conv": conv, "origin": "tab-1"}) in [
+        (o.user_ids, o.event) for o in out
+    ]
+    with pytest.raises(NotAllowed):  # only for who reads the conversation
+        msgs.catch_up(
+            session=db,
+            user_id=_user(db, "mallory"),
+            conversation_id=conv,
+            after_id=0,
+            after_seq=0,
+        )
