@@ -1033,3 +1033,33 @@ def test_a_tab_back_catches_up_with_new_messages_changes_and_its_marker(db: Sess
             after_id=0,
             after_seq=0,
         )
+
+
+def test_other_messages_do_not_keep_a_deleted_image(db: Session) -> None:
+    """Only another message carrying the same image keeps it: the conversation's other
+    messages, with or without images of their own, do not."""
+    a, b, conv = _pair(db)
+    _send(db, a, conv, "before")
+    other_image = _upload(db, a)
+    _send(db, a, conv, "another picture", media_ref=other_image)
+    image = _upload(db, a)
+    mid = _send(db, a, conv, "look", media_ref=image)
+    _send(db, b, conv, "after")
+    _delete(db, a, mid)
+    db.expire_all()
+    assert media.viewable(session=db, viewer_id=b, media_id=image) is None
+    assert [o.id for o in media.find_orphans(session=db, older_than=timedelta(0))] == [image]
+    assert media.viewable(session=db, viewer_id=b, media_id=other_image) is not None
+
+
+def test_catching_up_reads_only_its_own_conversations_changes(db: Session) -> None:
+    a, b, conv = _pair(db)
+    c = _user(db, "carol")
+    other = convs.open_direct(session=db, user_id=a, other_user_id=c)
+    db.commit()
+    mine = _send(db, a, conv, "for bob")
+    theirs = _send(db, a, other, "for carol")
+    _edit(db, a, theirs, "for carol, edited")
+    _edit(db, a, mine, "for bob, edited")
+    changes = lifecycle.changes_after(session=db, user_id=b, conversation_id=conv, after_seq=0)
+    assert [c.message.id for c in changes.items] == [mine]
