@@ -1063,3 +1063,47 @@ def test_catching_up_reads_only_its_own_conversations_changes(db: Session) -> No
     _edit(db, a, mine, "for bob, edited")
     changes = lifecycle.changes_after(session=db, user_id=b, conversation_id=conv, after_seq=0)
     assert [c.message.id for c in changes.items] == [mine]
+
+
+def test_an_edited_reply_keeps_its_quote_of_an_image_and_who_sent_it(db: Session) -> None:
+    a, b, conv = _pair(db)
+    image = _upload(db, a)
+    photo = _send(db, a, conv, "x" * lifecycle.QUOTE_CHARS, media_ref=image)
+    reply = _send(db, b, conv, "nice", reply_to_id=photo)
+    changed = _edit(db, b, reply, "very nice")
+    assert changed.quote == lifecycle.QuoteOut(
+        id=photo,
+        sender_id=a,
+        sender_name="alice",
+        body="x" * lifecycle.QUOTE_CHARS,  # exactly the limit: not cut
+        has_image=True,
+        deleted=False,
+    )
+
+
+def test_a_former_member_quotes_nothing_sent_after_they_left(db: Session) -> None:
+    a, b = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, a, [b])
+    before = _send(db, a, conv, "before")
+    groups.remove_member(session=db, user_id=a, conversation_id=conv, member_id=b)
+    db.commit()
+    after = _send(db, a, conv, "after")
+    assert (
+        lifecycle.reply_target(session=db, user_id=b, conversation_id=conv, message_id=before).body
+        == "before"
+    )
+    with pytest.raises(NotAllowed):
+        lifecycle.reply_target(session=db, user_id=b, conversation_id=conv, message_id=after)
+
+
+def test_catching_up_with_nothing_changed_and_a_text_change(db: Session) -> None:
+    a, b, conv = _pair(db)
+    mid = _send(db, a, conv, "text")
+    nothing = lifecycle.changes_after(session=db, user_id=b, conversation_id=conv, after_seq=0)
+    assert (nothing.items, nothing.seq, nothing.complete) == ([], 0, True)
+    _edit(db, a, mid, "text, edited")
+    (item,) = lifecycle.changes_after(
+        session=db, user_id=b, conversation_id=conv, after_seq=0
+    ).items
+    assert (item.message.media_width, item.message.media_height) == (0, 0)  # no image
+    assert item.reactions == {} and item.quote is None
