@@ -697,6 +697,12 @@ def test_a_member_added_later_sees_no_quote_of_what_came_before(db: Session) -> 
     with events.collecting() as out:
         _react(db, a, reply)
     assert "said before carol" not in repr([o.event for o in out if c in o.user_ids])
+    # The change reaches everyone, numbered alike: with the quote to who reads it, without.
+    changes = {u: o.event for o in out for u in o.user_ids if o.event["type"] == "change"}
+    assert set(changes) == {a, b, c}
+    assert {e["seq"] for e in changes.values()} == {_seq(db, group)}
+    assert {e["name"] for e in changes.values()} == {"bob"}
+    assert "said before carol" in repr(changes[a]) and "said before carol" in repr(changes[b])
     shown = _everything_shown(db, c, group)
     assert "a reply" in shown and "said before carol" not in shown
     assert "said before carol" in _everything_shown(db, b, group)
