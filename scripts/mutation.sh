@@ -11,25 +11,33 @@
 # mutants are not told apart here: TESTING.md lists them by hand).
 # Options: --min-score N   exit 1 if the score is below N (scripts/test.sh does this under CI)
 #          --diffs         print each survivor's whole diff instead of its first changed line
-# Needs MariaDB for tests/services. Give it tests that run the module in-process: a test that
-# waits on state/db_call.py's thread pool (tests/state/, the schedule test in
-# test_housekeeping.py) timed out under mutmut's fork server while passing on its own, which
-# counts every mutant it covers as killed; code run in a subprocess (test_image_memory.py) is
-# not seen at all.
+#          --max-children N  run at most N mutants at once (mutmut's default: one per CPU); on a
+#                          shared machine: nice -n 19 ./scripts/mutation.sh --max-children 1 ...
+#                          With 1, every mutant's run reuses one database migrated beforehand
+#                          (TEST_MYSQL_REUSE_DATABASE, tests/conftest.py): about twice as fast.
+# Needs MariaDB for tests/services. Give it tests that run the module in-process. mutmut runs
+# the tests once, then forks a process per mutant: a module-level thread pool whose threads
+# started before the fork (state/db_call.py's, services/push.py's) never runs work in the
+# mutant's process, so a test going through it hangs and every mutant it covers is counted as
+# a timeout, that is as killed (tests/state/, the schedule test in test_housekeeping.py).
+# tests/services/test_push.py and test_events_on_commit.py give those modules a pool of the
+# test's own (tests/support/pools.py) and are fine. Code run in a subprocess
+# (test_image_memory.py) is not seen at all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-min_score="" diffs=""
+min_score="" diffs="" max_children=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --min-score) min_score="$2"; shift 2 ;;
     --diffs) diffs=1; shift ;;
+    --max-children) max_children="$2"; shift 2 ;;
     --) shift; break ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
 done
-[ $# -ge 2 ] || { echo "usage: $0 [--min-score N] [--diffs] <module.py> <test files...>" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: $0 [--min-score N] [--diffs] [--max-children N] <module.py> <test files...>" >&2; exit 2; }
 module="$1"; shift
 [ -f "$module" ] || { echo "no such module: $module" >&2; exit 2; }
 setup_venv requirements-dev.txt
@@ -54,7 +62,29 @@ pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-p", "no:randomly"
 also_copy = ["chatapp", "tests", "bench", "rxconfig.py", "alembic", "alembic.ini", "assets"]
 TOML
 cd "$work"
-mutmut run >"$scratch/run.log" 2>&1 || true
+# One mutant at a time: every run reuses one database migrated here (tests/conftest.py) instead
+# of making and migrating its own; dropped at the end.
+reuse_db=""
+if [ "$max_children" = 1 ]; then
+  reuse_db=$(python - 2>/dev/null <<'PY' || true
+import os
+from bench.instances import DatabaseServer
+server = DatabaseServer(os.environ.get("TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306"))
+if server.reachable() is None:
+    from chatapp.db import upgrade
+    name = server.create_database("chatapp_mutation")
+    upgrade(server.url(name))
+    print(name)
+PY
+)
+fi
+drop_db() {
+  [ -n "$reuse_db" ] || return 0
+  (cd "$work" && python -c "import os, sys; from bench.instances import DatabaseServer; \
+DatabaseServer(os.environ.get('TEST_MYSQL_URL', 'mysql+pymysql://root@127.0.0.1:3306')).drop_database(sys.argv[1])" "$reuse_db") || true
+}
+trap 'drop_db; git worktree remove --force "$work"; rm -rf "$scratch"' EXIT
+TEST_MYSQL_REUSE_DATABASE="$reuse_db" mutmut run ${max_children:+--max-children "$max_children"} >"$scratch/run.log" 2>&1 || true
 mutmut export-cicd-stats >/dev/null 2>&1 || true
 results=$(mutmut results --all true 2>/dev/null || true)
 for m in $(grep -E ': (survived|no tests|suspicious|segfault)' <<<"$results" | awk '{print $1}' | tr -d ':'); do

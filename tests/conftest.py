@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -46,15 +47,36 @@ def mysql_server() -> Iterator[DatabaseServer]:
     server.dispose()
 
 
+# scripts/mutation.sh --max-children 1 runs the tests again for every mutant, each time in a
+# new process: it migrates one database beforehand and names it here, and each run empties and
+# reuses it (making and migrating a database per run took as long as the tests themselves).
+REUSE_DATABASE = os.environ.get("TEST_MYSQL_REUSE_DATABASE", "")
+
+
+@dataclass
+class ReusedDatabase:
+    url: str
+    engine: sa.Engine
+
+
 @pytest.fixture(scope="session")
-def mysql_db(mysql_server: DatabaseServer) -> Iterator[ThrowawayDatabase]:
+def mysql_db(mysql_server: DatabaseServer) -> Iterator[ThrowawayDatabase | ReusedDatabase]:
     """A fresh database migrated to head, with an engine on it; dropped at the end of the run."""
+    if REUSE_DATABASE:
+        from chatapp.db import make_engine
+
+        url = mysql_server.url(REUSE_DATABASE)
+        reused = ReusedDatabase(url, make_engine(url))
+        _empty(reused.engine)  # (a run stopped midway leaves its rows)
+        yield reused
+        reused.engine.dispose()
+        return
     with mysql_server.throwaway() as made:
         yield made
 
 
 @pytest.fixture(scope="session")
-def mysql_url(mysql_db: ThrowawayDatabase) -> str:
+def mysql_url(mysql_db: ThrowawayDatabase | ReusedDatabase) -> str:
     return mysql_db.url
 
 
@@ -101,6 +123,10 @@ def session_then_empty(engine: sa.Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as session:
         yield session
         session.rollback()
+    _empty(engine)
+
+
+def _empty(engine: sa.Engine) -> None:
     with engine.begin() as c:
         for table in TABLES_CHILD_FIRST:
             c.execute(sa.text(f"DELETE FROM {table}"))

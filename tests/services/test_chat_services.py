@@ -1249,3 +1249,39 @@ def test_a_persons_card_only_for_contacts_and_search_matches(db: Session) -> Non
     assert found is not None and found.person.username == "cardstranger"
     assert convs.shares_conversation(session=db, user_id=friend, other_id=me)
     assert not convs.shares_conversation(session=db, user_id=stranger, other_id=me)
+
+
+def test_admit_send_refuses_a_burst_saying_how_long_to_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The send rate (SECURITY.md), asked before any database work: a burst is let through,
+    the next message is refused with the wait, and another sender is not held back."""
+    from chatapp.services.errors import Throttled
+    from chatapp.services.throttle import LoginThrottle
+
+    def throttle(window_s: int) -> LoginThrottle:
+        return LoginThrottle(
+            "memory://",
+            max_failures=5,
+            lockout_minutes=15,
+            send_burst=3,
+            send_burst_seconds=window_s,
+            sends_per_minute=120,
+        )
+
+    limits = throttle(10)
+    monkeypatch.setattr(msgs, "get_login_throttle", lambda: limits)
+    for _ in range(3):
+        msgs.admit_send(sender_id=1)
+    with pytest.raises(Throttled) as exc:
+        msgs.admit_send(sender_id=1)
+    assert str(exc.value) in {
+        f"You are sending messages too fast. Wait {n} seconds and send again." for n in (9, 10)
+    }
+    msgs.admit_send(sender_id=2)
+    limits = throttle(1)  # a one-second window: "1 second"
+    for _ in range(3):
+        msgs.admit_send(sender_id=1)
+    with pytest.raises(Throttled) as exc:
+        msgs.admit_send(sender_id=1)
+    assert str(exc.value) == "You are sending messages too fast. Wait 1 second and send again."

@@ -5,6 +5,7 @@ services tell the affected tabs themselves (no handler publishes by convention).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +15,15 @@ from chatapp.services import accounts, conversations, events, profiles
 from chatapp.services.errors import ServiceError
 from chatapp.state import db_call as db_call_module
 from tests.services.test_chat_services import _user
+from tests.support.pools import own_pool
+
+
+@pytest.fixture(autouse=True)
+def _runner_pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The runner's work goes through a pool made in this test's process
+    (tests/support/pools.py)."""
+    with own_pool(monkeypatch, db_call_module):
+        yield
 
 
 class Hub:

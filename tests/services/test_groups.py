@@ -516,13 +516,20 @@ def test_create_group_up_to_256_members(db: Session) -> None:
     with _refused(db, ServiceError):  # 257 with the creator
         groups.create_group(session=db, user_id=alice, name="Too big", member_ids=crowd)
     with events.collecting() as out:
-        g = groups.create_group(session=db, user_id=alice, name="Big", member_ids=crowd[:255])
+        g = groups.create_group(session=db, user_id=alice, name="Big", member_ids=crowd[:254])
         db.commit()
+    assert _lines(db, g.id)[1] == "alice added P0000, P0001, P0002 and 251 others"
+    # The 256th member may still be added ...
+    g = groups.add_members(
+        session=db, user_id=alice, conversation_id=g.id, member_ids=crowd[254:255]
+    )
+    db.commit()
     assert len(g.members) == 256 == len(_roles(db, g.id))
-    assert _lines(db, g.id)[1] == "alice added P0000, P0001, P0002 and 252 others"
-    assert all(len(o.user_ids) == 256 for o in out)
+    assert all(len(o.user_ids) == 255 for o in out)
     # ... and no further: adding the 257th is refused.
     with _refused(db, ServiceError):
+        groups.add_members(session=db, user_id=alice, conversation_id=g.id, member_ids=crowd[255:])
+    with pytest.raises(ServiceError, match="at most 256 members"):
         groups.add_members(session=db, user_id=alice, conversation_id=g.id, member_ids=crowd[255:])
 
 
@@ -1413,3 +1420,242 @@ def test_a_send_racing_an_add(db: Session, mysql_engine: sa.Engine) -> None:
     assert dave in after.member_ids and carol in after.member_ids
     assert after.message.id in _ids(db, dave, conv)
     assert before.message.id not in _ids(db, dave, conv)
+
+
+def test_a_groups_events_reach_its_own_members_only(db: Session) -> None:
+    """Who receives a new message, a message announced again and a change is read per
+    conversation: the members of another group get none of them."""
+    from chatapp.services import lifecycle
+
+    alice, bob, carol, dan = (_user(db, n) for n in ("alice", "bob", "carol", "dan"))
+    conv = _group(db, alice, [bob])
+    _group(db, carol, [dan])  # someone else's group, with current members
+    first = _send(db, alice, conv, "first")
+    cid = _cid()
+    with events.collecting() as sent:
+        msgs.send_message(
+            session=db,
+            sender_id=bob,
+            conversation_id=conv,
+            body="a reply",
+            client_id=cid,
+            reply_to_id=first.message.id,
+        )
+        db.commit()
+    with events.collecting() as again:
+        msgs.stored_sends(session=db, sender_id=bob, client_ids=[cid])
+    with events.collecting() as changed:
+        lifecycle.edit_message(
+            session=db, user_id=alice, message_id=first.message.id, body="first, edited"
+        )
+        db.commit()
+    assert _recipients(sent, "message") == [{alice, bob}]
+    assert _recipients(again, "message") == [{alice, bob}]
+    assert _recipients(changed, "change") == [{alice, bob}]
+
+
+def test_a_former_member_is_told_they_left_and_an_outsider_that_they_are_not_in_it(
+    db: Session,
+) -> None:
+    alice, bob, carol = (_user(db, n) for n in ("alice", "bob", "carol"))
+    conv = _group(db, alice, [bob])
+    groups.remove_member(session=db, user_id=alice, conversation_id=conv, member_id=bob)
+    db.commit()
+    told = {}
+    for who, call in (
+        ("removed", lambda: groups.group_info(session=db, user_id=bob, conversation_id=conv)),
+        ("outsider", lambda: groups.group_info(session=db, user_id=carol, conversation_id=conv)),
+        ("reading", lambda: convs.mark_read(session=db, user_id=carol, conversation_id=conv)),
+    ):
+        with pytest.raises(NotAllowed) as exc:
+            call()
+        told[who] = str(exc.value)
+    assert told == {
+        "removed": "You are no longer a member of this group.",
+        "outsider": "You are not in this conversation.",
+        "reading": "You are not in this conversation.",
+    }
+
+
+def _kinds(db: Session, conv: int) -> list[str]:
+    """The kinds of the group's system lines, oldest first (what each line's icon says)."""
+    return [
+        k
+        for (k,) in _rows(
+            db,
+            "SELECT `system` FROM messages WHERE conversation_id = :c AND `system` IS NOT NULL"
+            " ORDER BY id",
+            c=conv,
+        )
+    ]
+
+
+def test_each_change_says_what_it_was_and_answers_with_the_actors_role(db: Session) -> None:
+    alice, bob, carol, dan = (_user(db, n) for n in ("alice", "bob", "carol", "dan"))
+    conv = _group(db, alice, [bob, carol])
+    picture = _avatar(db, alice)
+    dans = db.get(User, dan)
+    assert dans is not None
+    dans.avatar_ref = _avatar(db, dan)
+    db.add(dans)
+    db.commit()
+    with events.collecting() as out:
+        answers = [
+            groups.add_members(session=db, user_id=alice, conversation_id=conv, member_ids=[dan]),
+            groups.set_role(
+                session=db, user_id=alice, conversation_id=conv, member_id=bob, role=ADMIN
+            ),
+            groups.update_group(session=db, user_id=alice, conversation_id=conv, name="Crew"),
+            groups.update_group(
+                session=db, user_id=alice, conversation_id=conv, picture_ref=picture
+            ),
+            groups.update_group(
+                session=db, user_id=alice, conversation_id=conv, members_can_add=True
+            ),
+            groups.remove_member(session=db, user_id=alice, conversation_id=conv, member_id=carol),
+            # Asking for what is already so answers too, with the same role.
+            groups.add_members(session=db, user_id=alice, conversation_id=conv, member_ids=[dan]),
+            groups.remove_member(session=db, user_id=alice, conversation_id=conv, member_id=carol),
+            groups.set_role(
+                session=db, user_id=alice, conversation_id=conv, member_id=bob, role=ADMIN
+            ),
+        ]
+        groups.leave_group(session=db, user_id=dan, conversation_id=conv)
+        groups.transfer_ownership(session=db, user_id=alice, conversation_id=conv, member_id=bob)
+        db.commit()
+    assert [g.my_role for g in answers] == [OWNER] * len(answers)
+    assert _kinds(db, conv) == [
+        "created",
+        "added",
+        "added",
+        "role",
+        "renamed",
+        "picture",
+        "settings",
+        "removed",
+        "left",
+        "owner",
+    ]
+    group_events = [o.event for o in out if o.event["type"] == "group"]
+    added = group_events[0]["members"]
+    assert [(m["id"], m["role"], m["username"], m["name"]) for m in added] == [
+        (dan, MEMBER, "dan", "dan")
+    ]
+    assert added[0]["avatar"] == media.thumb_url(dans.avatar_ref) != ""
+    assert [e["can_add"] for e in group_events[:5]] == [False] * 4 + [True]  # the setting
+    # What a departed member's tabs say: removed, or left.
+    departures = [(e["members"][0]["id"], e.get("why")) for e in group_events if "why" in e]
+    assert departures == [(carol, "removed"), (dan, "left")]
+
+
+def test_the_owner_leaving_hands_over_with_a_line_that_says_so(db: Session) -> None:
+    alice, bob = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, alice, [bob])
+    groups.leave_group(session=db, user_id=alice, conversation_id=conv)
+    db.commit()
+    assert _kinds(db, conv)[-2:] == ["left", "owner"]
+    assert _lines(db, conv)[-1] == "bob is now the owner"
+
+
+def test_what_a_refused_change_says(db: Session) -> None:
+    alice, bob, carol, dan, erin, fay = (
+        _user(db, n) for n in ("alice", "bob", "carol", "dan", "erin", "fay")
+    )
+    conv = _group(db, alice, [bob, carol, dan, fay], roles={bob: ADMIN, carol: ADMIN})
+    chat_image = _media(db, alice, "chat")
+    told = {}
+    attempts: dict[str, Callable[[], object]] = {
+        "member adds": lambda: groups.add_members(
+            session=db, user_id=dan, conversation_id=conv, member_ids=[erin]
+        ),
+        "member removes": lambda: groups.remove_member(
+            session=db, user_id=dan, conversation_id=conv, member_id=fay
+        ),
+        "admin removes admin": lambda: groups.remove_member(
+            session=db, user_id=bob, conversation_id=conv, member_id=carol
+        ),
+        "admin removes owner": lambda: groups.remove_member(
+            session=db, user_id=bob, conversation_id=conv, member_id=alice
+        ),
+        "removes self": lambda: groups.remove_member(
+            session=db, user_id=bob, conversation_id=conv, member_id=bob
+        ),
+        "makes an owner": lambda: groups.set_role(
+            session=db, user_id=alice, conversation_id=conv, member_id=dan, role=OWNER
+        ),
+        "role of an outsider": lambda: groups.set_role(
+            session=db, user_id=alice, conversation_id=conv, member_id=erin, role=ADMIN
+        ),
+        "admin makes admin": lambda: groups.set_role(
+            session=db, user_id=bob, conversation_id=conv, member_id=dan, role=ADMIN
+        ),
+        "member makes moderator": lambda: groups.set_role(
+            session=db, user_id=dan, conversation_id=conv, member_id=dan, role=MODERATOR
+        ),
+        "admin transfers": lambda: groups.transfer_ownership(
+            session=db, user_id=bob, conversation_id=conv, member_id=dan
+        ),
+        "transfer to self": lambda: groups.transfer_ownership(
+            session=db, user_id=alice, conversation_id=conv, member_id=alice
+        ),
+        "admin deletes": lambda: groups.delete_group(session=db, user_id=bob, conversation_id=conv),
+        "member renames": lambda: groups.update_group(
+            session=db, user_id=dan, conversation_id=conv, name="Mine"
+        ),
+        "not an avatar": lambda: groups.update_group(
+            session=db, user_id=alice, conversation_id=conv, picture_ref=chat_image
+        ),
+    }
+    for what, attempt in attempts.items():
+        with pytest.raises(ServiceError) as exc:
+            attempt()
+        db.rollback()
+        told[what] = str(exc.value)
+    assert told == {
+        "member adds": "Only the group's admins can add people.",
+        "member removes": "Only the group's admins can remove people.",
+        "admin removes admin": "Only the owner can remove an admin.",
+        "admin removes owner": "The owner cannot be removed.",
+        "removes self": "Use Leave group to leave.",
+        "makes an owner": "Unknown role.",
+        "role of an outsider": "That person is not in this group.",
+        "admin makes admin": "Only the owner can change admins.",
+        "member makes moderator": "Only the group's admins can change roles.",
+        "admin transfers": "Only the owner can transfer ownership.",
+        "transfer to self": "Pick another member of the group.",
+        "admin deletes": "Only the owner can delete the group.",
+        "member renames": "Only the group's admins can change its name, picture or settings.",
+        "not an avatar": "Upload the picture again.",
+    }
+
+
+def test_the_added_line_names_up_to_four_people(db: Session) -> None:
+    alice = _user(db, "alice")
+    people = [_user(db, n) for n in ("bob", "carol", "dan", "erin", "fay")]
+    lines = []
+    for n in (1, 2, 4, 5):
+        conv = _group(db, alice, people[:n], name=f"Team {n}")
+        lines.append(_lines(db, conv)[1])
+    assert lines == [
+        "alice added bob",
+        "alice added bob and carol",
+        "alice added bob, carol, dan and erin",
+        "alice added bob, carol, dan and 2 others",
+    ]
+
+
+def test_a_group_lists_and_tells_its_own_members_only(db: Session) -> None:
+    """Two groups at once: each one's member list, its group events and who is already in it
+    when adding are its own."""
+    alice, bob, carol, dan = (_user(db, n) for n in ("alice", "bob", "carol", "dan"))
+    conv = _group(db, alice, [bob])
+    _group(db, carol, [dan])
+    info = groups.group_info(session=db, user_id=alice, conversation_id=conv)
+    assert [m.person.id for m in info.members] == [alice, bob]
+    assert all(m.joined_at is not None for m in info.members)
+    with events.collecting() as out:
+        g = groups.add_members(session=db, user_id=alice, conversation_id=conv, member_ids=[dan])
+        groups.update_group(session=db, user_id=alice, conversation_id=conv, name="Renamed")
+        db.commit()
+    assert [m.person.id for m in g.members] == [alice, bob, dan]
+    assert _recipients(out, "group") == [{alice, bob, dan}] * 2

@@ -697,6 +697,12 @@ def test_a_member_added_later_sees_no_quote_of_what_came_before(db: Session) -> 
     with events.collecting() as out:
         _react(db, a, reply)
     assert "said before carol" not in repr([o.event for o in out if c in o.user_ids])
+    # The change reaches everyone, numbered alike: with the quote to who reads it, without.
+    changes = {u: o.event for o in out for u in o.user_ids if o.event["type"] == "change"}
+    assert set(changes) == {a, b, c}
+    assert {e["seq"] for e in changes.values()} == {_seq(db, group)}
+    assert {e["name"] for e in changes.values()} == {"bob"}
+    assert "said before carol" in repr(changes[a]) and "said before carol" in repr(changes[b])
     shown = _everything_shown(db, c, group)
     assert "a reply" in shown and "said before carol" not in shown
     assert "said before carol" in _everything_shown(db, b, group)
@@ -998,3 +1004,112 @@ def test_a_reply_racing_the_deletion_of_its_original(db: Session, mysql_engine: 
         reply,
     )
     assert sent.quote is not None and sent.quote.deleted and sent.quote.body == ""
+
+
+def test_a_tab_back_catches_up_with_new_messages_changes_and_its_marker(db: Session) -> None:
+    """messages.catch_up: what a tab that kept its view gets on a new connection."""
+    a, b, conv = _pair(db)
+    first = _send(db, a, conv, "first")
+    seen_seq = _seq(db, conv)
+    _edit(db, a, first, "first, edited")
+    later = _send(db, a, conv, "later")
+    with events.collecting() as out:
+        row, page, changes = msgs.catch_up(
+            session=db,
+            user_id=b,
+            conversation_id=conv,
+            after_id=first,
+            after_seq=seen_seq,
+            origin="tab-1",
+        )
+        db.commit()
+    assert row.id == conv
+    assert [m.id for m in page.items] == [later] and not page.has_more
+    assert [(c.message.id, c.message.body) for c in changes.items] == [(first, "first, edited")]
+    assert changes.complete
+    assert convs.get_conversation(session=db, user_id=b, conversation_id=conv).unread == 0
+    assert ((b,), {"type": "read", "conv": conv, "origin": "tab-1"}) in [
+        (o.user_ids, o.event) for o in out
+    ]
+    with pytest.raises(NotAllowed):  # only for who reads the conversation
+        msgs.catch_up(
+            session=db,
+            user_id=_user(db, "mallory"),
+            conversation_id=conv,
+            after_id=0,
+            after_seq=0,
+        )
+
+
+def test_other_messages_do_not_keep_a_deleted_image(db: Session) -> None:
+    """Only another message carrying the same image keeps it: the conversation's other
+    messages, with or without images of their own, do not."""
+    a, b, conv = _pair(db)
+    _send(db, a, conv, "before")
+    other_image = _upload(db, a)
+    _send(db, a, conv, "another picture", media_ref=other_image)
+    image = _upload(db, a)
+    mid = _send(db, a, conv, "look", media_ref=image)
+    _send(db, b, conv, "after")
+    _delete(db, a, mid)
+    db.expire_all()
+    assert media.viewable(session=db, viewer_id=b, media_id=image) is None
+    assert [o.id for o in media.find_orphans(session=db, older_than=timedelta(0))] == [image]
+    assert media.viewable(session=db, viewer_id=b, media_id=other_image) is not None
+
+
+def test_catching_up_reads_only_its_own_conversations_changes(db: Session) -> None:
+    a, b, conv = _pair(db)
+    c = _user(db, "carol")
+    other = convs.open_direct(session=db, user_id=a, other_user_id=c)
+    db.commit()
+    mine = _send(db, a, conv, "for bob")
+    theirs = _send(db, a, other, "for carol")
+    _edit(db, a, theirs, "for carol, edited")
+    _edit(db, a, mine, "for bob, edited")
+    changes = lifecycle.changes_after(session=db, user_id=b, conversation_id=conv, after_seq=0)
+    assert [c.message.id for c in changes.items] == [mine]
+
+
+def test_an_edited_reply_keeps_its_quote_of_an_image_and_who_sent_it(db: Session) -> None:
+    a, b, conv = _pair(db)
+    image = _upload(db, a)
+    photo = _send(db, a, conv, "x" * lifecycle.QUOTE_CHARS, media_ref=image)
+    reply = _send(db, b, conv, "nice", reply_to_id=photo)
+    changed = _edit(db, b, reply, "very nice")
+    assert changed.quote == lifecycle.QuoteOut(
+        id=photo,
+        sender_id=a,
+        sender_name="alice",
+        body="x" * lifecycle.QUOTE_CHARS,  # exactly the limit: not cut
+        has_image=True,
+        deleted=False,
+    )
+
+
+def test_a_former_member_quotes_nothing_sent_after_they_left(db: Session) -> None:
+    a, b = _user(db, "alice"), _user(db, "bob")
+    conv = _group(db, a, [b])
+    before = _send(db, a, conv, "before")
+    groups.remove_member(session=db, user_id=a, conversation_id=conv, member_id=b)
+    db.commit()
+    after = _send(db, a, conv, "after")
+    assert (
+        lifecycle.reply_target(session=db, user_id=b, conversation_id=conv, message_id=before).body
+        == "before"
+    )
+    with pytest.raises(NotAllowed):
+        lifecycle.reply_target(session=db, user_id=b, conversation_id=conv, message_id=after)
+
+
+def test_catching_up_with_nothing_changed_and_a_text_change(db: Session) -> None:
+    a, b, conv = _pair(db)
+    mid = _send(db, a, conv, "text")
+    nothing = lifecycle.changes_after(session=db, user_id=b, conversation_id=conv, after_seq=0)
+    assert (nothing.items, nothing.seq, nothing.complete) == ([], 0, True)
+    _edit(db, a, mid, "text, edited")
+    (item,) = lifecycle.changes_after(
+        session=db, user_id=b, conversation_id=conv, after_seq=0
+    ).items
+    assert (item.message.media_width, item.message.media_height) == (0, 0)  # no image
+    assert item.reactions == {} and item.quote is None

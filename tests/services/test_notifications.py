@@ -113,3 +113,60 @@ def _as_dt(ms: int):  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def test_muting_one_conversation_leaves_the_others_alone(db: Session) -> None:
+    a, b, c = _user(db, "alice"), _user(db, "bob"), _user(db, "carol")
+    ab = convs.open_direct(session=db, user_id=a, other_user_id=b)
+    ac = convs.open_direct(session=db, user_id=a, other_user_id=c)
+    db.commit()
+    notifications.mute(session=db, user_id=a, conversation_id=ab, choice="always")
+    db.commit()
+    assert _muted_until(db, ab, a) is not None
+    assert _muted_until(db, ac, a) is None
+    assert _muted_until(db, ab, b) is None
+
+
+def test_an_unknown_mute_choice_says_what_to_choose(db: Session) -> None:
+    a, b = _user(db, "alice"), _user(db, "bob")
+    conv = convs.open_direct(session=db, user_id=a, other_user_id=b)
+    db.commit()
+    with pytest.raises(ServiceError) as exc:
+        notifications.mute(session=db, user_id=a, conversation_id=conv, choice="2d")
+    assert str(exc.value) == "Choose 8 hours, 1 week or Always."
+
+
+def test_message_text_turned_off_and_on_again(db: Session) -> None:
+    a = _user(db, "alice")
+    assert notifications.set_show_text(session=db, user_id=a, on=False) is False
+    db.commit()
+    with events.collecting() as out:
+        assert notifications.set_show_text(session=db, user_id=a, on=True) is True
+        db.commit()
+    assert notifications.show_text(session=db, user_id=a)
+    assert [(o.user_ids, o.event) for o in out] == [((a,), {"type": "notify_text", "on": True})]
+    # Someone with no account row any more: the default (text shown), not an error.
+    assert notifications.show_text(session=db, user_id=a + 1_000_000) is True
+
+
+def test_is_muted_until_the_moment_it_ends_whatever_the_zone() -> None:
+    from datetime import UTC, datetime, timezone
+
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    assert notifications.is_muted(datetime(2026, 5, 1, 12, 30), now)  # naive: UTC, as stored
+    assert not notifications.is_muted(datetime(2026, 5, 1, 11, 30), now)
+    assert not notifications.is_muted(now, now)  # it ends at that moment
+    plus2 = timezone(timedelta(hours=2))
+    # 13:30 at UTC+2 is 11:30 UTC: over (read in its own zone, not as UTC).
+    assert not notifications.is_muted(datetime(2026, 5, 1, 13, 30, tzinfo=plus2), now)
+    assert notifications.is_muted(datetime(2026, 5, 1, 14, 30, tzinfo=plus2), now)
+    assert not notifications.is_muted(None, now)
+
+
+def test_a_notification_with_nothing_to_show_and_a_preview_at_its_limit() -> None:
+    d = notifications.describe
+    n = d(sender="Ann", group=None, body="  ", has_image=False, count=1, show_text=True)
+    assert n.body == "New message"
+    exact = "y" * notifications.PREVIEW_CHARS
+    n = d(sender="Ann", group=None, body=exact, has_image=False, count=1, show_text=True)
+    assert n.body == exact  # not cut

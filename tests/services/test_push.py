@@ -27,12 +27,23 @@ from chatapp.services import conversations as convs
 from chatapp.services import messages as msgs
 from chatapp.services.errors import ServiceError
 from chatapp.settings import DEFAULT_PUSH_HOSTS, get_settings, new_vapid_key
+from tests.support.pools import own_pool
 from tests.support.push_standin import PushServiceStandIn, push_service
 
 PW = "correct horse"
 
 
 # Helpers --------------------------------------------------------------------------------------
+@pytest.fixture(autouse=True)
+def _own_pools(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Pushes, and the runner's work, go through pools made in this test's process
+    (tests/support/pools.py)."""
+    from chatapp.state import db_call
+
+    with own_pool(monkeypatch, push), own_pool(monkeypatch, db_call):
+        yield
+
+
 @pytest.fixture
 def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[PushServiceStandIn]:
     """The stand-in, listed as a push service, and a VAPID key of this test's own."""
@@ -191,7 +202,7 @@ def test_a_message_is_pushed_encrypted_and_signed_to_a_recipient_with_no_open_ta
     event = _message_event(db, a, conv, "see you at 8 🍕")
     report = _push(event, LocalPresence(), mysql_engine)
     assert report.sent == 1 and not report.removed and not report.failed
-    (got,) = standin.wait_for(1)
+    (got,) = standin.received  # (recorded before the push service answered)
     assert standin.errors == []
     assert got.path == "/push/bob"
     assert got.claims["aud"] == standin.origin  # the push service's origin
@@ -286,7 +297,7 @@ def test_mute_and_hidden_text_and_ended_sessions(
     assert (
         _push(_message_event(db, a, conv, "secret plan"), LocalPresence(), mysql_engine).sent == 1
     )
-    (got,) = standin.wait_for(1)
+    (got,) = standin.received  # (recorded before the push service answered)
     assert "secret" not in str(got.payload)
     assert got.payload["body"] == "New message"
     # An expired session's subscription is not used.
@@ -336,6 +347,52 @@ async def test_a_committed_message_is_pushed_through_the_runner(
         engine=mysql_engine,
     )
     await asyncio.gather(*list(push._tasks))
-    (got,) = await asyncio.to_thread(standin.wait_for, 1)
+    (got,) = standin.received  # (the push's task is done)
     assert got.payload["body"] == "through the runner"
     assert standin.errors == []
+
+
+async def test_published_events_go_out_in_order_and_a_new_message_is_pushed(
+    db: Session,
+    standin: PushServiceStandIn,
+    pair: tuple[int, str, int, str, int],
+    mysql_engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """events.publish (what the runner calls after commit, here without its thread pool): every
+    collected event goes to the hub, in order, to its own users; a new message for someone
+    with no open tab then goes out as a push, with the hub's presence deciding who is away."""
+    from chatapp.services import events
+
+    monkeypatch.setattr(chatapp.db, "get_engine", lambda: mysql_engine)
+    a, _sa, b, sb, conv = pair
+    _subscribe(db, standin, b, sb, "bob")
+    message = await asyncio.to_thread(_message_event, db, a, conv, "published, then pushed")
+    to = message.pop("to")
+    read = {"type": "read", "conv": conv, "origin": ""}
+
+    class Hub:
+        def __init__(self) -> None:
+            self.presence = LocalPresence()
+            self.published: list[tuple[list[int], dict[str, Any]]] = []
+
+        async def publish(self, user_ids: list[int], event: dict[str, Any]) -> None:
+            self.published.append((user_ids, event))
+
+    hub = Hub()
+    monkeypatch.setattr("chatapp.realtime.get_hub", lambda: hub)
+    await events.publish([events.Outgoing(tuple(to), message), events.Outgoing((a,), read)])
+    assert hub.published == [(list(to), message), ([a], read)]
+    await asyncio.gather(*list(push._tasks))
+    (got,) = standin.received  # (the push's task is done)
+    assert got.path == "/push/bob" and got.payload["body"] == "published, then pushed"
+    assert standin.errors == []
+
+
+def test_not_announced_carries_the_committed_result() -> None:
+    """The runner raises NotAnnounced when the bus is away after a commit; its caller still
+    gets what the service returned (a send's stored message, say)."""
+    from chatapp.services import events
+
+    err = events.NotAnnounced({"id": 7})
+    assert err.result == {"id": 7} and str(err) == "committed, not announced"
