@@ -190,18 +190,26 @@ def _send_and_announce(
 
 
 def _announce_again(
-    session: Session, result: SendResult, *, origin: str, sender: SenderCard | None
+    session: Session,
+    result: SendResult,
+    *,
+    origin: str,
+    sender: SenderCard | None,
+    windows: list[tuple[int, int]] | None = None,
 ) -> None:
     """Publish a stored message again (``again``: tabs that show it drop it by client id), on
     commit, to the current members who may read it, if it was stored in the last
-    AGAIN_WITHIN_S seconds (an older one was announced, or caught up, long since)."""
+    AGAIN_WITHIN_S seconds (an older one was announced, or caught up, long since).
+    ``windows``: the conversation's current_member_windows, when the caller has them."""
     m = result.message
     at = m.created_at if m.created_at.tzinfo else m.created_at.replace(tzinfo=UTC)
     if at < utcnow() - timedelta(seconds=AGAIN_WITHIN_S):
         return
     from chatapp.services.lifecycle import quotes_of  # (lifecycle builds on this module)
 
-    low_of = dict(current_member_windows(session=session, conversation_id=m.conversation_id))
+    if windows is None:
+        windows = current_member_windows(session=session, conversation_id=m.conversation_id)
+    low_of = dict(windows)
     readers = [u for u in result.member_ids if u in low_of and low_of[u] < m.id]
     quoted = quotes_of(session, [m]).get(m.reply_to_id or 0)
     to = [u for u in readers if quoted is None or quoted.id > low_of[u]]
@@ -418,7 +426,7 @@ def stored_sends(
         readers = [u for u, low in windows[conv] if low < (m.id or 0)]
         result = SendResult(message=_out(m, width, height), created=False, member_ids=readers)
         out.append(result)
-        _announce_again(session, result, origin=origin, sender=sender)
+        _announce_again(session, result, origin=origin, sender=sender, windows=windows[conv])
     return out
 
 

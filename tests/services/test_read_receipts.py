@@ -6,30 +6,20 @@ turned them off sees nobody's (profiles.set_read_receipts)."""
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 from sqlmodel import Session
 
 from chatapp.models import ConversationMember
 from chatapp.services import conversations as convs
 from chatapp.services import events, groups, profiles
-from chatapp.services import messages as msgs
 from chatapp.services.dto import ReaderOut
 from chatapp.services.errors import NotAllowed
+from tests.services.test_chat_services import _send as _send_result
 from tests.services.test_chat_services import _user
 
 
 def _send(db: Session, sender: int, conv: int, body: str = "hi") -> int:
-    out = msgs.send_message(
-        session=db,
-        sender_id=sender,
-        conversation_id=conv,
-        body=body,
-        client_id=secrets.token_urlsafe(12),
-    )
-    db.commit()
-    return out.message.id
+    return _send_result(db, sender, conv, body).message.id
 
 
 def _marker(db: Session, conv: int, user: int) -> int | None:
