@@ -108,6 +108,17 @@ class SioClient(asyncio.Protocol):
             await self._accepted
             return await self._ns_connected
 
+    @property
+    def stage(self) -> str:
+        """How far the last connect got: to explain one that failed or hung."""
+        if self._transport is None:
+            return "TCP connect"
+        if self._accepted is None or not self._accepted.done():
+            return "websocket upgrade (no 101 yet)"
+        if self._ns_connected is None or not self._ns_connected.done():
+            return "socket.io namespace connect (no CONNECT answer yet)"
+        return "connected"
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport

@@ -38,7 +38,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from bench.db import BenchUser
@@ -47,6 +48,11 @@ from bench.load import make_body
 from bench.tabs import ChatappTab, Tab
 
 PASSWORD = "stack-check-password-1"
+# A connection through the proxy that is not up (hydrated) in CONNECT_WAIT seconds is given up
+# and opened again, at most CONNECT_TRIES times.
+CONNECT_WAIT = 20.0
+CONNECT_TRIES = 3
+T = TypeVar("T", "SignUpTab", ChatappTab)
 TICKET_RE = re.compile(r"ticket\W+([A-Za-z0-9_\-]{20,})")
 FETCH = (  # run inside a replica: GET argv[1] on its own port, with the cookie argv[2] if any
     "import os, sys, urllib.request, urllib.error\n"
@@ -122,11 +128,34 @@ class SignUpTab(AuthTab):
         super()._on_event(name, data, size)
 
 
+async def connected(make: Callable[[], T], who: str) -> T:
+    """A tab from `make`, connected: a failed or hung connection is tried again with a new
+    tab, as the browser's socket.io client does, at most CONNECT_TRIES times. Each failure is
+    logged with how far it got, so one that keeps failing can be told apart (the proxy, the
+    upgrade, or the app's namespace)."""
+    for attempt in range(1, CONNECT_TRIES + 1):
+        tab = make()
+        t0 = time.monotonic()
+        try:
+            await asyncio.wait_for(tab.connect(), CONNECT_WAIT)
+        except (TimeoutError, ConnectionError, OSError) as exc:
+            stage = tab.client.stage
+            tab.close()
+            log(
+                f"{who}: connection {attempt} of {CONNECT_TRIES} failed after "
+                f"{time.monotonic() - t0:.1f} s at {stage}: {exc!r}"
+            )
+            continue
+        if attempt > 1:
+            log(f"{who}: connected on attempt {attempt}, in {time.monotonic() - t0:.1f} s")
+        return tab
+    raise Failed(f"{who}: no connection through the proxy in {CONNECT_TRIES} tries")
+
+
 async def sign_up(url: str, username: str) -> str:
     """Sign up over the websocket, redeem the ticket over HTTP: the session cookie's value."""
     port = urlsplit(url).port or 80
-    tab = SignUpTab(port=port)
-    await tab.connect()
+    tab = await connected(lambda: SignUpTab(port=port), f"{username}'s sign-up tab")
     try:
         tab.sign_up(username, f"{username}@stack.example", PASSWORD)
         try:
@@ -224,15 +253,19 @@ async def pinned_tabs(
 ) -> tuple[list[ChatappTab], list[int]]:
     """A tab for each user, through the proxy, on different replicas."""
     port = urlsplit(url).port or 80
-    a = ChatappTab(index=0, user=users[0], peer=users[1], port=port, sink=inbox)  # type: ignore[arg-type]
-    await a.connect()
+    a = await connected(
+        lambda: ChatappTab(index=0, user=users[0], peer=users[1], port=port, sink=inbox),  # type: ignore[arg-type]
+        f"{users[0].username}'s tab",
+    )
     counts = await tabs_by_replica(replicas, 1)
     if sum(counts) != 1:
         raise Failed(f"connected tabs per replica {counts}, expected one in all")
     where = [counts.index(1)]
     for attempt in range(1, 11):
-        b = ChatappTab(index=1, user=users[1], peer=users[0], port=port, sink=inbox)  # type: ignore[arg-type]
-        await b.connect()
+        b = await connected(
+            lambda: ChatappTab(index=1, user=users[1], peer=users[0], port=port, sink=inbox),  # type: ignore[arg-type]
+            f"{users[1].username}'s tab",
+        )
         counts = await tabs_by_replica(replicas, 2)
         other = [i for i, n in enumerate(counts) if n >= 1 and i != where[0]]
         if other:

@@ -3,6 +3,7 @@ database, and Debian's Chromium driven by Playwright. Two browser contexts are t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -253,21 +254,49 @@ def base_url(app_server: AppServer) -> str:
     return app_server.url
 
 
+def _answers(server: AppServer) -> bool:
+    try:
+        with urllib.request.urlopen(server.url + "/ping", timeout=5) as r:  # noqa: S310
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def ensure_up(server: AppServer, *, drain_wait: float = 45) -> None:
+    """Start the shared server again if it stopped (same port, same build), and log why.
+
+    In CI runs in random order (2026-11-28) it received a SIGTERM from outside mid-session
+    (gunicorn logged "Handling signal: term"; not reproduced alone, sender not found), and every
+    browser test after it was refused a connection. A server told to stop drains first: it stops
+    listening at once but its process lives on for up to its graceful timeout, so "not
+    answering" counts, not only "exited"."""
+    if server.proc is None or (server.proc.poll() is None and _answers(server)):
+        return
+    deadline = time.monotonic() + drain_wait
+    while server.proc.poll() is None and time.monotonic() < deadline:
+        if _answers(server):
+            return  # only slow (a loaded machine), not gone
+        time.sleep(0.5)
+    processes = subprocess.run(
+        ["ps", "-eo", "pid,ppid,pgid,etimes,args"], capture_output=True, text=True, check=False
+    ).stdout
+    with contextlib.suppress(ProcessLookupError):  # what is left of it (a draining worker)
+        os.killpg(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(10)
+    kept = server.log_path.with_suffix(f".exited-{server.proc.returncode}.log")
+    kept.write_text(
+        server.log_path.read_text(errors="replace") + "\n--- processes then:\n" + processes
+    )  # (start() writes the log afresh)
+    print(f"app server stopped ({server.proc.returncode}), see {kept}; starting it again")
+    server.start()
+
+
 @pytest.fixture(autouse=True)
 def _app_server_up(request: pytest.FixtureRequest) -> None:
-    """The session's shared app server is up for every test that uses it. In three CI runs in
-    random order (2026-11-28) it received a SIGTERM from outside mid-session (gunicorn logged
-    "Handling signal: term"; not reproduced alone, sender not found; TESTING.md, known
-    problems), and every browser test after it failed with "connection refused". It is started
-    again, on the same port with the same build, and the restart is logged."""
+    """The session's shared app server is up for every test that uses it (ensure_up)."""
     if "app_server" not in request.fixturenames and "base_url" not in request.fixturenames:
         return
-    server: AppServer = request.getfixturevalue("app_server")
-    if server.proc is not None and server.proc.poll() is not None:
-        kept = server.log_path.with_suffix(f".exited-{server.proc.returncode}.log")
-        shutil.copy(server.log_path, kept)  # (start() writes the log afresh)
-        print(f"app server exited ({server.proc.returncode}), see {kept}; starting it again")
-        server.start()
+    ensure_up(request.getfixturevalue("app_server"))
 
 
 @pytest.fixture(autouse=True)
