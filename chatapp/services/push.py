@@ -141,7 +141,13 @@ def save_subscription(
         raise ServiceError("This browser's push service is not one chatapp sends to.")
     p256dh, auth = _b64(keys.get("p256dh"), 65), _b64(keys.get("auth"), 16)
     live = session.get(AuthSession, session_id)
-    if live is None or live.user_id != user_id or live.revoked_at is not None:
+    if (
+        live is None
+        or live.user_id != user_id
+        or live.revoked_at is not None
+        or live.activated_at is None  # (a ticket never redeemed: no one is signed in on it)
+        or live.expires_at <= utcnow()
+    ):
         raise ServiceError("Your session has ended. Log in again.")
     digest = hashlib.sha256(endpoint.encode()).hexdigest()
     row = session.exec(

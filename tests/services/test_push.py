@@ -10,10 +10,14 @@ wants it, after commit and published (the runner's path), never to the sender.""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import secrets
+import socket
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -28,7 +32,7 @@ from chatapp.services import messages as msgs
 from chatapp.services.errors import ServiceError
 from chatapp.settings import DEFAULT_PUSH_HOSTS, get_settings, new_vapid_key
 from tests.support.pools import own_pool
-from tests.support.push_standin import PushServiceStandIn, push_service
+from tests.support.push_standin import Browser, PushServiceStandIn, push_service
 
 PW = "correct horse"
 
@@ -208,7 +212,13 @@ def test_a_message_is_pushed_encrypted_and_signed_to_a_recipient_with_no_open_ta
     assert got.claims["aud"] == standin.origin  # the push service's origin
     assert got.claims["sub"] == "mailto:ops@chat.example.com"
     assert got.vapid_key == push.public_key()  # signed with the server's key
-    assert got.headers["topic"] == f"conv-{conv}"
+    assert got.headers["topic"] == f"conv-{conv}"  # the service keeps the newest per conversation
+    assert got.headers["urgency"] == "high"  # delivered at once, also to a phone asleep
+    assert got.headers["ttl"] == str(push.TTL_SECONDS)
+    # Compact UTF-8 JSON (a push carries at most 4 KB): what the service worker parses.
+    assert (
+        got.plaintext == json.dumps(got.payload, separators=(",", ":"), ensure_ascii=False).encode()
+    )
     assert got.payload == {
         "title": "alice (2 new messages)",
         "body": "see you at 8 🍕",
@@ -322,6 +332,180 @@ def test_an_endpoint_that_is_gone_is_removed(
     report = _push(_message_event(db, a, conv), LocalPresence(), mysql_engine)
     assert report.sent == 0 and len(report.removed) == 2
     assert _subs(db, b) == []
+
+
+def _session(db: Session, user_id: int) -> str:
+    sid = accounts.start_session(session=db, user_id=user_id)
+    assert accounts.activate_session(session=db, ticket=sid) is not None
+    db.commit()
+    return sid
+
+
+def test_a_push_service_that_refuses_or_cannot_be_reached_keeps_the_subscription(
+    db: Session,
+    standin: PushServiceStandIn,
+    pair: tuple[int, str, int, str, int],
+    mysql_engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """429 and 500 (the service cannot take it now) and a service that is not there are
+    failures, logged; the subscription stays (only 404/410 say it is gone for good), and the
+    next message is pushed to it again."""
+    a, _sa, b, sb, conv = pair
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    settings = get_settings()
+    monkeypatch.setattr(settings, "push_service_hosts", f"{standin.origin},{nowhere}")
+    _subscribe(db, standin, b, sb, "busy")
+    _subscribe(db, standin, b, _session(db, b), "broken")
+    away = Browser(endpoint=f"{nowhere}/push/away")
+    push.save_subscription(
+        session=db, user_id=b, session_id=_session(db, b), subscription=away.subscription()
+    )
+    db.commit()
+    with caplog.at_level(logging.WARNING, logger=push.log.name):
+        report = _push(_message_event(db, a, conv), LocalPresence(), mysql_engine)
+    assert (report.sent, report.removed, report.failed) == (0, [], 3)
+    assert standin.requests == 2 and standin.errors == []
+    said = [r.getMessage() for r in caplog.records]
+    assert f"push service unreachable: {urlsplit(nowhere).netloc}" in said
+    assert sum("failed: 429" in m for m in said) == 1 and sum("failed: 500" in m for m in said) == 1
+    assert len(_subs(db, b)) == 3
+    again = _push(_message_event(db, a, conv, "again"), LocalPresence(), mysql_engine)
+    assert again.failed == 3 and standin.requests == 4
+
+
+def test_no_vapid_key_means_no_push_and_nothing_asked(
+    db: Session,
+    standin: PushServiceStandIn,
+    pair: tuple[int, str, int, str, int],
+    mysql_engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a, _sa, b, sb, conv = pair
+    _subscribe(db, standin, b, sb, "bob")
+    monkeypatch.setattr(get_settings(), "vapid_private_key", "")
+    presence = CountingPresence()
+    event = _message_event(db, a, conv)
+    assert _push(event, presence, mysql_engine) == push.PushReport()
+    assert presence.asked == [] and push.public_key() == ""
+    (target,) = push.targets(session=db, conversation_id=conv, user_ids=[b])
+    assert push.send_one(target, push.payload(event, target)) == 0
+    assert standin.requests == 0
+
+
+def test_who_a_message_notifies() -> None:
+    """The members of a new message but its sender; nobody for a system line, a message
+    announced again (a reconnect's catch-up) or another kind of event."""
+    message = {"type": "message", "message": {"sender": 1, "conv": 5}, "to": [1, 2, 3]}
+    assert push.recipients(message) == [2, 3]
+    assert push.recipients({**message, "to": ["2", 1]}) == [2]
+    assert push.recipients({**message, "again": True}) == []
+    assert push.recipients({**message, "message": {"sender": 1, "conv": 5, "sys": "joined"}}) == []
+    assert push.recipients({**message, "type": "edit"}) == []
+    assert push.recipients({"type": "message", "to": [4]}) == [4]
+
+
+def test_what_the_notification_says_counts_only_what_is_unread_for_that_person(
+    db: Session,
+    standin: PushServiceStandIn,
+    mysql_engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The count in the title: messages after the person's read marker (or after they were
+    added to a group), not their own, not deleted ones, not system lines, at most UNREAD_CAP;
+    a group's name in the title; "Photo" for an image."""
+    from chatapp.services import groups, lifecycle
+
+    a, _sa = _user(db, "ann")
+    b, _sb = _user(db, "ben")
+    c, sc = _user(db, "cid")
+    _subscribe(db, standin, c, sc, "cid")
+    g = groups.create_group(session=db, user_id=a, name="Climbing", member_ids=[b])
+    db.commit()
+    _message_event(db, a, g.id, "before cid was added")
+    groups.add_members(session=db, user_id=a, conversation_id=g.id, member_ids=[c])
+    db.commit()
+    _message_event(db, c, g.id, "cid's own")
+    gone = msgs.send_message(
+        session=db, sender_id=b, conversation_id=g.id, body="oops", client_id="deleted-0001"
+    ).message.id
+    db.commit()
+    lifecycle.delete_message(session=db, user_id=b, message_id=gone)
+    db.commit()
+    first = _message_event(db, b, g.id, "one")
+    assert _push(first, LocalPresence(), mysql_engine).sent == 1
+    assert standin.received[-1].payload["title"] == "ben in Climbing"
+    assert standin.received[-1].payload["body"] == "one"
+    second = _message_event(db, a, g.id, "two")
+    _push(second, LocalPresence(), mysql_engine)
+    assert standin.received[-1].payload["title"] == "ann in Climbing (2 new messages)"
+    convs.mark_read(session=db, user_id=c, conversation_id=g.id, up_to_id=second["message"]["id"])
+    db.commit()
+    monkeypatch.setattr(push, "UNREAD_CAP", 3)
+    for n in range(5):
+        last = _message_event(db, b, g.id, f"more {n}")
+    _push(last, LocalPresence(), mysql_engine)
+    assert standin.received[-1].payload["title"] == "ben in Climbing (3 new messages)"
+    photo = {**last, "message": {**last["message"], "body": "", "img": "m1"}}
+    assert (
+        push.payload(photo, push.targets(session=db, conversation_id=g.id, user_ids=[c])[0])["body"]
+        == "Photo"
+    )
+
+
+def test_who_is_pushed_to_members_with_a_live_session(
+    db: Session,
+    standin: PushServiceStandIn,
+    pair: tuple[int, str, int, str, int],
+) -> None:
+    """Only current members of the conversation, through sessions that were activated and are
+    neither revoked nor expired; one count of subscriptions per user."""
+    from chatapp.services import groups
+
+    a, _sa, b, sb, conv = pair
+    _subscribe(db, standin, b, sb, "bob")
+    pending = accounts.start_session(session=db, user_id=b)  # never activated (no ticket)
+    db.commit()
+    with pytest.raises(ServiceError):  # (a session not yet in use cannot subscribe)
+        _subscribe(db, standin, b, pending, "pending")
+    db.rollback()
+    ended = _session(db, b)
+    db.execute(sa.update(AuthSession).where(AuthSession.id == ended).values(expires_at=utcnow()))  # type: ignore[arg-type]
+    db.commit()
+    with pytest.raises(ServiceError):  # (nor one that has run out)
+        _subscribe(db, standin, b, ended, "ended")
+    db.rollback()
+    assert push.subscription_count(session=db, user_id=b) == 1
+    assert push.subscription_count(session=db, user_id=a) == 0
+    assert [t.user_id for t in push.targets(session=db, conversation_id=conv, user_ids=[a, b])] == [
+        b
+    ]
+    assert push.targets(session=db, conversation_id=conv, user_ids=[]) == []
+    g = groups.create_group(session=db, user_id=a, name="Left", member_ids=[b])
+    db.commit()
+    assert len(push.targets(session=db, conversation_id=g.id, user_ids=[b])) == 1
+    groups.leave_group(session=db, user_id=b, conversation_id=g.id)
+    db.commit()
+    assert push.targets(session=db, conversation_id=g.id, user_ids=[b]) == []
+
+
+def test_which_addresses_count_as_a_push_service() -> None:
+    listed = "push.example.com,*.push.example.net,http://127.0.0.1:9000"
+    assert push.endpoint_allowed("https://push.example.com/x", listed)
+    assert push.endpoint_allowed("https://PUSH.example.com:443/x", listed)
+    assert push.endpoint_allowed("https://eu.push.example.net/x", listed)
+    assert not push.endpoint_allowed("https://push.example.net.evil.example/x", listed)
+    assert not push.endpoint_allowed("https://evilpush.example.net/x", listed)
+    assert push.endpoint_allowed("http://127.0.0.1:9000/push/1", listed)  # an exact origin
+    assert not push.endpoint_allowed("http://127.0.0.1:9001/push/1", listed)
+    assert not push.endpoint_allowed("https://127.0.0.1/push/1", "127.0.0.1")  # an address
+    assert not push.endpoint_allowed("https:///nohost", listed)
+    assert not push.endpoint_allowed("https://[::1/x", listed)  # not a URL
+    assert not push.endpoint_allowed("https://push.example.com:8443/x", listed)
+    assert not push.endpoint_allowed("https://push.example.com/x", "")
 
 
 async def test_a_committed_message_is_pushed_through_the_runner(

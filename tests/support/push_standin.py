@@ -13,7 +13,8 @@ real push service and browser would, independently of pywebpush (nothing here ca
   private key and auth secret into the JSON payload.
 
 An endpoint whose path ends in ``/gone`` answers 410, ``/missing`` 404 (the subscription has
-expired); anything that fails a check answers 400 and is recorded in :attr:`errors`.
+expired), ``/busy`` 429 and ``/broken`` 500 (the push service cannot take it now); anything that
+fails a check answers 400 and is recorded in :attr:`errors`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ import http_ece
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+ANSWERS = {"/gone": 410, "/missing": 404, "/busy": 429, "/broken": 500}
 
 
 def b64url(raw: bytes) -> str:
@@ -76,6 +79,7 @@ class Received:
     vapid_key: str  # the k= of the Authorization header (the server's public key)
     headers: dict[str, str]
     payload: dict[str, Any]
+    plaintext: bytes  # the decrypted body, as the browser's service worker gets it
 
 
 class PushServiceStandIn:
@@ -133,7 +137,7 @@ class PushServiceStandIn:
         plain = http_ece.decrypt(
             body, private_key=browser.private_key, auth_secret=browser.auth, version="aes128gcm"
         )
-        return Received(path, claims, key, headers, json.loads(plain))
+        return Received(path, claims, key, headers, json.loads(plain), plain)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
@@ -147,8 +151,9 @@ class PushServiceStandIn:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with standin._lock:
                     standin.requests += 1
-                if self.path.endswith(("/gone", "/missing")):
-                    self.send_response(410 if self.path.endswith("/gone") else 404)
+                status = next((c for end, c in ANSWERS.items() if self.path.endswith(end)), 0)
+                if status:
+                    self.send_response(status)
                     self.end_headers()
                     return
                 try:
