@@ -53,7 +53,9 @@ PASSWORD = "stack-check-password-1"
 CONNECT_WAIT = 20.0
 CONNECT_TRIES = 3
 T = TypeVar("T", "SignUpTab", ChatappTab)
-TICKET_RE = re.compile(r"ticket\W+([A-Za-z0-9_\-]{20,})")
+# The ticket in the sign-up's answer (a script, JSON-escaped again in the event): whatever
+# follows "ticket" up to the quote that opens the value. (Not \W+: a ticket may start with "-".)
+TICKET_RE = re.compile(r'ticket[^A-Za-z0-9_\-]*"([A-Za-z0-9_\-]{20,})')
 FETCH = (  # run inside a replica: GET argv[1] on its own port, with the cookie argv[2] if any
     "import os, sys, urllib.request, urllib.error\n"
     "url = 'http://127.0.0.1:%s%s' % (os.environ.get('PORT', '8000'), sys.argv[1])\n"
