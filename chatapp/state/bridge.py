@@ -15,7 +15,7 @@ from chatapp.observability import logs, shutdown
 from chatapp.realtime import get_hub
 from chatapp.services import accounts, conversations
 from chatapp.settings import get_settings
-from chatapp.state import hashing, housekeeping, instrument
+from chatapp.state import hashing, housekeeping, instrument, leases
 from chatapp.state.binding import forget_user
 from chatapp.state.chat import TYPING_SHOWN_S, ChatState
 from chatapp.state.db_call import db_call
@@ -139,6 +139,9 @@ def install(app: rx.App) -> None:
         ns = app.event_namespace
         if ns is None:
             return
+        # First the tab states kept here under leases on the old Redis (state/leases.py):
+        # they must not be used, nor written back over what the tabs do from now on.
+        await leases.forget_leases(app.state_manager)
         eio = ns.server.eio
         sids = list(getattr(eio, "sockets", {}))
         log.warning("reconnecting all %d tabs of this process to catch up", len(sids))
@@ -177,6 +180,11 @@ def install(app: rx.App) -> None:
         shutdown.install()  # SIGTERM: no new websockets, /healthz 503, while this worker drains
         logs.route_server_loggers()  # (the server's worker set up its loggers after our import)
         hub.start()
+        # A tab state Reflex could not write back (its Redis lock was gone: Redis restarted)
+        # differs from what the tab shows: rebuild the tab (state/leases.py).
+        leases.watch_lost_writes(
+            asyncio.get_running_loop(), lambda token: asyncio.ensure_future(rehydrate(token))
+        )
         read_marks.start()
         keeper = housekeeping.from_settings()  # expired sessions, uploads never sent
         keeper.start()
