@@ -48,9 +48,9 @@ from bench.load import make_body
 from bench.tabs import ChatappTab, Tab
 
 PASSWORD = "stack-check-password-1"
-# A connection through the proxy that is not up (hydrated) in CONNECT_WAIT seconds is given up
-# and opened again, at most CONNECT_TRIES times.
-CONNECT_WAIT = 20.0
+# A connection through the proxy that is not up in CONNECT_WAIT seconds (the websocket, the
+# namespace and the first hydrate) is given up and opened again, at most CONNECT_TRIES times.
+CONNECT_WAIT = 30.0
 CONNECT_TRIES = 3
 T = TypeVar("T", "SignUpTab", ChatappTab)
 # The ticket in the sign-up's answer (a script, JSON-escaped again in the event): whatever

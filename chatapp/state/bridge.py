@@ -139,9 +139,9 @@ def install(app: rx.App) -> None:
         ns = app.event_namespace
         if ns is None:
             return
-        # First the tab states kept here under leases on the old Redis (state/leases.py):
-        # they must not be used, nor written back over what the tabs do from now on.
-        await leases.forget_leases(app.state_manager)
+        # First the leases on tab states held here (state/leases.py): from now on each tab's
+        # state is read from Redis, which may have restarted empty.
+        await leases.end_leases(app.state_manager)
         eio = ns.server.eio
         sids = list(getattr(eio, "sockets", {}))
         log.warning("reconnecting all %d tabs of this process to catch up", len(sids))
@@ -182,9 +182,15 @@ def install(app: rx.App) -> None:
         hub.start()
         # A tab state Reflex could not write back (its Redis lock was gone: Redis restarted)
         # differs from what the tab shows: rebuild the tab (state/leases.py).
-        leases.watch_lost_writes(
-            asyncio.get_running_loop(), lambda token: asyncio.ensure_future(rehydrate(token))
-        )
+        loop = asyncio.get_running_loop()
+        rebuilding: set[asyncio.Task[None]] = set()
+
+        def rebuild(token: str) -> None:
+            task = loop.create_task(rehydrate(token))
+            rebuilding.add(task)
+            task.add_done_callback(rebuilding.discard)
+
+        unwatch = leases.watch_lost_writes(loop, rebuild)
         read_marks.start()
         keeper = housekeeping.from_settings()  # expired sessions, uploads never sent
         keeper.start()
@@ -199,5 +205,6 @@ def install(app: rx.App) -> None:
             await keeper.stop()
             await read_marks.stop()
             await hub.stop()
+            unwatch()
 
     app.register_lifespan_task(lifespan)

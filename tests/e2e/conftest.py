@@ -4,6 +4,7 @@ database, and Debian's Chromium driven by Playwright. Two browser contexts are t
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -254,28 +256,37 @@ def base_url(app_server: AppServer) -> str:
     return app_server.url
 
 
-def _answers(server: AppServer) -> bool:
+def probe(server: AppServer) -> str:
+    """ "ok" (/ping answers), "refused" (nothing listens: stopped, or draining after a
+    SIGTERM) or "slow" (it listens but did not answer in 5 s: a loaded machine)."""
     try:
         with urllib.request.urlopen(server.url + "/ping", timeout=5) as r:  # noqa: S310
-            return bool(r.status == 200)
-    except OSError:
-        return False
+            return "ok" if r.status == 200 else "slow"
+    except urllib.error.URLError as exc:
+        return "refused" if isinstance(exc.reason, ConnectionRefusedError) else "slow"
+    except ConnectionRefusedError:
+        return "refused"
+    except (OSError, http.client.HTTPException):
+        return "slow"
 
 
-def ensure_up(server: AppServer, *, drain_wait: float = 45) -> None:
+def ensure_up(server: AppServer, *, slow_wait: float = 45) -> None:
     """Start the shared server again if it stopped (same port, same build), and log why.
 
     In CI runs in random order (2026-11-28) it received a SIGTERM from outside mid-session
     (gunicorn logged "Handling signal: term"; not reproduced alone, sender not found), and every
     browser test after it was refused a connection. A server told to stop drains first: it stops
-    listening at once but its process lives on for up to its graceful timeout, so "not
-    answering" counts, not only "exited"."""
-    if server.proc is None or (server.proc.poll() is None and _answers(server)):
+    listening at once but its process lives on for a while, so "refused" counts as stopped, not
+    only "exited". One that only answers slowly is waited for."""
+    if server.proc is None:
         return
-    deadline = time.monotonic() + drain_wait
-    while server.proc.poll() is None and time.monotonic() < deadline:
-        if _answers(server):
-            return  # only slow (a loaded machine), not gone
+    deadline = time.monotonic() + slow_wait
+    while server.proc.poll() is None:
+        state = probe(server)
+        if state == "ok":
+            return
+        if state == "refused" or time.monotonic() > deadline:
+            break
         time.sleep(0.5)
     processes = subprocess.run(
         ["ps", "-eo", "pid,ppid,pgid,etimes,args"], capture_output=True, text=True, check=False

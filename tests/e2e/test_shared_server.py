@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.conftest import AppServer, _answers, ensure_up
+from tests.e2e.conftest import AppServer, ensure_up, probe
 
 pytestmark = pytest.mark.e2e
 
@@ -27,9 +27,10 @@ def test_a_shared_server_told_to_stop_is_up_again_for_the_next_test(
     os.killpg(app_server.proc.pid, signal.SIGTERM)  # as it came in CI: from outside
     # The moment the CI failures met: no longer listening, its process still draining.
     deadline = time.monotonic() + 10
-    while _answers(app_server) and time.monotonic() < deadline:
+    while probe(app_server) == "ok" and time.monotonic() < deadline:
         time.sleep(0.05)
-    print(f"not answering; server process running: {app_server.proc.poll() is None}")
+    assert probe(app_server) == "refused"
+    assert app_server.proc.poll() is None  # (still draining: what the old check missed)
     ensure_up(app_server)  # what the autouse fixture does before each test
     assert app_server.port == port  # (the build carries its port)
     with urllib.request.urlopen(app_server.url + "/ping", timeout=5) as r:  # noqa: S310

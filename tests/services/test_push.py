@@ -469,13 +469,13 @@ def test_who_is_pushed_to_members_with_a_live_session(
     _subscribe(db, standin, b, sb, "bob")
     pending = accounts.start_session(session=db, user_id=b)  # never activated (no ticket)
     db.commit()
-    with pytest.raises(ServiceError):  # (a session not yet in use cannot subscribe)
+    with pytest.raises(ServiceError, match="session has ended"):  # (not yet in use)
         _subscribe(db, standin, b, pending, "pending")
     db.rollback()
     ended = _session(db, b)
     db.execute(sa.update(AuthSession).where(AuthSession.id == ended).values(expires_at=utcnow()))  # type: ignore[arg-type]
     db.commit()
-    with pytest.raises(ServiceError):  # (nor one that has run out)
+    with pytest.raises(ServiceError, match="session has ended"):  # (nor one run out)
         _subscribe(db, standin, b, ended, "ended")
     db.rollback()
     assert push.subscription_count(session=db, user_id=b) == 1

@@ -81,7 +81,7 @@ async def test_what_a_tab_does_after_redis_restarted_empty_is_kept(
     own_redis.kill()
     own_redis.start()  # empty
     # What the bridge does when its bus finds Redis back (state/bridge.py, reconnect_all).
-    assert await leases.forget_leases(manager) >= 1
+    assert await leases.end_leases(manager) >= 1
     # From here the tab's state is what Redis has (nothing: the tab is rebuilt, on_load) ...
     assert await _uid(manager, token, set_to=8) == 0
     await _leases_ended(manager)
@@ -89,13 +89,27 @@ async def test_what_a_tab_does_after_redis_restarted_empty_is_kept(
     assert await _uid(manager, token) == 8
 
 
+async def test_ending_the_leases_when_redis_kept_its_locks_loses_nothing(
+    manager: StateManagerRedis,
+) -> None:
+    """The bus can be cut off without Redis restarting (a network blip): the leases then end
+    by writing their states back, as when another process asks for the tab."""
+    token = rx.BaseStateToken(ident=str(uuid.uuid4()), cls=ChatState)
+    await _uid(manager, token, set_to=7)
+    assert manager._local_leases
+    assert await leases.end_leases(manager) == 1
+    assert not manager._local_leases
+    assert await _uid(manager, token) == 7
+
+
 async def test_a_state_that_could_not_be_written_back_is_reported_with_its_tab(
     manager: StateManagerRedis, own_redis: OwnRedis
 ) -> None:
-    """Without forget_leases (a lease taken just before Redis went, or a lock that expired
+    """Without end_leases (a lease taken just before Redis went, or a lock that expired
     for any other reason): the failed write-back names the tab, so the bridge rebuilds it."""
     lost: list[str] = []
-    leases.watch_lost_writes(asyncio.get_running_loop(), lost.append)
+    before = asyncio.get_running_loop().get_exception_handler()
+    unwatch = leases.watch_lost_writes(asyncio.get_running_loop(), lost.append)
     token = rx.BaseStateToken(ident=str(uuid.uuid4()), cls=ChatState)
     await _uid(manager, token, set_to=7)
     assert manager._local_leases
@@ -105,6 +119,17 @@ async def test_a_state_that_could_not_be_written_back_is_reported_with_its_tab(
     await _leases_ended(manager)
     await asyncio.sleep(0.05)  # (the loop hands the error over on its next turn)
     assert lost == [token.ident]
+    # Once: the failed task's error comes round again when the task is collected, at any later
+    # time, and is not taken for another loss (the reviewer saw it at the test's teardown).
+    from reflex_base.utils.exceptions import LockExpiredError
+
+    again = LockExpiredError(f"Lock expired for token {token.ident}_reflex___state____state")
+    asyncio.get_running_loop().call_exception_handler(
+        {"message": "Task exception was never retrieved", "exception": again}
+    )
+    assert lost == [token.ident]
+    unwatch()
+    assert asyncio.get_running_loop().get_exception_handler() is before
 
 
 def test_only_a_lost_write_names_a_tab() -> None:
@@ -121,4 +146,4 @@ def test_only_a_lost_write_names_a_tab() -> None:
 async def test_other_state_managers_keep_nothing_to_forget() -> None:
     from reflex.istate.manager.memory import StateManagerMemory
 
-    assert await leases.forget_leases(StateManagerMemory()) == 0
+    assert await leases.end_leases(StateManagerMemory()) == 0
