@@ -13,8 +13,9 @@ real push service and browser would, independently of pywebpush (nothing here ca
   private key and auth secret into the JSON payload.
 
 An endpoint whose path ends in ``/gone`` answers 410, ``/missing`` 404 (the subscription has
-expired), ``/busy`` 429 and ``/broken`` 500 (the push service cannot take it now); anything that
-fails a check answers 400 and is recorded in :attr:`errors`.
+expired), ``/busy`` 429 and ``/broken`` 500 (the push service cannot take it now), ``/plain-ok``
+200 and ``/choices`` 300 (ANSWERS); anything that fails a check answers 400 and is recorded in
+:attr:`errors`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-ANSWERS = {"/gone": 410, "/missing": 404, "/busy": 429, "/broken": 500}
+ANSWERS = {
+    "/gone": 410,
+    "/missing": 404,
+    "/busy": 429,
+    "/broken": 500,
+    "/plain-ok": 200,
+    "/choices": 300,
+}
 
 
 def b64url(raw: bytes) -> str:
