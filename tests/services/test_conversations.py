@@ -6,6 +6,8 @@ suite let through (TESTING.md, conversations.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from sqlmodel import Session
 
@@ -219,3 +221,45 @@ def test_reading_without_a_tab_names_no_tab(db: Session) -> None:
     assert [o.event for o in out if o.event["type"] == "read"] == [
         {"type": "read", "conv": conv, "origin": ""}
     ]
+
+
+# What it costs ----------------------------------------------------------------------------------
+def _reads(db: Session, call: Callable[[], object]) -> int:
+    """Rows MariaDB stepped through while `call` ran on the session's connection: index steps
+    and full-scan rows (Handler_read_next/prev/rnd_next)."""
+    conn = db.connection()
+    conn.exec_driver_sql("FLUSH STATUS")
+    call()
+    status = dict(conn.exec_driver_sql("SHOW SESSION STATUS LIKE 'Handler_read%%'").all())
+    return sum(
+        int(status[k]) for k in ("Handler_read_next", "Handler_read_prev", "Handler_read_rnd_next")
+    )
+
+
+def test_reading_and_the_sidebar_do_not_read_other_peoples_memberships(db: Session) -> None:
+    """Telling who read (the members of that conversation) and naming the other person of each
+    direct conversation read those conversations' member rows, not everyone's: with 300 other
+    member rows around, the reads stay where they were with none."""
+    a, b = _user(db, "sam", "Sam"), _user(db, "tom", "Tom")
+    conv = convs.open_direct(session=db, user_id=a, other_user_id=b)
+    db.commit()
+    _send(db, a, conv)
+
+    def cost() -> tuple[int, int]:
+        mark = _reads(db, lambda: convs.mark_read(session=db, user_id=b, conversation_id=conv))
+        side = _reads(db, lambda: convs.list_conversations(session=db, user_id=a))
+        db.rollback()
+        return mark, side
+
+    before = cost()
+    others = [_user(db, f"crowd{i:02d}") for i in range(30)]
+    for i in range(30):
+        groups.create_group(
+            session=db,
+            user_id=others[i],
+            name=f"G{i}",
+            member_ids=others[:i] + others[i + 1 : i + 10],
+        )
+    db.commit()
+    after = cost()
+    assert after[0] <= before[0] + 5 and after[1] <= before[1] + 5, (before, after)
