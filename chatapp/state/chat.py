@@ -149,6 +149,9 @@ class ChatState(rx.State):
     # Client ids of messages refused with their text given back to the composer (or discarded):
     # never sent again from `kept`. Written only on a refusal.
     refused: str = rx.SessionStorage("[]", name="chat_refused")
+    # How many times the server has rewritten drafts, outbox and refused: stored with them, so a
+    # new connection can tell whose copies are newer (see _client_copies).
+    copies_gen: str = rx.SessionStorage("0", name="chat_copies_gen")
 
     _uid: int = 0
     _token: str = ""
@@ -165,6 +168,7 @@ class ChatState(rx.State):
     _outbox: dict[str, dict[str, Any]] = {}
     _refused: list[str] = []
     _copies_conn: str = ""
+    _copies_gen: int = 0  # the generation of the server's copies (copies_gen)
     _readers: dict[int, tuple[str, int]] = {}  # other members who send receipts: (name, up to)
     _receipts: bool = False  # the viewer sends (and so sees) read receipts
     _mine: list[int] = []  # ids of the viewer's own stored messages in view (newest last)
@@ -196,15 +200,23 @@ class ChatState(rx.State):
     async def _online(self, user_ids: list[int]) -> set[int]:
         return await get_hub().presence.online(user_ids)
 
-    # Drafts and the outbox are kept by the browser (sessionStorage) for reloads and restarts,
-    # but within a connection the server's copy is the truth: a route change makes the browser
-    # send back its stored values, which can be older than what the server wrote a moment
-    # before (its answer still on the way), and would drop a draft or an outbox entry.
+    # Drafts, the outbox and the refused ids are kept by the browser (sessionStorage) for
+    # reloads and restarts, and by the tab's server state. Within a connection the server's copy
+    # is the truth: a route change makes the browser send back its stored values, which can be
+    # older than what the server wrote a moment before (its answer still on the way). On a new
+    # connection the newer copy wins, told by their generation (`copies_gen`, written with every
+    # change): the browser's after a restart (the server's state is gone or was saved before its
+    # last answers), the server's after a reconnect that cut off an answer (the browser would
+    # bring a sent message's draft back, or resend what was confirmed stored).
     def _client_copies(self) -> None:
         sid = self.router.session.session_id
         if self._copies_conn == sid:
             return
-        self._copies_conn = sid  # a new connection: the browser's values are the latest
+        self._copies_conn = sid
+        browser_gen = _int(self.copies_gen)
+        if browser_gen < self._copies_gen:
+            return  # the browser missed answers: _store_client_copies sends it the server's
+        self._copies_gen = browser_gen
         self._drafts = {str(k): str(v) for k, v in _json_map(self.drafts).items()}
         self._outbox = {str(k): v for k, v in _json_map(self.outbox).items() if isinstance(v, dict)}
         try:
@@ -230,7 +242,7 @@ class ChatState(rx.State):
         self._client_copies()
         if cid and cid not in self._refused:
             self._refused = [*self._refused, cid][-MAX_REFUSED:]
-            self.refused = json.dumps(self._refused)
+            self._store_client_copies()
 
     def _draft_map(self) -> dict[str, str]:
         self._client_copies()
@@ -241,13 +253,21 @@ class ChatState(rx.State):
         return dict(self._outbox)
 
     def _store_client_copies(self) -> None:
-        """Write the server's copies to the browser when they differ from what it sent."""
+        """Write the server's copies to the browser when they differ from what it sent, with
+        their new generation."""
         drafts = json.dumps(self._drafts, ensure_ascii=False)
-        if drafts != self.drafts:
-            self.drafts = drafts
         outbox = json.dumps(self._outbox, ensure_ascii=False, separators=(",", ":"))
+        refused = json.dumps(self._refused)
+        changed = False
+        if drafts != self.drafts:
+            self.drafts, changed = drafts, True
         if outbox != self.outbox:
-            self.outbox = outbox
+            self.outbox, changed = outbox, True
+        if refused != (self.refused or "[]"):
+            self.refused, changed = refused, True
+        if changed or _int(self.copies_gen) != self._copies_gen:
+            self._copies_gen += changed
+            self.copies_gen = str(self._copies_gen)
 
     def _outbox_set(self, cid: str, entry: dict[str, Any] | None) -> None:
         box = self._outbox_map()
