@@ -63,10 +63,15 @@ def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[PushServiceStandIn]:
 def _user(db: Session, name: str) -> tuple[int, str]:
     """A user and one live log-in session."""
     user = accounts.sign_up(session=db, username=name, email=f"{name}@example.com", password=PW)
-    sid = accounts.start_session(session=db, user_id=user.id)
+    return user.id, _session(db, user.id)
+
+
+def _session(db: Session, user_id: int) -> str:
+    """One more live log-in session of a user."""
+    sid = accounts.start_session(session=db, user_id=user_id)
     assert accounts.activate_session(session=db, ticket=sid) is not None
     db.commit()
-    return user.id, sid
+    return sid
 
 
 def _subscribe(db: Session, standin: PushServiceStandIn, uid: int, sid: str, name: str) -> Any:
@@ -336,21 +341,12 @@ def test_an_endpoint_that_is_gone_is_removed(
     mysql_engine: sa.Engine,
 ) -> None:
     a, _sa, b, sb, conv = pair
-    s2 = accounts.start_session(session=db, user_id=b)
-    accounts.activate_session(session=db, ticket=s2)
-    db.commit()
+    s2 = _session(db, b)
     _subscribe(db, standin, b, sb, "gone")
     _subscribe(db, standin, b, s2, "missing")
     report = _push(_message_event(db, a, conv), LocalPresence(), mysql_engine)
     assert report.sent == 0 and len(report.removed) == 2
     assert _subs(db, b) == []
-
-
-def _session(db: Session, user_id: int) -> str:
-    sid = accounts.start_session(session=db, user_id=user_id)
-    assert accounts.activate_session(session=db, ticket=sid) is not None
-    db.commit()
-    return sid
 
 
 def test_a_push_service_that_refuses_or_cannot_be_reached_keeps_the_subscription(
