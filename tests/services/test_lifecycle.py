@@ -1113,3 +1113,83 @@ def test_catching_up_with_nothing_changed_and_a_text_change(db: Session) -> None
     ).items
     assert (item.message.media_width, item.message.media_height) == (0, 0)  # no image
     assert item.reactions == {} and item.quote is None
+
+
+def test_what_a_refused_change_says(db: Session) -> None:
+    """Each refusal's words, as the person reads them (the tests above check that they are
+    refused and change nothing). An unknown message, one of a conversation the person is not
+    in, a system line and one from before they joined all read alike: nothing tells them apart."""
+    a, b, c = _user(db, "alice"), _user(db, "bob"), _user(db, "carol")
+    stranger = _user(db, "sam")
+    group = _group(db, a, [b])
+    before = _send(db, a, group, "said before carol")
+    groups.add_members(session=db, user_id=a, conversation_id=group, member_ids=[c])
+    db.commit()
+    line = db.exec(sa.select(sa.func.max(Message.id))).one()[0]  # "alice added carol"
+    mine, theirs = _send(db, c, group, "mine"), _send(db, b, group, "theirs")
+    gone = _send(db, c, group, "deleted soon")
+    _delete(db, c, gone)
+    old = _send(db, c, group, "yesterday's")
+    _set_created(db, old, datetime.now(UTC) - timedelta(hours=25))
+    missing = gone + 10_000
+
+    def says(
+        call: Callable[..., object], words: str, exc: type[Exception] = NotAllowed, **args: Any
+    ) -> None:
+        with pytest.raises(exc) as refused:
+            call(session=db, **args)
+        assert str(refused.value) == words
+        db.rollback()
+
+    nf = lifecycle.NOT_FOUND
+    for user, mid in ((c, missing), (stranger, mine), (c, line), (c, before)):
+        says(lifecycle.edit_message, nf, user_id=user, message_id=mid, body="x")
+        if mid != line:  # (a system line has no reactions: reactors answers none)
+            says(lifecycle.reactors, nf, user_id=user, message_id=mid)
+    for mid in (missing, line, before):
+        says(lifecycle.reply_target, nf, user_id=c, conversation_id=group, message_id=mid)
+    says(
+        lifecycle.edit_message,
+        "You can only edit your own messages.",
+        user_id=c,
+        message_id=theirs,
+        body="x",
+    )
+    says(
+        lifecycle.edit_message,
+        "That message was deleted.",
+        ServiceError,
+        user_id=c,
+        message_id=gone,
+        body="x",
+    )
+    says(
+        lifecycle.edit_message,
+        "Messages can be edited for 24 hours after sending.",
+        ServiceError,
+        user_id=c,
+        message_id=old,
+        body="x",
+    )
+    says(
+        lifecycle.delete_message,
+        "You can only delete your own messages.",
+        user_id=c,
+        message_id=theirs,
+    )
+    says(
+        lifecycle.react,
+        "Pick one of the reactions offered.",
+        ServiceError,
+        user_id=c,
+        message_id=mine,
+        emoji="🦄",
+    )
+    says(
+        lifecycle.react,
+        "That message was deleted.",
+        ServiceError,
+        user_id=c,
+        message_id=gone,
+        emoji=THUMBS,
+    )
