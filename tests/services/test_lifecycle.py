@@ -1193,3 +1193,25 @@ def test_what_a_refused_change_says(db: Session) -> None:
         message_id=gone,
         emoji=THUMBS,
     )
+
+
+def test_a_member_added_later_gets_no_quote_of_what_came_before_in_their_own_answers(
+    db: Session,
+) -> None:
+    """What reacting or deleting answers to the one who did it: a moderator added after the
+    quoted message gets the reply without its quote, the first time and when it was already
+    deleted; those who read the quoted message get it."""
+    a, b, c = _user(db, "alice"), _user(db, "bob"), _user(db, "carol")
+    group = _group(db, a, [b])
+    old = _send(db, a, group, "said before carol")
+    groups.add_members(session=db, user_id=a, conversation_id=group, member_ids=[c])
+    groups.set_role(session=db, user_id=a, conversation_id=group, member_id=c, role=MODERATOR)
+    db.commit()
+    reply = _send(db, b, group, "a reply", reply_to_id=old)
+    assert _react(db, c, reply).quote is None
+    quoted = _react(db, a, reply).quote
+    assert quoted is not None and quoted.id == old and quoted.body == "said before carol"
+    assert _delete(db, c, reply).quote is None
+    assert _delete(db, c, reply).quote is None  # (already deleted)
+    again = _delete(db, b, reply).quote  # its sender, who read it
+    assert again is not None and again.id == old
