@@ -64,7 +64,14 @@ def test_a_profile_change_goes_to_the_contacts_and_the_users_own_tabs(db: Sessio
         profiles.update_profile(session=db, user_id=a, display_name="Alice M", bio="hi")
     assert len(out) == 1
     assert sorted(out[0].user_ids) == sorted([a, b]) and c not in out[0].user_ids
-    assert out[0].event["type"] == "person" and out[0].event["title"] == "Alice M"
+    assert out[0].event == {
+        "type": "person",
+        "user": a,
+        "title": "Alice M",
+        "initials": "AM",
+        "avatar": "",
+        "bio": "hi",
+    }
 
 
 def test_the_runner_publishes_after_commit_and_never_after_a_rollback(

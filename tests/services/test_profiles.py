@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from chatapp import security
 from chatapp.models import AuthSession, User
-from chatapp.services import accounts, media, profiles
+from chatapp.services import accounts, events, media, profiles
 from chatapp.services.errors import FieldErrors, NotAllowed, Throttled
 from chatapp.services.profiles import MAX_BIO, MAX_DISPLAY_NAME, clean_name, validate_profile
 from chatapp.services.throttle import LoginThrottle
@@ -93,11 +93,15 @@ def test_update_profile_refuses_bad_fields_and_changes_nothing(db: Session) -> N
 
 
 def test_a_deleted_account_cannot_edit_its_profile_or_password(db: Session) -> None:
-    with pytest.raises(NotAllowed, match="no longer exists"):
+    gone = r"^Your account no longer exists\.$"  # (the whole message, as the person reads it)
+    with pytest.raises(NotAllowed, match=gone):
         profiles.update_profile(session=db, user_id=10**9, display_name="Ghost", bio="")
-    with pytest.raises(NotAllowed, match="no longer exists"):
+    with pytest.raises(NotAllowed, match=gone):
         profiles.begin_password_change(session=db, user_id=10**9, new="new password 1")
-    with pytest.raises(NotAllowed, match="no longer exists"):
+    with pytest.raises(NotAllowed, match=gone):
+        profiles.set_read_receipts(session=db, user_id=10**9, on=False)
+    assert profiles.read_receipts(session=db, user_id=10**9) is False
+    with pytest.raises(NotAllowed, match=gone):
         profiles.finish_password_change(
             session=db,
             user_id=10**9,
@@ -123,9 +127,12 @@ def test_an_avatar_is_replaced_only_by_a_new_upload(db: Session, tmp_path: Path)
     store = LocalStorage(tmp_path / "media")
     uid = _user(db)
     first = _avatar(db, store, uid)
-    upd = profiles.update_profile(
-        session=db, user_id=uid, display_name="Alice", bio="", avatar_media_id=first
-    )
+    with events.collecting() as out:
+        upd = profiles.update_profile(
+            session=db, user_id=uid, display_name="Alice", bio="", avatar_media_id=first
+        )
+    # Contacts and the user's own tabs are told of the new picture.
+    assert [o.event["avatar"] for o in out] == [f"/media/{first}/thumb"]
     db.commit()
     assert (upd.user.avatar_ref, upd.replaced_avatar) == (first, None)
     for same in (None, "", first):  # no upload, or the one already shown: nothing replaced
@@ -226,7 +233,7 @@ def test_a_password_changed_elsewhere_meanwhile_is_not_overwritten(db: Session) 
     row.password_hash = accounts.hash_new_password(password="changed in another tab")
     db.add(row)
     db.commit()
-    with pytest.raises(FieldErrors, match="changed elsewhere") as exc:
+    with pytest.raises(FieldErrors) as exc:
         profiles.finish_password_change(
             session=db,
             user_id=uid,
@@ -235,7 +242,7 @@ def test_a_password_changed_elsewhere_meanwhile_is_not_overwritten(db: Session) 
             checked_hash=stored,
             new_hash="y",
         )
-    assert set(exc.value.errors) == {"current"}
+    assert exc.value.errors == {"current": "Your password was just changed elsewhere. Try again."}
     db.rollback()
     assert accounts.authenticate(session=db, login="alice", password="changed in another tab")
 

@@ -61,6 +61,7 @@ def test_receipts_off_hides_the_reader_and_blinds_the_viewer(db: Session) -> Non
     conv = convs.open_direct(session=db, user_id=a, other_user_id=b)
     db.commit()
     _send(db, a, conv)
+    assert profiles.read_receipts(session=db, user_id=b) is True  # on for a new account
     assert profiles.set_read_receipts(session=db, user_id=b, on=False) is False
     db.commit()
     assert not profiles.read_receipts(session=db, user_id=b)
@@ -71,8 +72,9 @@ def test_receipts_off_hides_the_reader_and_blinds_the_viewer(db: Session) -> Non
     assert convs.read_markers(session=db, user_id=a, conversation_id=conv) == []
     assert convs.read_markers(session=db, user_id=b, conversation_id=conv) is None  # nor sees
     # Back on: his reading is told again, and he sees alice's.
-    profiles.set_read_receipts(session=db, user_id=b, on=True)
+    assert profiles.set_read_receipts(session=db, user_id=b, on=True) is True
     db.commit()
+    assert profiles.read_receipts(session=db, user_id=b) is True
     last = _send(db, a, conv)
     with events.collecting() as out:
         convs.mark_read(session=db, user_id=b, conversation_id=conv)
