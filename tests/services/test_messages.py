@@ -5,11 +5,15 @@ its writers and carries the conversation's change number."""
 
 from __future__ import annotations
 
+import secrets
+from typing import Any
+
 from sqlmodel import Session
 
-from chatapp.services import events, groups
+from chatapp.models import Conversation, ConversationMember, Media
+from chatapp.services import events, groups, lifecycle
 from chatapp.services import messages as msgs
-from tests.services.test_chat_services import _cid, _pair, _store, _user
+from tests.services.test_chat_services import _cid, _pair, _store, _upload, _user
 
 
 def test_stored_sends_finds_only_the_senders_own_messages(db: Session) -> None:
@@ -83,3 +87,179 @@ def test_catch_up_in_a_group_names_its_writers_and_the_change_number(db: Session
     assert (
         msgs.messages_after(session=db, user_id=y, conversation_id=direct, after_id=0).senders == {}
     )
+
+
+def _avatar(db: Session, owner: int) -> str:
+    media_id = _upload(db, owner, secrets.token_urlsafe(18)[:24])
+    row = db.get(Media, media_id)
+    assert row is not None
+    row.purpose = "avatar"
+    db.add(row)
+    db.commit()
+    return media_id
+
+
+def _events(out: list[events.Outgoing]) -> dict[tuple[int, ...], dict[str, Any]]:
+    return {tuple(sorted(o.user_ids)): o.event for o in out}
+
+
+def test_stored_sends_answers_only_the_ids_asked_with_who_may_read_them(db: Session) -> None:
+    """Only the client ids asked for (a tab back from a crash is told which of its own are
+    stored; the sender's other messages are not announced again), at most 100 of them, with
+    the image's size, and as readers the members who may read the message: not someone added
+    right after it. The ``again`` event carries the asking tab's origin."""
+    a, b = _user(db, "asker1", "Asa"), _user(db, "reader2", "Bo")
+    late = _user(db, "late1", "Lee")
+    g = groups.create_group(session=db, user_id=a, name="Stored", member_ids=[b]).id
+    db.commit()
+    picture = _upload(db, a, secrets.token_urlsafe(18)[:24], 640, 480)
+    cids = [_cid() for _ in range(3)]
+    with events.collecting():
+        other = _store(db, a, g, "not asked for", cid=cids[0])
+        image = _store(db, a, g, "", cid=cids[1], media_ref=picture)
+    groups.add_members(session=db, user_id=a, conversation_id=g, member_ids=[late])
+    db.commit()
+    with events.collecting() as out:
+        (found,) = msgs.stored_sends(session=db, sender_id=a, client_ids=[cids[1]], origin="tab-a")
+    assert found.created is False
+    assert found.message == image.message
+    assert (found.message.media_width, found.message.media_height) == (640, 480)
+    assert sorted(found.member_ids) == sorted([a, b])  # (not Lee, added after it)
+    (event,) = _events(out).values()
+    assert [sorted(o.user_ids) for o in out] == [sorted([a, b])]
+    assert event["origin"] == "tab-a" and event["again"] is True
+    assert event["message"]["id"] == image.message.id
+    # A retry of the send itself (its first answer lost) is announced again to the same two.
+    with events.collecting() as out:
+        assert not _store(db, a, g, "", cid=cids[1], media_ref=picture).created
+    assert [sorted(o.user_ids) for o in out] == [sorted([a, b])]
+    # The 101st id asked for is not looked at (a crafted event cannot ask for more).
+    filler = [_cid() for _ in range(100)]
+    assert msgs.stored_sends(session=db, sender_id=a, client_ids=[*filler, cids[0]]) == []
+    assert [
+        r.message.id for r in msgs.stored_sends(session=db, sender_id=a, client_ids=[cids[0]])
+    ] == [other.message.id]
+
+
+def test_a_direct_message_announced_again_has_no_group_card(db: Session) -> None:
+    a, _b, conv = _pair(db)
+    cid = _cid()
+    with events.collecting():  # (the first publish is lost)
+        _store(db, a, conv, "hello", cid=cid)
+    with events.collecting() as out:
+        msgs.stored_sends(session=db, sender_id=a, client_ids=[cid])
+    (event,) = _events(out).values()
+    assert event["again"] is True and "group" not in event
+
+
+def test_a_groups_message_announced_again_shows_the_groups_picture(db: Session) -> None:
+    a, b = _user(db, "pic1", "Pia"), _user(db, "pic2", "Per")
+    picture = _avatar(db, a)
+    g = groups.create_group(
+        session=db, user_id=a, name="Pictured", member_ids=[b], picture_ref=picture
+    ).id
+    db.commit()
+    cid = _cid()
+    with events.collecting():
+        _store(db, a, g, "hello", cid=cid)
+    with events.collecting() as out:
+        msgs.stored_sends(session=db, sender_id=a, client_ids=[cid])
+    (event,) = _events(out).values()
+    assert event["group"] == {"title": "Pictured", "avatar": f"/media/{picture}/thumb"}
+
+
+def test_a_system_line_carries_the_group_card_and_who_did_it(db: Session) -> None:
+    a, b, c = _user(db, "sys1", "Sol"), _user(db, "sys2", "Sam"), _user(db, "sys3", "Sue")
+    picture = _avatar(db, a)
+    g = groups.create_group(
+        session=db, user_id=a, name="Lines", member_ids=[b], picture_ref=picture
+    ).id
+    db.commit()
+    with events.collecting() as out:
+        groups.add_members(session=db, user_id=a, conversation_id=g, member_ids=[c])
+        db.commit()
+    (line,) = [o.event for o in out if o.event["type"] == "message"]
+    assert line["group"] == {"title": "Lines", "avatar": f"/media/{picture}/thumb"}
+    assert line["sender"]["id"] == a and line["sender"]["name"] == "Sol"
+    assert line["message"]["sys"] == "added"
+
+
+def test_a_retry_that_names_another_image_answers_with_the_stored_ones_size(db: Session) -> None:
+    a, _b, conv = _pair(db)
+    first = _upload(db, a, secrets.token_urlsafe(18)[:24], 800, 600)
+    second = _upload(db, a, secrets.token_urlsafe(18)[:24], 30, 20)
+    cid = _cid()
+    with events.collecting():
+        sent = _store(db, a, conv, "", cid=cid, media_ref=first)
+        again = _store(db, a, conv, "", cid=cid, media_ref=second)
+    assert not again.created and again.message == sent.message
+    assert (again.message.media_ref, again.message.media_width) == (first, 800)
+
+
+def test_pages_carry_the_change_number_quotes_and_reactions(db: Session) -> None:
+    """A conversation that never changed is at change 0 (a tab then catches up with change 1);
+    catching up carries the change number, the quotes and the reactions as a page does."""
+    a, b, conv = _pair(db)
+    assert msgs.list_messages(session=db, user_id=a, conversation_id=conv).seq == 0
+    with events.collecting():
+        first = _store(db, a, conv, "first").message.id
+        mark = _store(db, a, conv, "second").message.id
+        reply = _store(db, b, conv, "a reply", reply_to_id=first).message.id
+        lifecycle.react(session=db, user_id=a, message_id=reply, emoji="👍")
+        db.commit()
+    page = msgs.list_messages(session=db, user_id=b, conversation_id=conv)
+    after = msgs.messages_after(session=db, user_id=b, conversation_id=conv, after_id=mark)
+    assert page.seq == after.seq == 1
+    assert [m.id for m in after.items] == [reply]
+    assert after.quotes[first].body == "first" == page.quotes[first].body
+    assert after.reactions == {reply: {"👍": [a]}} == page.reactions
+
+
+def _stranger_in_conversation_one(db: Session) -> int:
+    """Someone in conversation 1 (made if the tests before emptied it): a wrong conversation id
+    that is a constant would name them."""
+    stranger = _user(db, "stranger1", "Stray")
+    if db.get(Conversation, 1) is None:
+        db.add(Conversation(id=1, kind="group", title="Elsewhere"))
+        db.flush()
+    db.add(ConversationMember(conversation_id=1, user_id=stranger))
+    db.commit()
+    return stranger
+
+
+def test_an_older_page_of_a_group_names_only_its_writers(db: Session) -> None:
+    """The newest page names every current member (one map of who is who); an older page, and
+    catching up, only those who wrote in it (never the members of some other conversation)."""
+    stranger = _stranger_in_conversation_one(db)
+    a, b, quiet = _user(db, "older1", "Ola"), _user(db, "older2", "Ole"), _user(db, "older3", "Q")
+    g = groups.create_group(session=db, user_id=a, name="Pages", member_ids=[b, quiet]).id
+    db.commit()
+    with events.collecting():
+        ids = [_store(db, a if i % 2 else b, g, f"m{i}").message.id for i in range(4)]
+    newest = msgs.list_messages(session=db, user_id=b, conversation_id=g)
+    assert set(newest.senders) == {a, b, quiet}
+    older = msgs.list_messages(session=db, user_id=b, conversation_id=g, before_id=ids[2])
+    assert set(older.senders) == {a, b}  # (and not the "created" line's writer: it is a)
+    caught_up = msgs.messages_after(session=db, user_id=b, conversation_id=g, after_id=ids[1])
+    assert set(caught_up.senders) == {a, b}
+    assert stranger not in {*newest.senders, *older.senders, *caught_up.senders}
+
+
+def test_opening_and_catching_up_tell_the_readers_other_tabs_with_its_origin(db: Session) -> None:
+    a, b, conv = _pair(db)
+    with events.collecting():
+        last = _store(db, a, conv, "unread").message.id
+    with events.collecting() as out:
+        msgs.open_conversation(session=db, user_id=b, conversation_id=conv, origin="tab-1")
+        db.commit()
+    reads = [o.event for o in out if o.event["type"] == "read"]
+    assert reads and {e["origin"] for e in reads} == {"tab-1"}
+    with events.collecting():
+        _store(db, a, conv, "another")
+    with events.collecting() as out:
+        msgs.catch_up(
+            session=db, user_id=b, conversation_id=conv, after_id=last, after_seq=0, origin="tab-2"
+        )
+        db.commit()
+    reads = [o.event for o in out if o.event["type"] == "read"]
+    assert reads and {e["origin"] for e in reads} == {"tab-2"}
