@@ -577,13 +577,17 @@ def test_reactors_lines(db: Session) -> None:
     _react(db, c, mid, HEART)
     _react(db, b, mid, THUMBS)
     _react(db, c, mid, THUMBS)
+    _react(db, c, mid, JOY)  # (in the order they reacted, not by who joined first)
+    _react(db, b, mid, JOY)
     assert lifecycle.reactors(session=db, user_id=a, message_id=mid) == [
         f"{THUMBS} Bob B, Carol C",
         f"{HEART} Carol C",
+        f"{JOY} Carol C, Bob B",
     ]
     assert lifecycle.reactors(session=db, user_id=c, message_id=mid) == [
         f"{THUMBS} Bob B, You",
         f"{HEART} You",
+        f"{JOY} You, Bob B",
     ]
     assert lifecycle.reactors(session=db, user_id=a, message_id=_send(db, a, group)) == []
 
@@ -1215,3 +1219,22 @@ def test_a_member_added_later_gets_no_quote_of_what_came_before_in_their_own_ans
     assert _delete(db, c, reply).quote is None  # (already deleted)
     again = _delete(db, b, reply).quote  # its sender, who read it
     assert again is not None and again.id == old
+
+
+def test_caught_up_changes_quote_only_the_replies(db: Session) -> None:
+    """A batch of changes with a reply in it: the other changed messages carry no quote (not
+    even when the reply quotes message 1, the id a non-reply's missing reference could be
+    taken for)."""
+    a, b, conv = _pair(db)
+    if db.get(Message, 1) is None:  # (the tables are emptied, not reset, between tests)
+        db.add(Message(id=1, conversation_id=conv, sender_id=a, client_id=_cid(), body="first"))
+        db.commit()
+    first = _msg(db, 1)
+    assert first.conversation_id == conv
+    plain = _send(db, b, conv, "plain")
+    reply = _send(db, b, conv, "a reply", reply_to_id=1)
+    _react(db, a, plain)
+    _react(db, a, reply)
+    got = lifecycle.changes_after(session=db, user_id=a, conversation_id=conv, after_seq=0)
+    quotes = {c.message.id: c.quote.id if c.quote else None for c in got.items}
+    assert quotes == {plain: None, reply: 1}
