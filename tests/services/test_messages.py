@@ -8,12 +8,15 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import pytest
 from sqlmodel import Session
 
+from chatapp import wire
 from chatapp.models import Conversation, ConversationMember, Media
 from chatapp.services import events, groups, lifecycle
 from chatapp.services import messages as msgs
-from tests.services.test_chat_services import _cid, _pair, _store, _upload, _user
+from chatapp.services.errors import NotAllowed, ServiceError
+from tests.services.test_chat_services import _cid, _engine, _pair, _store, _upload, _user
 
 
 def test_stored_sends_finds_only_the_senders_own_messages(db: Session) -> None:
@@ -263,3 +266,73 @@ def test_opening_and_catching_up_tell_the_readers_other_tabs_with_its_origin(db:
         db.commit()
     reads = [o.event for o in out if o.event["type"] == "read"]
     assert reads and {e["origin"] for e in reads} == {"tab-2"}
+
+
+def test_what_a_refused_send_says(db: Session) -> None:
+    a, b, conv = _pair(db)
+    y, z = _user(db, "theirs1"), _user(db, "theirs2")
+    with events.collecting():
+        other = groups.create_group(session=db, user_id=y, name="Theirs", member_ids=[z]).id
+        db.commit()
+
+    def says(words: str, **args: Any) -> None:
+        with pytest.raises(ServiceError) as refused:
+            _store(db, a, args.pop("conv", conv), **args)
+        assert str(refused.value) == words
+
+    says("Type a message first.", body=" \n ")
+    says("Invalid message id.", cid="no spaces allowed")
+    cid = _cid()
+    with events.collecting():
+        _store(db, a, conv, "stored", cid=cid)
+    # The same id again, for another conversation: not a retry of that message.
+    with pytest.raises(NotAllowed):
+        _store(db, a, other, "stored", cid=cid)  # (alice is not in that one)
+    with events.collecting():
+        mine = groups.create_group(session=db, user_id=a, name="Mine", member_ids=[b]).id
+        db.commit()
+    says("Invalid message id.", conv=mine, body="stored", cid=cid)
+
+
+def test_a_new_message_goes_out_with_the_tabs_origin_and_the_card_given(db: Session) -> None:
+    """The server's hot path: the sender's card comes with the send (no ORM session is made
+    for it) and is what the others are shown; the tab it came from is named."""
+    a, _b, conv = _pair(db)
+    card = wire.sender_card(a, "Shown Name", "shown", "/media/x/thumb")
+    with events.collecting() as out:
+        sent = msgs.send_message(
+            engine=_engine(db),
+            sender_id=a,
+            conversation_id=conv,
+            body="hello",
+            client_id=_cid(),
+            origin="tab-7",
+            sender=card,
+        )
+    assert sent.created
+    (event,) = _events(out).values()
+    assert event["origin"] == "tab-7" and event["sender"] == card and "group" not in event
+
+
+def test_a_new_group_message_carries_the_group_card_also_to_who_gets_it_unquoted(
+    db: Session,
+) -> None:
+    a, b, c = _user(db, "gc1", "Gus"), _user(db, "gc2", "Gil"), _user(db, "gc3", "Gwen")
+    picture = _avatar(db, a)
+    g = groups.create_group(
+        session=db, user_id=a, name="Carded", member_ids=[b], picture_ref=picture
+    ).id
+    db.commit()
+    with events.collecting():
+        quoted = _store(db, a, g, "before gwen").message.id
+        groups.add_members(session=db, user_id=a, conversation_id=g, member_ids=[c])
+        db.commit()
+    with events.collecting() as out:
+        _store(db, b, g, "a reply", reply_to_id=quoted, origin="tab-b")
+    by_to = _events(out)
+    card = {"title": "Carded", "avatar": f"/media/{picture}/thumb"}
+    seeing, blind = by_to[tuple(sorted([a, b]))], by_to[(c,)]
+    assert seeing["group"] == blind["group"] == card
+    assert seeing["sender"] == blind["sender"] and blind["sender"]["name"] == "Gil"
+    assert seeing["origin"] == "tab-b"
+    assert seeing["message"]["reply"]["id"] == quoted and "reply" not in blind["message"]
