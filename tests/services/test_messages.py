@@ -281,6 +281,12 @@ def test_what_a_refused_send_says(db: Session) -> None:
         assert str(refused.value) == words
 
     says("Type a message first.", body=" \n ")
+    image = _upload(db, a, secrets.token_urlsafe(18)[:24])
+    says(
+        f"Captions can be at most {msgs.MAX_BODY_CHARS:,} characters.",
+        body="x" * (msgs.MAX_BODY_CHARS + 1),
+        media_ref=image,
+    )
     says("Invalid message id.", cid="no spaces allowed")
     cid = _cid()
     with events.collecting():
