@@ -292,7 +292,7 @@ def test_what_a_refused_send_says(db: Session) -> None:
     with events.collecting():
         _store(db, a, conv, "stored", cid=cid)
     # The same id again, for another conversation: not a retry of that message.
-    with pytest.raises(NotAllowed):
+    with pytest.raises(NotAllowed, match=r"^You are not in this conversation\.$"):
         _store(db, a, other, "stored", cid=cid)  # (alice is not in that one)
     with events.collecting():
         mine = groups.create_group(session=db, user_id=a, name="Mine", member_ids=[b]).id
@@ -334,7 +334,8 @@ def test_a_new_group_message_carries_the_group_card_also_to_who_gets_it_unquoted
         groups.add_members(session=db, user_id=a, conversation_id=g, member_ids=[c])
         db.commit()
     with events.collecting() as out:
-        _store(db, b, g, "a reply", reply_to_id=quoted, origin="tab-b")
+        sent = _store(db, b, g, "a reply", reply_to_id=quoted, origin="tab-b")
+    assert sent.message.reply_to_id == quoted and sent.quote is not None
     by_to = _events(out)
     card = {"title": "Carded", "avatar": f"/media/{picture}/thumb"}
     seeing, blind = by_to[tuple(sorted([a, b]))], by_to[(c,)]
