@@ -11,6 +11,9 @@
 # mutants are not told apart here: TESTING.md lists them by hand).
 # Options: --min-score N   exit 1 if the score is below N (scripts/test.sh does this under CI)
 #          --diffs         print each survivor's whole diff instead of its first changed line
+#          --only FILE     run only the mutants named in FILE (one per line, as listed: e.g. the
+#                          survivors of an earlier run, after tests were written for them); the
+#                          others count as "other" in the summary
 #          --max-children N  run at most N mutants at once (mutmut's default: one per CPU); on a
 #                          shared machine: nice -n 19 ./scripts/mutation.sh --max-children 1 ...
 #                          With 1, every mutant's run reuses one database migrated beforehand
@@ -26,12 +29,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-min_score="" diffs="" max_children=""
+min_score="" diffs="" max_children="" only=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --min-score) min_score="$2"; shift 2 ;;
     --diffs) diffs=1; shift ;;
     --max-children) max_children="$2"; shift 2 ;;
+    --only) only="$(realpath "$2")"; shift 2 ;;
     --) shift; break ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) break ;;
@@ -84,7 +88,9 @@ drop_db() {
 DatabaseServer(os.environ.get('TEST_MYSQL_URL', 'mysql+pymysql://root@127.0.0.1:3306')).drop_database(sys.argv[1])" "$reuse_db") || true
 }
 trap 'drop_db; git worktree remove --force "$work"; rm -rf "$scratch"' EXIT
-TEST_MYSQL_REUSE_DATABASE="$reuse_db" mutmut run ${max_children:+--max-children "$max_children"} >"$scratch/run.log" 2>&1 || true
+names=()
+[ -z "$only" ] || mapfile -t names < <(grep -oE '[A-Za-z0-9_.ǁ]+__mutmut_[0-9]+' "$only")
+TEST_MYSQL_REUSE_DATABASE="$reuse_db" mutmut run ${max_children:+--max-children "$max_children"} "${names[@]}" >"$scratch/run.log" 2>&1 || true
 mutmut export-cicd-stats >/dev/null 2>&1 || true
 results=$(mutmut results --all true 2>/dev/null || true)
 for m in $(grep -E ': (survived|no tests|suspicious|segfault)' <<<"$results" | awk '{print $1}' | tr -d ':'); do
@@ -95,8 +101,8 @@ for m in $(grep -E ': (survived|no tests|suspicious|segfault)' <<<"$results" | a
     echo "  $m ($status): $(mutmut show "$m" 2>/dev/null | grep '^+[^+]' | head -1)"
   fi
 done
-summary=$(python - "$module" "${min_score:-}" $((SECONDS - started)) <<'PY'
-import json, sys
+summary=$(MUTATION_ONLY="$only" python - "$module" "${min_score:-}" $((SECONDS - started)) <<'PY'
+import json, os, sys
 module, min_score, seconds = sys.argv[1], sys.argv[2], sys.argv[3]
 try:
     s = json.load(open("mutants/mutmut-cicd-stats.json"))
@@ -109,6 +115,9 @@ score = 100.0 * (killed + timeout) / total if total else 0.0
 print(f"mutation-summary module={module} mutants={total} killed={killed} timeout={timeout} "
       f"survived={survived} no_tests={no_tests} other={other} score={score:.1f} "
       f"min_score={min_score or '-'} seconds={seconds}")
+if os.environ.get("MUTATION_ONLY"):  # (--only: the score above counts the others as not caught)
+    print(f"mutation-only module={module} run={total - other} killed={killed + timeout} "
+          f"survived={survived + no_tests}")
 if other == total:
     sys.exit(3)  # no verdict at all: mutmut or the tests failed before any mutant ran
 sys.exit(0 if not min_score or score >= float(min_score) else 1)
