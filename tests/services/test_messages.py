@@ -131,6 +131,7 @@ def test_stored_sends_answers_only_the_ids_asked_with_who_may_read_them(db: Sess
     (event,) = _events(out).values()
     assert [sorted(o.user_ids) for o in out] == [sorted([a, b])]
     assert event["origin"] == "tab-a" and event["again"] is True
+    assert event["sender"] == wire.sender_card(a, "Asa", "asker1", "")  # (read from the row)
     assert event["message"]["id"] == image.message.id
     # A retry of the send itself (its first answer lost) is announced again to the same two.
     with events.collecting() as out:
