@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from chatapp import wire
 from chatapp.models import Conversation, ConversationMember, Media
-from chatapp.services import events, groups, lifecycle
+from chatapp.services import events, groups, lifecycle, profiles
 from chatapp.services import messages as msgs
 from chatapp.services.errors import NotAllowed, ServiceError
 from tests.services.test_chat_services import _cid, _engine, _pair, _store, _upload, _user
@@ -156,9 +156,13 @@ def test_a_direct_message_announced_again_has_no_group_card(db: Session) -> None
     assert event["again"] is True and "group" not in event
 
 
-def test_a_groups_message_announced_again_shows_the_groups_picture(db: Session) -> None:
+def test_a_groups_message_announced_again_shows_the_groups_and_senders_pictures(
+    db: Session,
+) -> None:
     a, b = _user(db, "pic1", "Pia"), _user(db, "pic2", "Per")
-    picture = _avatar(db, a)
+    picture, own = _avatar(db, a), _avatar(db, a)
+    profiles.update_profile(session=db, user_id=a, display_name="Pia", bio="", avatar_media_id=own)
+    db.commit()
     g = groups.create_group(
         session=db, user_id=a, name="Pictured", member_ids=[b], picture_ref=picture
     ).id
@@ -170,6 +174,7 @@ def test_a_groups_message_announced_again_shows_the_groups_picture(db: Session) 
         msgs.stored_sends(session=db, sender_id=a, client_ids=[cid])
     (event,) = _events(out).values()
     assert event["group"] == {"title": "Pictured", "avatar": f"/media/{picture}/thumb"}
+    assert event["sender"]["avatar"] == f"/media/{own}/thumb"
 
 
 def test_a_system_line_carries_the_group_card_and_who_did_it(db: Session) -> None:
