@@ -276,9 +276,10 @@ def ensure_up(server: AppServer, *, slow_wait: float = 45) -> None:
     In CI runs in random order (2026-11-28) it received a SIGTERM from outside mid-session
     (gunicorn logged "Handling signal: term"), and every browser test after it was refused a
     connection. The sender, found later: tests/deploy/test_serve.py ran serve._pass_on in
-    pytest's own process, which signals every child of that process (fixed; its test there). A server told to stop drains first: it stops
-    listening at once but its process lives on for a while, so "refused" counts as stopped, not
-    only "exited". One that only answers slowly is waited for."""
+    pytest's own process, which signals every child of that process (fixed; its test there).
+    A server told to stop drains first: it stops listening at once but its process lives on for
+    a while, so "refused" counts as stopped, not only "exited". One that only answers slowly is
+    waited for."""
     if server.proc is None:
         return
     deadline = time.monotonic() + slow_wait

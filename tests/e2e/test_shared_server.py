@@ -1,7 +1,8 @@
 """The session's shared app server comes back for the next test if something stopped it.
 
 In CI runs in random order (2026-11-28) the shared server received a SIGTERM mid-session (from
-tests/deploy/test_serve.py, found later and fixed: it signalled every child of pytest's process). Since the server drains on SIGTERM (chatapp/observability/shutdown.py), its process
+tests/deploy/test_serve.py, found later and fixed: it signalled every child of pytest's
+process). Since the server drains on SIGTERM (chatapp/observability/shutdown.py), its process
 lives on for a while after it stopped listening, and the tests right after it were refused a
 connection (two crafted-event tests failed this way in CI)."""
 
