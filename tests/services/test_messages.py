@@ -102,6 +102,16 @@ def _avatar(db: Session, owner: int) -> str:
     return media_id
 
 
+def _pictured_group(db: Session, owner: int, name: str, members: list[int]) -> tuple[int, str]:
+    """A group with a picture: its id and the picture's media id."""
+    picture = _avatar(db, owner)
+    g = groups.create_group(
+        session=db, user_id=owner, name=name, member_ids=members, picture_ref=picture
+    ).id
+    db.commit()
+    return g, picture
+
+
 def _events(out: list[events.Outgoing]) -> dict[tuple[int, ...], dict[str, Any]]:
     return {tuple(sorted(o.user_ids)): o.event for o in out}
 
@@ -160,13 +170,10 @@ def test_a_groups_message_announced_again_shows_the_groups_and_senders_pictures(
     db: Session,
 ) -> None:
     a, b = _user(db, "pic1", "Pia"), _user(db, "pic2", "Per")
-    picture, own = _avatar(db, a), _avatar(db, a)
+    own = _avatar(db, a)
     profiles.update_profile(session=db, user_id=a, display_name="Pia", bio="", avatar_media_id=own)
     db.commit()
-    g = groups.create_group(
-        session=db, user_id=a, name="Pictured", member_ids=[b], picture_ref=picture
-    ).id
-    db.commit()
+    g, picture = _pictured_group(db, a, "Pictured", [b])
     cid = _cid()
     with events.collecting():
         _store(db, a, g, "hello", cid=cid)
@@ -179,11 +186,7 @@ def test_a_groups_message_announced_again_shows_the_groups_and_senders_pictures(
 
 def test_a_system_line_carries_the_group_card_and_who_did_it(db: Session) -> None:
     a, b, c = _user(db, "sys1", "Sol"), _user(db, "sys2", "Sam"), _user(db, "sys3", "Sue")
-    picture = _avatar(db, a)
-    g = groups.create_group(
-        session=db, user_id=a, name="Lines", member_ids=[b], picture_ref=picture
-    ).id
-    db.commit()
+    g, picture = _pictured_group(db, a, "Lines", [b])
     with events.collecting() as out:
         groups.add_members(session=db, user_id=a, conversation_id=g, member_ids=[c])
         db.commit()
@@ -330,11 +333,7 @@ def test_a_new_group_message_carries_the_group_card_also_to_who_gets_it_unquoted
     db: Session,
 ) -> None:
     a, b, c = _user(db, "gc1", "Gus"), _user(db, "gc2", "Gil"), _user(db, "gc3", "Gwen")
-    picture = _avatar(db, a)
-    g = groups.create_group(
-        session=db, user_id=a, name="Carded", member_ids=[b], picture_ref=picture
-    ).id
-    db.commit()
+    g, picture = _pictured_group(db, a, "Carded", [b])
     with events.collecting():
         quoted = _store(db, a, g, "before gwen").message.id
         groups.add_members(session=db, user_id=a, conversation_id=g, member_ids=[c])
